@@ -1,0 +1,32 @@
+"""Errors the user sees as one clear line. Never a traceback for bad input."""
+
+from __future__ import annotations
+
+
+class ForgePlannerError(Exception):
+    """Base for every error that is the user's input, not a bug."""
+
+
+class DataError(ForgePlannerError):
+    """Bad data in a file: names the file, the field and the offending value."""
+
+    def __init__(self, file: str, field: str, value: object, problem: str) -> None:
+        self.file = file
+        self.field = field
+        self.value = value
+        self.problem = problem
+        shown = repr(value)
+        if len(shown) > 80:
+            shown = shown[:77] + "..."
+        super().__init__(f"{file}: field '{field}' = {shown}: {problem}")
+
+
+class NotFoundError(ForgePlannerError):
+    """An unknown id; the message lists what is valid."""
+
+    def __init__(self, kind: str, value: str, valid: list[str] | tuple[str, ...]) -> None:
+        self.kind = kind
+        self.value = value
+        self.valid = list(valid)
+        shown = ", ".join(self.valid[:12]) + (" ..." if len(self.valid) > 12 else "")
+        super().__init__(f"unknown {kind} '{value}'; valid: {shown}")

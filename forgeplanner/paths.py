@@ -1,0 +1,47 @@
+"""The only module that knows directories. platformdirs, with environment overrides.
+
+- FORGEPLANNER_HOME: one directory for data, cache and config (tests, portable installs).
+- FORGEPLANNER_DB: any SQLAlchemy URL for the user database.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import platformdirs
+
+APP = "ForgePlanner"
+
+
+def _home() -> Path | None:
+    home = os.environ.get("FORGEPLANNER_HOME")
+    return Path(home) if home else None
+
+
+def data_dir() -> Path:
+    home = _home()
+    path = home / "data" if home else Path(platformdirs.user_data_dir(APP, appauthor=False))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def cache_dir() -> Path:
+    home = _home()
+    path = home / "cache" if home else Path(platformdirs.user_cache_dir(APP, appauthor=False))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def config_dir() -> Path:
+    home = _home()
+    path = home / "config" if home else Path(platformdirs.user_config_dir(APP, appauthor=False))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def database_url() -> str:
+    url = os.environ.get("FORGEPLANNER_DB")
+    if url:
+        return url
+    return f"sqlite:///{data_dir() / 'forgeplanner.db'}"
