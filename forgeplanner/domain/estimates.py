@@ -1,0 +1,159 @@
+"""Inputs and outputs of the sizing engine. Frozen values; the engine fills them.
+
+Every estimate carries `explain`: the formula behind each term with the numbers filled in and
+its source, so the GUI's "explain" panel and `--json` show the same reasoning.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+RUNTIMES: tuple[str, ...] = ("llama.cpp", "mlx", "ollama")
+KV_TYPES: tuple[str, ...] = ("f16", "q8_0", "q4_0")
+
+VERDICT_FITS = "fits"
+VERDICT_RAISED = "fits-with-raised-limit"
+VERDICT_NO = "does-not-fit"
+
+
+@dataclass(frozen=True, slots=True)
+class Explanation:
+    term: str  # "weights", "kv_cache", "decode_tps", ...
+    formula: str  # symbolic: "2 * L * n_kv * head_dim * b * ctx"
+    numbers: str  # same with the numbers: "2 * 32 * 8 * 128 * 2 B * 8192"
+    value: str  # the result, formatted with its unit
+    source: str = ""  # where the formula comes from (paper, upstream file @commit)
+
+
+@dataclass(frozen=True, slots=True)
+class RunOptions:
+    """How the model is run. Defaults follow llama.cpp's defaults where it has one."""
+
+    context: int = 8192
+    depth: int = 0  # tokens already in the KV cache when measuring decode speed
+    prompt_tokens: int = 512
+    kv_type: str = "f16"
+    flash_attention: bool = False
+    parallel: int = 1  # parallel sequences (llama.cpp -np / n_seq_max)
+    runtime: str = "llama.cpp"
+    n_batch: int = 2048
+    n_ubatch: int = 512
+
+    def __post_init__(self) -> None:
+        if self.context <= 0:
+            raise ValueError(f"context must be a positive number of tokens, got {self.context}")
+        if self.depth < 0:
+            raise ValueError(f"depth must be >= 0 tokens, got {self.depth}")
+        if self.prompt_tokens <= 0:
+            raise ValueError(f"prompt_tokens must be positive, got {self.prompt_tokens}")
+        if self.parallel <= 0:
+            raise ValueError(f"parallel must be >= 1, got {self.parallel}")
+        if self.kv_type not in KV_TYPES:
+            raise ValueError(f"kv_type '{self.kv_type}' unknown; valid: {', '.join(KV_TYPES)}")
+        if self.runtime not in RUNTIMES:
+            raise ValueError(f"runtime '{self.runtime}' unknown; valid: {', '.join(RUNTIMES)}")
+        if self.kv_type != "f16" and not self.flash_attention and self.runtime != "mlx":
+            # llama.cpp: a quantized V cache requires flash attention (llama-context.cpp
+            # refuses "V cache quantization requires flash_attn").
+            raise ValueError(
+                f"kv_type {self.kv_type} quantizes the V cache, which needs flash attention "
+                "(pass --flash-attention)"
+            )
+
+
+@dataclass(frozen=True, slots=True)
+class HostSpec:
+    """The machine an estimate is for: a catalog configuration, a chip + memory, or the
+    machine ForgePlanner runs on. Unknown figures are None, never guessed."""
+
+    name: str
+    is_apple_silicon: bool
+    memory_bytes: int
+    bandwidth_bytes_per_s: float | None
+    bandwidth_basis: str  # "catalog: <source>" | "measured: run <id>" | "unknown"
+    fp32_flops: float | None = None  # peak FP32 FLOP/s of the GPU (Apple) or CPU (other)
+    gpu_cores: int = 0
+    cpu_cores: int | None = None
+    chip_id: str | None = None
+    config_id: str | None = None
+    macos_version: str | None = None
+    wired_limit_mb: int | None = None  # user-given iogpu.wired_limit_mb (0 = default)
+    measured_gpu_limit_bytes: int | None = None  # e.g. Metal recommendedMaxWorkingSetSize
+
+
+@dataclass(frozen=True, slots=True)
+class MemoryEstimate:
+    weights_bytes: int
+    kv_cache_bytes: int
+    compute_bytes: int
+    runtime_bytes: int
+    explain: tuple[Explanation, ...] = ()
+    recurrent_state_bytes: int = 0  # included in kv_cache_bytes; shown apart for hybrids
+
+    @property
+    def total_bytes(self) -> int:
+        return self.weights_bytes + self.kv_cache_bytes + self.compute_bytes + self.runtime_bytes
+
+    def to_dict(self) -> dict[str, int]:
+        return {
+            "weights_bytes": self.weights_bytes,
+            "kv_cache_bytes": self.kv_cache_bytes,
+            "compute_bytes": self.compute_bytes,
+            "runtime_bytes": self.runtime_bytes,
+            "total_bytes": self.total_bytes,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class GpuBudget:
+    physical_bytes: int
+    gpu_limit_bytes: int  # what the GPU may wire now (or all RAM minus OS for CPU hosts)
+    basis: str  # "default wired limit heuristic (macOS 15, ...)", "iogpu.wired_limit_mb=N", ...
+    os_reserve_bytes: int  # what macOS (or the OS) keeps for itself at this limit
+    max_raisable_limit_bytes: int  # the highest limit worth setting while leaving macOS enough
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "physical_bytes": self.physical_bytes,
+            "gpu_limit_bytes": self.gpu_limit_bytes,
+            "basis": self.basis,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class FitResult:
+    verdict: str  # VERDICT_FITS | VERDICT_RAISED | VERDICT_NO
+    headroom_bytes: int  # gpu_limit - total (negative when it does not fit at the limit)
+    memory: MemoryEstimate
+    budget: GpuBudget
+    sysctl_command: str | None = None  # for fits-with-raised-limit
+    memory_left_for_macos_bytes: int | None = None  # after raising the limit
+    explain: tuple[Explanation, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class SpeedEstimate:
+    decode_tps: float
+    prefill_tps: float
+    ttft_s: float
+    explain: tuple[Explanation, ...] = ()
+    basis: str = ""  # "calibrated constants (fit 2026-11-26)", "host calibration run 12", ...
+
+    def to_dict(self) -> dict[str, object]:
+        d = asdict(self)
+        d.pop("explain")
+        return d
+
+
+@dataclass(frozen=True, slots=True)
+class Estimate:
+    """Everything `forgeplanner estimate` reports for one model x quant x host x options."""
+
+    model_id: str
+    quant: str
+    host: HostSpec
+    options: RunOptions
+    fit: FitResult
+    speed: SpeedEstimate | None
+    max_context_that_fits: int | None = None
+    warnings: tuple[str, ...] = field(default_factory=tuple)
