@@ -45,3 +45,16 @@ def database_url() -> str:
     if url:
         return url
     return f"sqlite:///{data_dir() / 'forgeplanner.db'}"
+
+
+def tools_cache_dir() -> Path:
+    """Where locally built external tools (llama.cpp's llama-bench, ggml-rpc-server) are cached.
+
+    Deliberately independent of FORGEPLANNER_HOME: tests isolate user data per test, but an
+    8-minute llama.cpp build must be shared by every test and every CI run on this machine.
+    FORGEPLANNER_TOOLS_DIR overrides it.
+    """
+    override = os.environ.get("FORGEPLANNER_TOOLS_DIR")
+    path = Path(override) if override else Path(platformdirs.user_cache_dir(APP, appauthor=False)) / "tools"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
