@@ -79,6 +79,8 @@ class HostSpec:
     macos_version: str | None = None
     wired_limit_mb: int | None = None  # user-given iogpu.wired_limit_mb (0 = default)
     measured_gpu_limit_bytes: int | None = None  # e.g. Metal recommendedMaxWorkingSetSize
+    chip_tier: str | None = None  # "base" | "pro" | "max" | "ultra" | "intel" (Ultra = two dies)
+    fp32_flops_basis: str = ""  # "catalog: <source>" | "derived: cores x per-core ..." | "unknown"
 
 
 @dataclass(frozen=True, slots=True)

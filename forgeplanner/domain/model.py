@@ -37,6 +37,9 @@ class MoESpec:
     shared_experts: int
     expert_ffn: int  # per-expert FFN width
     first_dense_layers: int = 0
+    # Every `interleave_step`-th layer is MoE, the rest dense with `intermediate_size`
+    # (Llama 4 Maverick: interleave_moe_layer_step 2). 1 = every layer after the dense ones.
+    interleave_step: int = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +67,8 @@ class ModelSpec:
     head_dim: int
     vocab_size: int
     tie_word_embeddings: bool
-    max_context: int
+    # None = not found in any source read; the reason is in extra["unknown"]["max_context"].
+    max_context: int | None
     attention: AttentionSpec
     moe: MoESpec | None
     license: str

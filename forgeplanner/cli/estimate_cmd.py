@@ -1,0 +1,289 @@
+"""`forgeplanner estimate`: memory, fit verdict and speed of a model on a machine.
+
+    forgeplanner estimate (--model ID | --gguf PATH)
+        (--machine CONFIG_ID | --chip "M3 Max" [--gpu-cores N] [--memory-gb N] | --this-machine)
+        [--quant Q] [--runtime llama.cpp|mlx|ollama] [--context N] [--depth N]
+        [--prompt-tokens N] [--kv-type f16|q8_0|q4_0] [--flash-attention]
+        [--wired-limit-mb N] [--macos VER] [--json]
+
+JSON keys (stable, issue 3): memory.{weights_bytes, kv_cache_bytes, compute_bytes,
+runtime_bytes, total_bytes}, budget.{physical_bytes, gpu_limit_bytes, basis}, verdict,
+headroom_bytes, sysctl_command, max_context_that_fits, best_quant_that_fits, decode_tps,
+prefill_tps, ttft_s; without --quant also `quants`: the same figures per quantization (the
+top-level figures are then those of the best quantization that fits, else the best quality).
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from forgeplanner.cli.output import add_json_flag, print_json, print_table
+from forgeplanner.errors import ForgePlannerError
+
+RUNTIMES = ("llama.cpp", "mlx", "ollama")
+KV_TYPES = ("f16", "q8_0", "q4_0")
+
+
+class EstimateInputError(ForgePlannerError):
+    """Input that is valid syntax but impossible (negative context, MXFP4 on a dense model)."""
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "estimate",
+        help="memory, fit and speed of a model on a machine",
+        description="Memory, macOS GPU-budget verdict and speed of a model on a machine.",
+    )
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--model", metavar="ID", help="model database id (forgeplanner models list)")
+    src.add_argument("--gguf", metavar="PATH", help="a local GGUF file (exact tensor bytes)")
+    host = p.add_mutually_exclusive_group(required=True)
+    host.add_argument("--machine", metavar="CONFIG_ID", help="catalog configuration id")
+    host.add_argument("--chip", metavar="NAME", help='chip name, e.g. "M3 Max"')
+    host.add_argument("--this-machine", action="store_true", help="the machine you are on")
+    p.add_argument("--gpu-cores", type=int, metavar="N", help="with --chip: the GPU-core bin")
+    p.add_argument("--memory-gb", type=int, metavar="N", help="with --chip: memory (default max)")
+    p.add_argument("--quant", metavar="Q", help="quantization (default: all, as a list)")
+    p.add_argument("--runtime", default="llama.cpp", metavar="|".join(RUNTIMES))
+    p.add_argument("--context", type=int, default=8192, metavar="N", help="context (tokens)")
+    p.add_argument("--depth", type=int, default=0, metavar="N", help="tokens in the cache")
+    p.add_argument("--prompt-tokens", type=int, default=512, metavar="N")
+    p.add_argument("--kv-type", default="f16", metavar="|".join(KV_TYPES))
+    p.add_argument("--flash-attention", action="store_true")
+    p.add_argument("--wired-limit-mb", type=int, metavar="N", help="iogpu.wired_limit_mb in force")
+    p.add_argument("--macos", metavar="VER", help="macOS version (default wired limit rule)")
+    add_json_flag(p)
+    p.set_defaults(func=run)
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def _options(args: argparse.Namespace):
+    from forgeplanner.domain.estimates import RunOptions
+
+    if args.runtime not in RUNTIMES:
+        raise EstimateInputError(f"unknown runtime '{args.runtime}'; valid: {', '.join(RUNTIMES)}")
+    if args.kv_type not in KV_TYPES:
+        raise EstimateInputError(
+            f"unknown --kv-type '{args.kv_type}'; valid: {', '.join(KV_TYPES)}"
+        )
+    for name in ("context", "prompt_tokens"):
+        v = getattr(args, name)
+        if v <= 0:
+            raise EstimateInputError(f"--{name.replace('_', '-')} must be a positive number of "
+                                     f"tokens, got {v}")  # fmt: skip
+    if args.depth < 0:
+        raise EstimateInputError(f"--depth must be >= 0 tokens, got {args.depth}")
+    if args.wired_limit_mb is not None and args.wired_limit_mb < 0:
+        raise EstimateInputError(f"--wired-limit-mb must be >= 0, got {args.wired_limit_mb}")
+    try:
+        return RunOptions(
+            context=args.context,
+            depth=args.depth,
+            prompt_tokens=args.prompt_tokens,
+            kv_type=args.kv_type,
+            flash_attention=args.flash_attention,
+            runtime=args.runtime,
+        )
+    except ValueError as exc:
+        raise EstimateInputError(str(exc)) from None
+
+
+def resolve_host(args: argparse.Namespace):
+    from forgeplanner import host as hosts
+
+    if (args.gpu_cores is not None or args.memory_gb is not None) and not args.chip:
+        raise EstimateInputError("--gpu-cores and --memory-gb go with --chip")
+    if args.gpu_cores is not None and args.gpu_cores <= 0:
+        raise EstimateInputError(f"--gpu-cores must be positive, got {args.gpu_cores}")
+    if args.memory_gb is not None and args.memory_gb <= 0:
+        raise EstimateInputError(f"--memory-gb must be positive, got {args.memory_gb}")
+    wl = args.wired_limit_mb
+    if args.machine:
+        return hosts.host_from_config(args.machine, macos_version=args.macos, wired_limit_mb=wl)
+    if args.chip:
+        return hosts.host_from_chip_name(
+            args.chip, args.gpu_cores, args.memory_gb, macos_version=args.macos, wired_limit_mb=wl
+        )
+    return hosts.host_this_machine(macos_version=args.macos, wired_limit_mb=wl)
+
+
+def resolve_model(args: argparse.Namespace):
+    if args.gguf:
+        from models_db.importers import import_gguf
+
+        return import_gguf(args.gguf)
+    from models_db import load_models
+
+    return load_models().get(args.model)
+
+
+def run(args: argparse.Namespace) -> int:
+    from forgeplanner.engine.estimate import estimate, estimate_quants, estimate_to_dict
+    from forgeplanner.engine.fit import best_quant_that_fits
+
+    options = _options(args)
+    model = resolve_model(args)
+    host = resolve_host(args)
+    try:
+        if args.quant:
+            e = estimate(model, args.quant, host, options)
+            best = best_quant_that_fits(model, host, options)
+            payload = estimate_to_dict(e, best)
+            curve = _depth_curve(model, e, host, options)
+            payload["decode_tps_by_depth"] = curve
+            if args.json:
+                print_json(payload)
+            else:
+                _print_one(e, best, curve)
+            return 0
+        qe = estimate_quants(model, host, options)
+    except ValueError as exc:
+        raise EstimateInputError(str(exc)) from None
+    best = qe.best_quant_that_fits
+    top = _pick_top(qe, model)
+    payload = estimate_to_dict(top, best)
+    payload["quants"] = [
+        {k: v for k, v in estimate_to_dict(e, best).items() if k not in ("host", "runtime")}
+        for e in qe.estimates
+    ]
+    if args.json:
+        print_json(payload)
+    else:
+        _print_many(qe, top)
+    return 0
+
+
+DEPTHS = (0, 1024, 4096, 16384, 32768, 65536, 131072)
+
+
+def _depth_curve(model, e, host, options) -> list[dict[str, float]]:
+    """Decode tokens/s across context depth, up to the context asked for."""
+    from forgeplanner.engine.estimate import decode_curve
+
+    if e.speed is None:
+        return []
+    depths = sorted({d for d in DEPTHS if d <= options.context} | {options.context})
+    return [
+        {"depth": d, "decode_tps": round(t, 3)}
+        for d, t in decode_curve(model, e.quant, host, options, depths)
+    ]
+
+
+def _pick_top(qe, model):
+    """The estimate shown at top level without --quant: a GGUF file's own quantization, else
+    the best quantization that fits, else the best quality."""
+    own = (model.gguf_file_type or "").upper()
+    for e in qe.estimates:
+        if own and e.quant.upper() == own:
+            return e
+    for e in qe.estimates:
+        if e.quant == qe.best_quant_that_fits:
+            return e
+    return qe.estimates[0]
+
+
+# ---------------------------------------------------------------------------------------------
+# human-readable output
+# ---------------------------------------------------------------------------------------------
+
+
+def _gib(n: int | None) -> str:
+    return "unknown" if n is None else f"{n / (1 << 30):.2f} GiB"
+
+
+def _tps(x: float | None) -> str:
+    return "unknown" if x is None else f"{x:.1f}"
+
+
+def _header(e) -> None:
+    o = e.options
+    print(f"{e.model_id} {e.quant} on {e.host.name}")
+    print(
+        f"runtime {o.runtime}, context {o.context}, depth {o.depth}, prompt {o.prompt_tokens}, "
+        f"KV {o.kv_type}{', flash attention' if o.flash_attention else ''}"
+    )
+    print()
+
+
+def _print_one(e, best: str | None, curve: list[dict[str, float]]) -> None:
+    _header(e)
+    m = e.fit.memory
+    print_table(
+        ["memory", "size"],
+        [
+            ["weights", _gib(m.weights_bytes)],
+            ["KV cache", _gib(m.kv_cache_bytes)],
+            ["compute buffer", _gib(m.compute_bytes)],
+            ["runtime", _gib(m.runtime_bytes)],
+            ["total", _gib(m.total_bytes)],
+        ],
+    )
+    b = e.fit.budget
+    print()
+    print(f"budget:   {_gib(b.gpu_limit_bytes)} of {_gib(b.physical_bytes)} ({b.basis})")
+    print(f"verdict:  {e.fit.verdict}, headroom {_gib(e.fit.headroom_bytes)}")
+    if e.fit.sysctl_command:
+        left = e.fit.memory_left_for_macos_bytes
+        print(f"raise:    {e.fit.sysctl_command}  (leaves {_gib(left)} for macOS)")
+    print(f"max context that fits: {e.max_context_that_fits or 'none'}")
+    print(f"best quantization that fits: {best or 'none'}")
+    s = e.speed
+    if s is not None:
+        print(
+            f"speed:    decode {s.decode_tps:.1f} tokens/s, prefill {s.prefill_tps:.1f} tokens/s, "
+            f"time to first token {s.ttft_s:.2f} s"
+        )
+        print(
+            "decode across depth: "
+            + ", ".join(f"{c['depth']}: {c['decode_tps']:.1f}" for c in curve)
+            + " tokens/s"
+        )
+    for w in e.warnings:
+        print(f"warning:  {w}")
+    print()
+    print("how:")
+    for x in (*e.fit.memory.explain, *e.fit.explain, *(s.explain if s else ())):
+        if x.term == "warning":
+            continue
+        print(f"  {x.term} = {x.value}")
+        print(f"      {x.formula}")
+        print(f"      {x.numbers}")
+        if x.source:
+            print(f"      source: {x.source}")
+    if s is not None:
+        print(f"  speed basis: {s.basis}")
+
+
+def _print_many(qe, top) -> None:
+    _header(top)
+    rows = []
+    for e in qe.estimates:
+        s = e.speed
+        rows.append(
+            [
+                e.quant,
+                _gib(e.fit.memory.total_bytes),
+                e.fit.verdict,
+                _gib(e.fit.headroom_bytes),
+                e.max_context_that_fits or "-",
+                _tps(s.decode_tps if s else None),
+                _tps(s.prefill_tps if s else None),
+                "unknown" if s is None else f"{s.ttft_s:.2f}",
+            ]
+        )
+    print_table(
+        ["quant", "total", "verdict", "headroom", "max ctx", "decode t/s", "prefill t/s", "ttft s"],
+        rows,
+    )
+    b = top.fit.budget
+    print()
+    print(f"budget: {_gib(b.gpu_limit_bytes)} of {_gib(b.physical_bytes)} ({b.basis})")
+    print(f"best quantization that fits: {qe.best_quant_that_fits or 'none'}")
+    if top.speed is not None:
+        print(f"speed basis: {top.speed.basis}")
+    else:
+        print("speed: unknown (" + "; ".join(top.warnings) + ")")
+    print("(--quant Q shows the breakdown and formulas of one quantization)")

@@ -1,0 +1,236 @@
+"""`forgeplanner prices list|show|import`: dated price observations and the used-price basis.
+
+    forgeplanner prices list [--config ID] [--json]          shipped + your observations
+    forgeplanner prices show CONFIG_ID [--today D] [--json]  new price, used price and basis
+    forgeplanner prices import CSV [--map FIELD=COLUMN ...] [--currency USD] [--fx EUR=1.08 ...]
+        [--decimal .|,] [--dayfirst] [--source TEXT] [--preview] [--json]
+
+`import` validates the whole file first (bad rows are reported with line numbers and nothing is
+written); `--preview` shows what would be imported (matches, duplicates) and writes nothing.
+JSON keys: list -> {"observations": [...]}; show -> {"config_id", "new", "used",
+"observations"}; import -> {"file", "columns", "rows", "new", "duplicates", "unmatched",
+"imported", "preview"}.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from forgeplanner.cli.output import add_json_flag, print_json, print_table
+from forgeplanner.errors import ForgePlannerError
+
+
+class PricesInputError(ForgePlannerError):
+    pass
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "prices",
+        help="used-market and refurbished price observations; CSV import",
+        description="Dated price observations (shipped and your own) and used-price estimates.",
+    )
+    sub = p.add_subparsers(dest="prices_command", metavar="SUBCOMMAND")
+    lst = sub.add_parser("list", help="price observations with their dates and sources")
+    lst.add_argument("--config", metavar="ID", help="only this configuration")
+    add_json_flag(lst)
+    lst.set_defaults(func=_list)
+    show = sub.add_parser("show", help="new and used price of one configuration, with basis")
+    show.add_argument("config_id", metavar="CONFIG_ID")
+    show.add_argument("--today", metavar="YYYY-MM-DD", help="date for recency (default today)")
+    add_json_flag(show)
+    show.set_defaults(func=_show)
+    imp = sub.add_parser("import", help="import listings from a CSV (all rows or none)")
+    imp.add_argument("csv", metavar="CSV")
+    imp.add_argument(
+        "--map",
+        action="append",
+        default=[],
+        metavar="FIELD=COLUMN",
+        help="column for a field: title, price, currency, date, condition, source, config_id",
+    )
+    imp.add_argument(
+        "--currency",
+        default="USD",
+        metavar="CODE",
+        help="currency of prices without one (default USD)",
+    )
+    imp.add_argument(
+        "--fx",
+        action="append",
+        default=[],
+        metavar="CODE=RATE",
+        help="USD per unit of CODE, e.g. EUR=1.08 (no rates are shipped)",
+    )
+    imp.add_argument("--decimal", default=".", choices=(".", ","), help="decimal separator")
+    imp.add_argument("--dayfirst", action="store_true", help="dates are DD/MM/YYYY")
+    imp.add_argument("--source", metavar="TEXT", help="source for rows without one")
+    imp.add_argument("--preview", action="store_true", help="show what would be imported only")
+    add_json_flag(imp)
+    imp.set_defaults(func=_import)
+    p.set_defaults(func=lambda _a: (p.print_help(), 2)[1])
+
+
+def _pairs(items: list[str], flag: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip() or not value.strip():
+            raise PricesInputError(f"{flag} '{item}': expected KEY=VALUE")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def _all_observations() -> tuple[Any, ...]:
+    from catalog import load_catalog
+    from forgeplanner.cli.recommend_cmd import user_price_observations
+
+    user, _ = user_price_observations()
+    return load_catalog().price_observations + user
+
+
+def _list(args: argparse.Namespace) -> int:
+    from catalog import load_catalog
+
+    cat = load_catalog()
+    if args.config:
+        cat.config(args.config)  # NotFoundError lists valid ids
+    obs = [o for o in _all_observations() if args.config in (None, o.config_id)]
+    if args.json:
+        print_json({"observations": [o.to_dict() for o in obs]})
+        return 0
+    rows = [
+        [
+            o.date,
+            o.config_id or o.machine_id or "-",
+            _money(o.price_usd, o.price_max_usd),
+            o.condition,
+            o.price_type,
+            o.origin,
+            o.source[:70],
+        ]
+        for o in sorted(obs, key=lambda o: o.date)
+    ]
+    print_table(["date", "config", "price", "condition", "type", "origin", "source"], rows)
+    if cat.market_notes and not args.config:
+        print("\nmarket notes (no single configuration):")
+        for n in cat.market_notes:
+            print(f"  {n.date}: {n.text} [{n.quality}]")
+    return 0
+
+
+def _money(lo: float, hi: float | None = None) -> str:
+    return f"${lo:,.0f}" + (f"-{hi:,.0f}" if hi else "")
+
+
+def _show(args: argparse.Namespace) -> int:
+    from catalog import load_catalog
+    from forgeplanner.cli.recommend_cmd import _today
+    from forgeplanner.engine import prices as px
+
+    cat = load_catalog()
+    cfg = cat.config(args.config_id)
+    day = _today(args.today)
+    obs = _all_observations()
+    fit = px.fit_depreciation(cat.configs, obs)
+    new = px.new_price(cfg, obs)
+    used = px.used_price(cfg, obs, day, fit)
+    mine = [o for o in obs if o.config_id == cfg.id]
+    if args.json:
+        print_json(
+            {
+                "config_id": cfg.id,
+                "today": day,
+                "withdrawn": cfg.withdrawn,
+                "new": new.to_dict(),
+                "used": used.to_dict(),
+                "observations": [o.to_dict() for o in mine],
+            }
+        )
+        return 0
+    print(f"{cfg.id} ({cfg.machine}, {cfg.memory_gb} GB, {cfg.storage_gb} GB storage)")
+    for name, b in (("new", new), ("used", used)):
+        shown = "unknown" if b.price_usd is None else f"${b.price_usd:,.0f}"
+        print(f"  {name:4}  {shown:>9}  {b.label}")
+        if b.detail:
+            print(f"              {b.detail}")
+    if cfg.withdrawn:
+        print(f"  withdrawn by Apple {cfg.withdrawn}")
+    if mine:
+        print()
+        print_table(
+            ["date", "price", "condition", "type", "storage GB", "source"],
+            [
+                [
+                    o.date,
+                    _money(o.price_usd, o.price_max_usd),
+                    o.condition,
+                    o.price_type,
+                    o.storage_gb or "?",
+                    o.source[:70],
+                ]
+                for o in sorted(mine, key=lambda o: o.date)
+            ],
+        )
+    return 0
+
+
+def _import(args: argparse.Namespace) -> int:
+    from forgeplanner.prices_import import commit, read_listings
+
+    mapping = _pairs(args.map, "--map")
+    fx_raw = _pairs(args.fx, "--fx")
+    fx: dict[str, float] = {}
+    for code, rate in fx_raw.items():
+        try:
+            fx[code.upper()] = float(rate)
+        except ValueError:
+            raise PricesInputError(f"--fx {code}={rate}: the rate is not a number") from None
+    from forgeplanner.store.db import open_store
+    from forgeplanner.store.repos import PriceRepo
+
+    with open_store() as store, store.session() as s:
+        repo = PriceRepo(s)
+        existing = {r.dedupe_key: r.id for r in repo.list()}
+        imp = read_listings(
+            args.csv,
+            mapping=mapping,
+            default_currency=args.currency,
+            fx=fx,
+            decimal=args.decimal,
+            dayfirst=args.dayfirst,
+            default_source=args.source,
+            existing_keys=existing,
+        )
+        added = [] if args.preview else commit(imp, repo)
+    payload = imp.to_dict()
+    payload["imported"] = len(added)
+    payload["preview"] = bool(args.preview)
+    if args.json:
+        print_json(payload)
+        return 0
+    print(f"{imp.file}: columns " + ", ".join(f"{k}<-'{v}'" for k, v in imp.columns.items()))
+    print_table(
+        ["line", "date", "price USD", "original", "condition", "config", "match", "duplicate"],
+        [
+            [
+                r.line,
+                r.date.isoformat(),
+                f"{r.price_usd:,.2f}",
+                f"{r.currency} {r.original_price:,.2f}",
+                r.condition,
+                r.config_id or (r.title or "")[:40],
+                r.match,
+                r.duplicate_of or "",
+            ]
+            for r in imp.rows
+        ],
+    )
+    verb = "would import" if args.preview else "imported"
+    print(
+        f"\n{verb} {len(imp.new_rows) if args.preview else len(added)} row(s); "
+        f"{len(imp.duplicates)} duplicate(s) skipped; "
+        f"{payload['unmatched']} row(s) match no catalog configuration"
+    )
+    return 0

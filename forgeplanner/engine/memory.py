@@ -1,0 +1,102 @@
+"""Total memory of one model x quantization x run options, with the reasoning spelled out."""
+
+from __future__ import annotations
+
+from forgeplanner.domain.estimates import Explanation, MemoryEstimate, RunOptions
+from forgeplanner.domain.model import ModelSpec
+from forgeplanner.domain.units import fmt_gib
+from forgeplanner.engine.compute_buffer import RUNTIME_OVERHEAD_SOURCE, compute_breakdown
+from forgeplanner.engine.kv_cache import kv_cache_breakdown
+from forgeplanner.engine.quant import QuantScheme, check_combination, get_quant
+from forgeplanner.engine.weights import GROUPS, weights_breakdown
+
+
+def context_per_sequence(options: RunOptions) -> int:
+    """Tokens one sequence can hold: llama.cpp splits -c over the parallel sequences; Ollama
+    and MLX give each sequence the full context."""
+    if options.runtime == "llama.cpp":
+        return options.context // options.parallel
+    return options.context
+
+
+def _context_note(model: ModelSpec, options: RunOptions) -> Explanation | None:
+    per_seq = context_per_sequence(options)
+    if model.max_context is not None and per_seq > model.max_context:
+        return Explanation(
+            term="warning",
+            formula="context per sequence <= model max_context",
+            numbers=f"{per_seq} > {model.max_context}",
+            value="context above the model's trained maximum",
+            source=model.source[:120],
+        )
+    return None
+
+
+def estimate_memory(
+    model: ModelSpec, quant: str | QuantScheme, options: RunOptions
+) -> MemoryEstimate:
+    """Weights + KV cache (+ recurrent state) + compute buffer + runtime overhead."""
+    q = get_quant(quant)
+    check_combination(model, q, options.runtime)
+    note = _context_note(model, options)
+    wb = weights_breakdown(model, q)
+    kv = kv_cache_breakdown(model, options)
+    cb = compute_breakdown(model, options)
+    parts = ", ".join(
+        f"{g} {fmt_gib(wb.bytes_by_group[g], 2)}" for g in GROUPS if wb.bytes_by_group[g]
+    )
+    types = "; ".join(
+        f"{g}: " + ", ".join(f"{t} {p / 1e9:.2f}B" for t, p in sorted(wb.types_by_group[g].items()))
+        for g in GROUPS
+        if wb.types_by_group.get(g)
+    )
+    if wb.exact:
+        w_src = "exact tensor bytes of the GGUF file"
+    elif q.format == "mlx":
+        w_src = "mlx-lm affine quantization: bits + 32 bits per group of 64 (bf16 scale+bias)"
+    else:
+        w_src = (
+            "llama.cpp src/llama-quant.cpp llama_tensor_get_type (per-tensor mix), "
+            "block sizes from gguf.GGML_QUANT_SIZES"
+        )
+    explain = [
+        Explanation(
+            term="weights",
+            formula="sum over tensors of elements / block_size * bytes_per_block",
+            numbers=f"{wb.total_params / 1e9:.3f}B params, {wb.bits_per_weight:.3f} bpw: {parts}"
+            + (f" [{types}]" if types else ""),
+            value=fmt_gib(wb.total_bytes, 2),
+            source=w_src,
+        ),
+        Explanation(
+            term="kv_cache",
+            formula=kv.formula,
+            numbers=kv.numbers,
+            value=fmt_gib(kv.total_bytes, 3),
+            source=kv.source,
+        ),
+        Explanation(
+            term="compute",
+            formula=cb.formula,
+            numbers=cb.numbers,
+            value=fmt_gib(cb.compute_bytes, 3),
+            source=cb.source,
+        ),
+        Explanation(
+            term="runtime",
+            formula="process + Metal context + output buffer (4 B * n_vocab * n_seq)",
+            numbers=f"{options.runtime}",
+            value=fmt_gib(cb.runtime_bytes, 3),
+            source=RUNTIME_OVERHEAD_SOURCE,
+        ),
+    ]
+    if note is not None:
+        explain.append(note)
+    return MemoryEstimate(
+        weights_bytes=wb.total_bytes,
+        kv_cache_bytes=kv.total_bytes,
+        compute_bytes=cb.compute_bytes,
+        runtime_bytes=cb.runtime_bytes,
+        explain=tuple(explain),
+        recurrent_state_bytes=kv.recurrent_bytes,
+    )

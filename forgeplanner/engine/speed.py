@@ -1,0 +1,505 @@
+"""Speed model: decode and prefill tokens/s, time to first token, tokens/s across context depth.
+
+Pure functions. Every formula works on Python floats and on numpy arrays alike (only `+ - * /`,
+`np.minimum`, table look-ups), so `forgeplanner.engine.sweep` evaluates exactly the same
+arithmetic over a whole grid that `forgeplanner.engine.estimate` does for one point.
+
+The physics (each term is one fitted constant times a physical quantity, so the fit is a linear
+least-squares problem and the explanation is "term = constant x quantity"):
+
+Decode (one token, batch 1) is memory-bound: every weight that takes part in the token is read
+once from unified memory, plus the KV cache up to the current depth. Roofline argument:
+S. Williams, A. Waterman, D. Patterson, "Roofline: an insightful visual performance model",
+CACM 52(4), 2009; applied to LLM decode in e.g. llama.cpp discussion #4167 ("the text
+generation speed is limited by memory bandwidth") and Pope et al., "Efficiently Scaling
+Transformer Inference", MLSys 2023 (sec. 2: decode reads all weights per step).
+
+    t_decode = R * (a_bw / BW + a_ultra * U / BW + a_core / F)     streaming the bytes
+             + N * d_q / F                                          dequantizing the weights
+             + tau_token + tau_layer * L                            kernel launch / sync
+
+    R   bytes read per token = weights read (MoE: shared parts + the experts actually routed;
+        the input-embedding table is one row, so untied models skip it) + KV read at depth
+        (llama.cpp without flash attention multiplies K/V reads by the GQA ratio: ggml's
+        mul_mat broadcasts K and V over the query heads of a group, ggml-metal kernel_mul_mv
+        `r2 = ne12/ne02`; flash attention and MLX's fused SDPA read each KV head once),
+        times kv_read_factor.
+    BW  memory bandwidth (B/s); U = 1 on two-die Ultra chips (UltraFusion crossing);
+    F   peak FP32 FLOP/s of the GPU (the cores that issue the loads and dequantize);
+        a_core / F models that too few cores cannot keep all memory channels busy
+        (M1 Ultra 48-core decodes slower than the 64-core at the same 800 GB/s, #4167).
+    N   parameters that take part per token; d_q FLOP-equivalents of dequantization work per
+        weight for the quant class (0 for floats; unpacking 4-bit blocks costs ALU time).
+    L   layers; tau_* fixed per-token costs (command-buffer encode/commit, per-layer kernels).
+
+Prefill is compute-bound (large matmuls, Roofline again):
+
+    t_prefill/token = FLOPs * (c_q + c_ultra * U) / F + W_all * a_reread / (n_ubatch * BW)
+
+    FLOPs = 2 * N (one multiply-add per weight, Kaplan et al. 2020 "Scaling Laws", sec. 2.1)
+          + attention: per attention layer 4 * n_heads * head_dim * p for a token at
+            position p (QK^T and AV, 2 FLOPs per MAC each; windowed layers use min(p, W);
+            MLA: 2 * n_heads * (qk_head_dim + v_head_dim) * p),
+    c_q   inverse compute efficiency per quant class (quantized matmul kernels dequantize),
+    W_all all weight bytes: a ubatch of 512 tokens routes to nearly every expert, and each
+          ubatch streams the whole model once (llama.cpp processes the prompt in n_ubatch
+          chunks, `llama_context::decode`).
+
+Time to first token = prompt_tokens / prefill_tps + one decode step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from forgeplanner.domain.model import ModelSpec
+from forgeplanner.engine.quant import QuantScheme
+
+# Quant classes share kernels and so share fitted efficiencies.
+QUANT_CLASSES: tuple[str, ...] = (
+    "float",  # F32/F16/BF16, MLX bf16: no dequantization
+    "q8",  # Q8_0 (int8 blocks with one scale)
+    "legacy4",  # Q4_0/Q5_0/IQ4_NL: simple 32-element blocks
+    "kquant",  # Q2_K..Q6_K mixes: 256-element super-blocks with sub-block scales
+    "iquant",  # IQ1..IQ4_XS: codebook look-ups (no calibration rows: uses the k-quant value)
+    "mxfp4",  # MXFP4 experts (gpt-oss)
+    "mlx_affine",  # MLX affine 3/4/6/8-bit with group scales and biases
+)
+# Quant classes without their own calibration rows borrow the closest measured class.
+CLASS_FALLBACK: dict[str, str] = {"iquant": "kquant"}
+
+# Default prompt chunk of llama.cpp (llama-bench/llama-cli n_ubatch 512) and mlx-lm
+# (`generate_step` prefill_step_size 2048).
+UBATCH_DEFAULT = {"llama.cpp": 512, "ollama": 512, "mlx": 2048}
+
+
+def quant_class(quant: QuantScheme) -> str:
+    """Kernel family of a quantization (decides dequantization cost)."""
+    if quant.format == "mlx":
+        return "float" if quant.base_type == "bf16" else "mlx_affine"
+    base = quant.base_type
+    if base in ("F32", "F16", "BF16"):
+        return "float"
+    if base == "Q8_0":
+        return "q8"
+    if base in ("Q4_0", "Q5_0", "IQ4_NL"):
+        return "legacy4"
+    if base == "MXFP4":
+        return "mxfp4"
+    if base.startswith("IQ"):
+        return "iquant"
+    return "kquant"
+
+
+@dataclass(frozen=True, slots=True)
+class RuntimeConstants:
+    """Fitted constants of one runtime. See the module docstring for the formulas."""
+
+    a_bw: float  # inverse bandwidth efficiency (1 = reads at the peak bandwidth)
+    a_ultra: float  # extra inverse efficiency on two-die Ultra chips
+    a_core: float  # FLOP-equivalents per byte streamed (core-limited streaming)
+    dequant: Mapping[str, float]  # FLOP-equivalents per weight per token, per quant class
+    tau_token_s: float
+    tau_layer_s: float
+    kv_read_factor: float
+    compute: Mapping[str, float]  # inverse compute efficiency (1/eta) per quant class
+    c_ultra: float
+    a_reread: float
+
+    def dequant_for(self, qclass: str) -> float:
+        return float(self.dequant.get(qclass, self.dequant.get(CLASS_FALLBACK.get(qclass, ""), 0)))
+
+    def compute_for(self, qclass: str) -> float:
+        if qclass in self.compute:
+            return float(self.compute[qclass])
+        return float(self.compute[CLASS_FALLBACK.get(qclass, "float")])
+
+
+@dataclass(frozen=True, slots=True)
+class SpeedConstants:
+    runtimes: Mapping[str, RuntimeConstants]
+    fit_date: str
+    basis: str  # one line: what was fitted on what
+    errors: Mapping[str, float] = field(default_factory=dict)  # reported fit errors (MAPE %)
+    per_core_fp32_flops: Mapping[str, float] = field(default_factory=dict)  # by generation
+    # Speed-up of recent llama.cpp builds over the reference-era builds the constants describe,
+    # fitted as a nuisance factor ({"decode": 0.15, "prefill": 0.2} = 15 % / 20 % faster).
+    build_drift: Mapping[str, float] = field(default_factory=dict)
+
+    def for_runtime(self, runtime: str) -> RuntimeConstants:
+        try:
+            return self.runtimes[runtime]
+        except KeyError:
+            raise ValueError(
+                f"no speed constants for runtime '{runtime}'; valid: {', '.join(self.runtimes)}"
+            ) from None
+
+
+# ---------------------------------------------------------------------------------------------
+# Model-side quantities
+# ---------------------------------------------------------------------------------------------
+
+
+def _mean_min(start, n, window):
+    """Mean of min(p, window) for p = start .. start+n-1 (exact, vectorisable).
+
+    Positions below the window contribute p, the rest contribute the window.
+    """
+    start = np.asarray(start, dtype=np.float64)
+    n = np.asarray(n, dtype=np.float64)
+    window = np.asarray(window, dtype=np.float64)
+    end = start + n  # exclusive
+    below_end = np.minimum(end, np.maximum(window, start))  # positions [start, below_end) < W
+    k = below_end - start
+    sum_below = k * (start + below_end - 1.0) / 2.0
+    sum_above = (n - k) * window
+    return (sum_below + sum_above) / n
+
+
+@dataclass(frozen=True, slots=True)
+class AttentionShape:
+    """Per-token attention FLOPs coefficients of a model.
+
+    flops(p) = full_coeff * p + sum_w window_coeff[w] * min(p, w)
+    """
+
+    full_coeff: float
+    windowed: tuple[tuple[int, float], ...]  # (window, coeff)
+    gqa_ratio: float
+
+    def flops_at(self, position):
+        out = self.full_coeff * np.asarray(position, dtype=np.float64)
+        for w, c in self.windowed:
+            out = out + c * np.minimum(position, w)
+        return out
+
+    def mean_flops(self, start, n):
+        """Mean attention FLOPs per token over positions start .. start+n-1."""
+        start = np.asarray(start, dtype=np.float64)
+        n = np.asarray(n, dtype=np.float64)
+        out = self.full_coeff * (start + (n - 1.0) / 2.0)
+        for w, c in self.windowed:
+            out = out + c * _mean_min(start, n, w)
+        return out
+
+
+def attention_shape(model: ModelSpec) -> AttentionShape:
+    """Attention FLOPs per token per position, from the architecture.
+
+    Per attention layer and cached position: QK^T and AV are each n_heads * head_dim MACs
+    (2 FLOPs each) -> 4 * n_heads * head_dim (Kaplan et al. 2020, table 1, "attention: QK
+    logits / attention over values" 2 * n_layer * n_ctx * d_attn each, forward pass).
+    MLA (DeepSeek-V3): q.k over qk_nope + qk_rope dims, values over v_head_dim.
+    """
+    att = model.attention
+    if att.kind == "mla":
+        qk = (att.mla_qk_nope_head_dim or 0) + (att.mla_qk_rope_head_dim or 0) or model.head_dim
+        v = att.mla_v_head_dim or model.head_dim
+        per_layer = 2.0 * model.n_heads * (qk + v)
+    else:
+        per_layer = 4.0 * model.n_heads * model.head_dim
+    layers = range(model.n_layers)
+    if att.kind == "hybrid" and att.attention_layers:
+        layers = att.attention_layers
+    windowed = set()
+    if att.kind == "sliding" and att.sliding_window and att.sliding_layers:
+        windowed = set(att.sliding_layers)
+    n_full = sum(1 for i in layers if i not in windowed)
+    n_win = sum(1 for i in layers if i in windowed)
+    win = ((int(att.sliding_window), per_layer * n_win),) if n_win else ()
+    gqa = model.n_heads / max(1, model.n_kv_heads) if att.kind != "mla" else 1.0
+    return AttentionShape(full_coeff=per_layer * n_full, windowed=win, gqa_ratio=gqa)
+
+
+def kv_read_multiplier(model: ModelSpec, runtime: str, flash_attention: bool) -> float:
+    """How many times the KV cache is streamed per decode token (before kv_read_factor).
+
+    llama.cpp without flash attention: ggml_mul_mat(K, Q) broadcasts K over the query heads
+    of a GQA group (ggml-metal `kernel_mul_mv_*`, r2 = ne12/ne02), so K and V are read once per
+    query head: x n_heads/n_kv_heads. Flash attention (ggml `flash_attn_ext`) and MLX's fused
+    `scaled_dot_product_attention` read each KV head once. MLA caches one latent: x 1.
+    """
+    if runtime == "mlx" or flash_attention or model.attention.kind == "mla":
+        return 1.0
+    return model.n_heads / max(1, model.n_kv_heads)
+
+
+# ---------------------------------------------------------------------------------------------
+# The formulas (scalar or numpy arrays)
+# ---------------------------------------------------------------------------------------------
+
+
+def decode_terms(
+    c: RuntimeConstants,
+    *,
+    weights_read_bytes,
+    kv_bytes,
+    kv_multiplier,
+    active_params,
+    n_layers,
+    bandwidth,
+    flops,
+    is_ultra,
+    dequant_coeff,
+):
+    """The decode time terms in seconds per token: (stream, dequant, fixed).
+
+    `dequant_coeff` is `c.dequant_for(quant_class)` (an array of them in a sweep);
+    `kv_bytes` is the KV cache held at the current depth, `kv_multiplier` the result of
+    `kv_read_multiplier` (how often it is streamed per token).
+    """
+    read = weights_read_bytes + kv_bytes * kv_multiplier * c.kv_read_factor
+    stream = read * ((c.a_bw + c.a_ultra * is_ultra) / bandwidth + c.a_core / flops)
+    dequant = active_params * dequant_coeff / flops
+    fixed = c.tau_token_s + c.tau_layer_s * n_layers
+    return stream, dequant, fixed
+
+
+def decode_seconds(c: RuntimeConstants, **kw):
+    stream, dequant, fixed = decode_terms(c, **kw)
+    return stream + dequant + fixed
+
+
+def prefill_terms(
+    c: RuntimeConstants,
+    *,
+    flops_per_token,
+    weights_total_bytes,
+    n_ubatch,
+    bandwidth,
+    flops,
+    is_ultra,
+    compute_coeff,
+):
+    """Prefill time terms in seconds per prompt token: (compute, weight re-read)."""
+    compute = flops_per_token * (compute_coeff + c.c_ultra * is_ultra) / flops
+    reread = weights_total_bytes * c.a_reread / (n_ubatch * bandwidth)
+    return compute, reread
+
+
+def prefill_seconds_per_token(c: RuntimeConstants, **kw):
+    compute, reread = prefill_terms(c, **kw)
+    return compute + reread
+
+
+def prefill_flops_per_token(active_params, attn: AttentionShape, start, n):
+    """2 FLOPs per weight plus mean attention FLOPs over the prompt positions."""
+    return 2.0 * active_params + attn.mean_flops(start, n)
+
+
+def ttft_seconds(prompt_tokens, prefill_tps, decode_tps):
+    """Time to first token: read the prompt, then produce one token."""
+    return prompt_tokens / prefill_tps + 1.0 / decode_tps
+
+
+# ---------------------------------------------------------------------------------------------
+# From specs to the physical quantities (model x quant x runtime; host)
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ModelSpeedInputs:
+    """What the speed formulas need from a model stored as one quantization."""
+
+    model_id: str
+    quant: str
+    qclass: str
+    weights_total_bytes: int  # the whole file: streamed once per prompt ubatch
+    weights_read_bytes: float  # per decoded token (see weights_read_per_token)
+    active_params: int
+    n_layers: int
+    attn: AttentionShape
+    kv_full_bytes_per_token: float  # bytes of cache per token of depth, full layers
+    kv_window_bytes_per_token: float  # windowed layers (only up to `window` tokens)
+    window: int
+    kv_state_bytes: float  # fixed recurrent state (hybrids), read and written per token
+    kv_multiplier: float  # kv_read_multiplier for this runtime / flash attention
+
+    def kv_bytes_at(self, depth):
+        """KV bytes in the cache at `depth` tokens (what one decode step attends over)."""
+        d = np.asarray(depth, dtype=np.float64)
+        out = self.kv_full_bytes_per_token * d + self.kv_state_bytes
+        if self.window:
+            out = out + self.kv_window_bytes_per_token * np.minimum(d, self.window)
+        return out
+
+
+def weights_read_per_token(model: ModelSpec, quant: QuantScheme | str) -> tuple[float, int]:
+    """(bytes read per decoded token, total weight bytes) from the memory engine's breakdown.
+
+    Read per token: everything except (a) the input-embedding table of untied models, of
+    which a token reads one row, and (b) the routed experts that are not selected: MoE layers
+    read experts_per_token of n_experts (Fedus et al., "Switch Transformers", JMLR 2022,
+    sec. 2: each token is processed by its top-k experts only). Shared experts, attention,
+    dense layers and the output head are always read. The router matrix sits in the experts
+    group and is scaled with it (it is < 0.1 % of those bytes).
+    """
+    from forgeplanner.engine.weights import weights_breakdown
+
+    wb = weights_breakdown(model, quant)
+    total = wb.total_bytes
+    skip = 0.0
+    if not model.tie_word_embeddings:
+        skip += wb.bytes_by_group.get("token_embd", 0)
+    if model.moe is not None and model.moe.n_experts > 0:
+        frac = model.moe.experts_per_token / model.moe.n_experts
+        skip += wb.bytes_by_group.get("experts", 0) * (1.0 - frac)
+    return float(total - skip), int(total)
+
+
+def model_speed_inputs(
+    model: ModelSpec,
+    quant: QuantScheme | str,
+    runtime: str = "llama.cpp",
+    kv_type: str = "f16",
+    flash_attention: bool = False,
+) -> ModelSpeedInputs:
+    from forgeplanner.engine.kv_cache import kv_layout, kv_row_bytes
+    from forgeplanner.engine.quant import get_quant
+
+    q = get_quant(quant)
+    read, total = weights_read_per_token(model, q)
+    lay = kv_layout(model)
+    rt = "mlx" if runtime == "mlx" else "llama.cpp"
+    if lay.kind == "mla":
+        k = (model.attention.mla_kv_lora_rank or 0) + (model.attention.mla_qk_rope_head_dim or 0)
+        full = model.n_layers * kv_row_bytes(k, kv_type, rt)
+        if model.attention.indexer_head_dim:
+            full += model.n_layers * kv_row_bytes(model.attention.indexer_head_dim, kv_type, rt)
+        win = 0.0
+    else:
+        full = (
+            2 * lay.n_full_layers * kv_row_bytes(lay.full_k // lay.n_full_layers, kv_type, rt)
+            if lay.n_full_layers
+            else 0.0
+        )
+        win = (
+            2 * lay.n_swa_layers * kv_row_bytes(lay.swa_k // lay.n_swa_layers, kv_type, rt)
+            if lay.n_swa_layers
+            else 0.0
+        )
+    return ModelSpeedInputs(
+        model_id=model.id,
+        quant=q.name,
+        qclass=quant_class(q),
+        weights_total_bytes=total,
+        weights_read_bytes=read,
+        active_params=model.active_params,
+        n_layers=model.n_layers,
+        attn=attention_shape(model),
+        kv_full_bytes_per_token=float(full),
+        kv_window_bytes_per_token=float(win),
+        window=int(lay.window or 0),
+        kv_state_bytes=float(lay.recurrent_bytes_per_seq),
+        kv_multiplier=kv_read_multiplier(model, runtime, flash_attention),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class HostSpeedInputs:
+    bandwidth: float  # B/s
+    flops: float  # peak FP32 FLOP/s of the device that runs the model
+    is_ultra: float  # 1.0 on two-die chips
+    is_gpu: bool
+    bandwidth_basis: str
+    flops_basis: str
+
+
+def host_speed_inputs(host) -> HostSpeedInputs | None:
+    """None when bandwidth or compute of the host is unknown (then speed is unknown)."""
+    if not host.bandwidth_bytes_per_s or not host.fp32_flops:
+        return None
+    return HostSpeedInputs(
+        bandwidth=float(host.bandwidth_bytes_per_s),
+        flops=float(host.fp32_flops),
+        is_ultra=1.0 if (host.chip_tier or "").lower() == "ultra" else 0.0,
+        is_gpu=bool(host.is_apple_silicon),
+        bandwidth_basis=host.bandwidth_basis,
+        flops_basis=host.fp32_flops_basis or "catalog",
+    )
+
+
+def cpu_constants(gpu: RuntimeConstants) -> RuntimeConstants:
+    """Constants for CPU inference (Intel Macs, non-Apple hosts). No calibration runs exist, so
+    this is physics with the GPU fit's efficiencies, and estimates on CPU hosts say so:
+
+    - streaming: at most the peak bandwidth (a_bw >= 1); the GPU's core-limited streaming term
+      and the Ultra term do not apply;
+    - decode compute: a CPU is often compute-bound at batch 1 (a few hundred GFLOPS against
+      ~2 FLOPs per weight), so the dequant term becomes the matrix-vector work itself:
+      2 FLOPs per weight at the prefill-fitted efficiency of the quant class (d = 2 x c_q);
+    - prefill: the same compute efficiencies as the GPU fit; fixed per-layer costs unchanged.
+    """
+    classes = set(gpu.compute) | set(gpu.dequant) | set(QUANT_CLASSES)
+    return RuntimeConstants(
+        a_bw=max(1.0, gpu.a_bw),
+        a_ultra=0.0,
+        a_core=0.0,
+        dequant={k: 2.0 * gpu.compute_for(k) for k in classes},
+        tau_token_s=gpu.tau_token_s,
+        tau_layer_s=gpu.tau_layer_s,
+        kv_read_factor=gpu.kv_read_factor,
+        compute={k: gpu.compute_for(k) for k in classes},
+        c_ultra=0.0,
+        a_reread=gpu.a_reread,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class SpeedPoint:
+    decode_s: float
+    decode_terms: tuple[float, float, float]  # stream, dequant, fixed (s/token)
+    prefill_s_per_token: float
+    prefill_terms: tuple[float, float]  # compute, re-read (s/token)
+    kv_bytes: float
+    prefill_flops_per_token: float
+
+
+def speed_point(
+    c: RuntimeConstants,
+    m: ModelSpeedInputs,
+    h: HostSpeedInputs,
+    *,
+    depth: int,
+    prompt_tokens: int,
+    prompt_start: int,
+    n_ubatch: int,
+) -> SpeedPoint:
+    """Decode at `depth` tokens of cache; prefill of `prompt_tokens` starting at `prompt_start`."""
+    kv = float(m.kv_bytes_at(depth))
+    dterms = decode_terms(
+        c,
+        weights_read_bytes=m.weights_read_bytes,
+        kv_bytes=kv,
+        kv_multiplier=m.kv_multiplier,
+        active_params=float(m.active_params),
+        n_layers=float(m.n_layers),
+        bandwidth=h.bandwidth,
+        flops=h.flops,
+        is_ultra=h.is_ultra,
+        dequant_coeff=c.dequant_for(m.qclass),
+    )
+    fpt = float(
+        prefill_flops_per_token(float(m.active_params), m.attn, prompt_start, prompt_tokens)
+    )
+    pterms = prefill_terms(
+        c,
+        flops_per_token=fpt,
+        weights_total_bytes=float(m.weights_total_bytes),
+        n_ubatch=float(min(n_ubatch, prompt_tokens)),
+        bandwidth=h.bandwidth,
+        flops=h.flops,
+        is_ultra=h.is_ultra,
+        compute_coeff=c.compute_for(m.qclass),
+    )
+    return SpeedPoint(
+        decode_s=float(sum(dterms)),
+        decode_terms=tuple(float(x) for x in dterms),  # type: ignore[arg-type]
+        prefill_s_per_token=float(sum(pterms)),
+        prefill_terms=tuple(float(x) for x in pterms),  # type: ignore[arg-type]
+        kv_bytes=kv,
+        prefill_flops_per_token=fpt,
+    )

@@ -1,0 +1,282 @@
+"""The evidence record: a plan with its estimates, the measured runs that check them, the gate's
+verdicts, and SHA-256 digests that let anyone detect a changed byte.
+
+Layout (record_version 1):
+
+    {
+      "format": "forgeplanner.evidence", "record_version": 1,
+      "created_at": "2026-11-26T14:00:00Z",
+      "tool": {"forgeplanner": "0.1.0", "python": "3.11.9", "platform": "..."},
+      "plan": {the .fplan document; attached runs without their raw output},
+      "runs": [{run_id, runner, started_at, fingerprint, tool_versions, params, measured,
+                estimate, raw_sha256, raw_output, ...}],
+      "gate": null | {"policy": {name, source, sha256, text}, "target", "outcome", "verdicts"},
+      "digests": {"algorithm": "sha256", "canonicalization": "RFC 8785 JSON Canonicalization
+                  Scheme", "sections": {name: hex}, "seal": hex}
+    }
+
+Digests. Every JSON value is digested as its RFC 8785 (JCS) canonical form, UTF-8 encoded:
+object keys sorted by UTF-16 code units, no insignificant whitespace, ECMAScript number
+formatting (so 12.0 and 12 are the same number). The `rfc8785` package does the
+canonicalization. A raw benchmark output is digested as its exact UTF-8 bytes, the same digest
+the store keeps (`raw_sha256`). Sections:
+
+    created_at, tool                  the record's header
+    plan, plan.<field>                the whole plan document and each top-level plan field
+    runs[<id>]                        a run without its raw output
+    runs[<id>].raw_output             the raw output bytes
+    gate                              the gate block (null when no policy was evaluated)
+
+`seal` is the digest of the canonical record without its `digests` member. Verification
+recomputes everything: a changed content byte shows as a section and the seal mismatching
+(the section is named); a changed recorded digest shows as that section mismatching while the
+seal still matches the content; a changed seal shows as the seal alone. The record proves
+integrity, not authorship: anyone can rebuild the digests after editing. Sign the file (or
+publish its seal) where authorship matters.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+from dataclasses import dataclass, field
+from typing import Any
+
+import rfc8785
+
+from forgeplanner import __version__
+from forgeplanner.domain.plan import Plan
+from forgeplanner.errors import DataError
+from forgeplanner.governance.gate import GateResult
+from forgeplanner.governance.policy import Policy
+from forgeplanner.plan.document import plan_to_document, to_jsonable
+
+FORMAT = "forgeplanner.evidence"
+RECORD_VERSION = 1
+ALGORITHM = "sha256"
+CANONICALIZATION = "RFC 8785 JSON Canonicalization Scheme"
+TOP_LEVEL = ("format", "record_version", "created_at", "tool", "plan", "runs", "gate", "digests")
+
+
+def canonical(value: Any) -> bytes:
+    return rfc8785.dumps(value)
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def raw_digest(raw_output: str) -> str:
+    return sha256_hex(raw_output.encode("utf-8"))
+
+
+def tool_versions() -> dict[str, str]:
+    return {
+        "forgeplanner": __version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "rfc8785": _version("rfc8785"),
+    }
+
+
+def _version(dist: str) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(dist)
+    except PackageNotFoundError:  # pragma: no cover - installed with forgeplanner
+        return "unknown"
+
+
+def build_record(
+    plan: Plan,
+    created_at: str,
+    gate: GateResult | None = None,
+    policy: Policy | None = None,
+    tool: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """The evidence record for `plan` (a JSON-ready dict), sealed."""
+    doc = plan_to_document(plan)
+    runs = []
+    for i, run in enumerate(plan.runs):
+        r = to_jsonable(run)
+        digest = raw_digest(run.raw_output)
+        if run.raw_sha256 and run.raw_sha256 != digest:
+            raise DataError(
+                plan.name,
+                f"runs[{i}].raw_sha256",
+                run.raw_sha256,
+                f"does not match the attached raw output (sha256 {digest}); re-attach run "
+                f"{run.run_id} from the store",
+            )
+        r["raw_sha256"] = digest
+        runs.append(r)
+        doc["plan"]["runs"][i]["raw_output"] = ""
+        doc["plan"]["runs"][i]["raw_sha256"] = digest
+    record: dict[str, Any] = {
+        "format": FORMAT,
+        "record_version": RECORD_VERSION,
+        "created_at": created_at,
+        "tool": tool if tool is not None else tool_versions(),
+        "plan": doc,
+        "runs": runs,
+        "gate": _gate_block(gate, policy),
+    }
+    record["digests"] = {
+        "algorithm": ALGORITHM,
+        "canonicalization": CANONICALIZATION,
+        "sections": {name: sha256_hex(data) for name, data in sections(record).items()},
+        "seal": sha256_hex(canonical(_without_digests(record))),
+    }
+    return record
+
+
+def _gate_block(gate: GateResult | None, policy: Policy | None) -> dict[str, Any] | None:
+    if gate is None:
+        return None
+    return {
+        "policy": None
+        if policy is None
+        else {
+            "name": policy.name,
+            "source": policy.source,
+            "sha256": policy.sha256,
+            "text": policy.text,
+        },
+        "target": gate.target,
+        "outcome": gate.outcome,
+        "verdicts": to_jsonable(gate.verdicts),
+    }
+
+
+def _without_digests(record: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in record.items() if k != "digests"}
+
+
+def sections(record: dict[str, Any]) -> dict[str, bytes]:
+    """The bytes each named digest covers. Raises KeyError/TypeError on a broken shape."""
+    out: dict[str, bytes] = {
+        "created_at": canonical(record["created_at"]),
+        "tool": canonical(record["tool"]),
+        "plan": canonical(record["plan"]),
+    }
+    plan_fields = record["plan"]["plan"]
+    for key, value in plan_fields.items():
+        out[f"plan.{key}"] = canonical(value)
+    for run in record["runs"]:
+        rid = run["run_id"]
+        out[f"runs[{rid}]"] = canonical({k: v for k, v in run.items() if k != "raw_output"})
+        out[f"runs[{rid}].raw_output"] = run["raw_output"].encode("utf-8")
+    out["gate"] = canonical(record["gate"])
+    return out
+
+
+def dumps(record: dict[str, Any]) -> str:
+    return json.dumps(record, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+
+
+# -- verification ------------------------------------------------------------------------------
+
+
+@dataclass
+class Verification:
+    ok: bool
+    problems: list[str] = field(default_factory=list)
+    checked: int = 0  # digests checked
+
+
+def verify_bytes(data: bytes) -> Verification:
+    """Check a record's bytes; every problem names what changed."""
+    try:
+        record = json.loads(data.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        return Verification(False, [f"not UTF-8 at byte {exc.start}: the file was altered"])
+    except json.JSONDecodeError as exc:
+        return Verification(
+            False, [f"not valid JSON at line {exc.lineno} column {exc.colno} ({exc.msg})"]
+        )
+    return verify_record(record)
+
+
+def verify_record(record: Any) -> Verification:
+    problems = _shape_problems(record)
+    if problems:
+        return Verification(False, problems)
+    digests = record["digests"]
+    recorded: dict[str, Any] = digests["sections"]
+    try:
+        computed = {name: sha256_hex(data) for name, data in sections(record).items()}
+        seal = sha256_hex(canonical(_without_digests(record)))
+    except (KeyError, TypeError, AttributeError, rfc8785.CanonicalizationError) as exc:
+        return Verification(False, [f"record structure altered: {exc!r}"])
+    seal_ok = seal == digests["seal"]
+    for name in sorted(set(recorded) - set(computed)):
+        problems.append(f"digest for '{name}' has no matching content (a section was removed)")
+    for name in sorted(set(computed) - set(recorded)):
+        problems.append(f"'{name}' has no recorded digest (content was added)")
+    for name in sorted(set(computed) & set(recorded)):
+        if computed[name] == recorded[name]:
+            continue
+        if seal_ok:
+            problems.append(
+                f"recorded digest of '{name}' was altered (content still matches the seal)"
+            )
+        else:
+            problems.append(
+                f"'{name}' changed: recorded sha256 {str(recorded[name])[:16]}..., "
+                f"content now {computed[name][:16]}..."
+            )
+    for run in record["runs"]:
+        actual = raw_digest(run["raw_output"])
+        if run.get("raw_sha256") != actual:
+            problems.append(
+                f"run {run['run_id']}: raw output does not match its tool-output digest "
+                f"raw_sha256 {str(run.get('raw_sha256'))[:16]}..."
+            )
+    if not seal_ok and not problems:
+        problems.append("the seal was altered (all sections match their digests)")
+    elif not seal_ok and all("was altered" in p for p in problems):
+        problems.append("the seal does not match the content")
+    return Verification(not problems, problems, checked=len(computed) + 1)
+
+
+def _shape_problems(record: Any) -> list[str]:
+    if not isinstance(record, dict):
+        return ["the record is not a JSON object"]
+    problems = []
+    missing = [k for k in TOP_LEVEL if k not in record]
+    extra = [k for k in record if k not in TOP_LEVEL]
+    if missing:
+        problems.append(f"missing top-level key(s): {', '.join(missing)}")
+    if extra:
+        problems.append(f"unexpected top-level key(s): {', '.join(extra)}")
+    if problems:
+        return problems
+    if record["format"] != FORMAT:
+        problems.append(f"format is {record['format']!r}, expected {FORMAT!r}")
+    if record["record_version"] != RECORD_VERSION:
+        problems.append(
+            f"record_version is {record['record_version']!r}; this program verifies "
+            f"version {RECORD_VERSION}"
+        )
+    d = record["digests"]
+    if not isinstance(d, dict) or set(d) != {"algorithm", "canonicalization", "sections", "seal"}:
+        problems.append(
+            "digests block altered (expected algorithm, canonicalization, sections, seal)"
+        )
+        return problems
+    if d["algorithm"] != ALGORITHM:
+        problems.append(f"digests.algorithm is {d['algorithm']!r}, expected {ALGORITHM!r}")
+    if d["canonicalization"] != CANONICALIZATION:
+        problems.append(f"digests.canonicalization altered: {d['canonicalization']!r}")
+    if not isinstance(d["sections"], dict) or not isinstance(d["seal"], str):
+        problems.append("digests.sections must be an object and digests.seal a string")
+    if not isinstance(record["runs"], list) or not all(
+        isinstance(r, dict) and isinstance(r.get("raw_output"), str) and "run_id" in r
+        for r in record["runs"]
+    ):
+        problems.append("runs altered: each run needs run_id and a raw_output string")
+    if not isinstance(record["plan"], dict) or not isinstance(record["plan"].get("plan"), dict):
+        problems.append("plan altered: expected the .fplan document with its 'plan' object")
+    return problems

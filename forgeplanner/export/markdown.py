@@ -1,0 +1,38 @@
+"""Plan -> Markdown (GitHub-flavoured tables). User text is escaped so a plan or model name
+cannot break a table, start a heading or inject HTML into a Markdown viewer."""
+
+from __future__ import annotations
+
+import re
+
+from forgeplanner.domain.plan import Plan
+from forgeplanner.export.report import Chart, Code, Heading, Para, Table, report_blocks
+
+_SPECIAL = re.compile(r"([\\`*_{}\[\]<>|#])")
+
+
+def md_escape(text: str) -> str:
+    """Escape Markdown and inline-HTML syntax; line breaks become spaces (one cell, one line)."""
+    text = " ".join(text.splitlines())
+    return _SPECIAL.sub(r"\\\1", text)
+
+
+def render_markdown(plan: Plan) -> str:
+    lines: list[str] = []
+    for block in report_blocks(plan):
+        if isinstance(block, Heading):
+            lines += ["#" * block.level + " " + md_escape(block.text), ""]
+        elif isinstance(block, Para):
+            lines += [md_escape(block.text), ""]
+        elif isinstance(block, Table):
+            lines.append("| " + " | ".join(md_escape(h) for h in block.headers) + " |")
+            lines.append("|" + "|".join("---" for _ in block.headers) + "|")
+            for row in block.rows:
+                lines.append("| " + " | ".join(md_escape(c) for c in row) + " |")
+            lines.append("")
+        elif isinstance(block, Code):
+            fence = "````" if "```" in block.text else "```"
+            lines += [fence, block.text.replace("`" * len(fence), ""), fence, ""]
+        elif isinstance(block, Chart):
+            continue  # charts are in the HTML and PDF exports; the tables carry the numbers
+    return "\n".join(lines).rstrip() + "\n"

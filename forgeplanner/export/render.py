@@ -1,0 +1,83 @@
+"""`export_plan`: one entry point for every export format, each written atomically.
+
+PDF is rendered by Qt's own PDF writer, which lives in `ui.export_pdf` (the core never imports
+Qt: the module is imported by name at run time, like the GUI command does, so `forgeplanner`
+without Qt still exports every other format).
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+
+from forgeplanner.domain.plan import Plan
+from forgeplanner.errors import ForgePlannerError
+from forgeplanner.evidence.record import build_record
+from forgeplanner.evidence.record import dumps as record_dumps
+from forgeplanner.governance.gate import GateResult
+from forgeplanner.governance.policy import Policy
+from forgeplanner.plan.files import atomic_path, atomic_write
+
+FORMATS: tuple[str, ...] = ("md", "html", "pdf", "csv", "xlsx", "json")
+SUFFIXES = {
+    "md": ".md",
+    "html": ".html",
+    "pdf": ".pdf",
+    "csv": ".csv",
+    "xlsx": ".xlsx",
+    "json": ".json",
+}
+
+
+def render_bytes(
+    plan: Plan,
+    fmt: str,
+    *,
+    now: str,
+    gate: GateResult | None = None,
+    policy: Policy | None = None,
+) -> bytes:
+    """Every format but PDF, as bytes."""
+    if fmt == "md":
+        from forgeplanner.export.markdown import render_markdown
+
+        return render_markdown(plan).encode("utf-8")
+    if fmt == "html":
+        from forgeplanner.export.html import render_html
+
+        return render_html(plan).encode("utf-8")
+    if fmt == "csv":
+        from forgeplanner.export.tabular import render_csv
+
+        return render_csv(plan)
+    if fmt == "xlsx":
+        from forgeplanner.export.tabular import render_xlsx
+
+        return render_xlsx(plan)
+    if fmt == "json":
+        return record_dumps(build_record(plan, now, gate, policy)).encode("utf-8")
+    raise ForgePlannerError(f"unknown export format '{fmt}'; valid: {', '.join(FORMATS)}")
+
+
+def export_plan(
+    plan: Plan,
+    fmt: str,
+    out: str | Path,
+    *,
+    now: str,
+    gate: GateResult | None = None,
+    policy: Policy | None = None,
+) -> Path:
+    out = Path(out)
+    if fmt not in FORMATS:
+        raise ForgePlannerError(f"unknown export format '{fmt}'; valid: {', '.join(FORMATS)}")
+    if fmt == "pdf":
+        try:
+            pdf = importlib.import_module("ui.export_pdf")
+        except ImportError as exc:
+            raise ForgePlannerError(f"PDF export needs PySide6 (Qt's PDF writer): {exc}") from exc
+        with atomic_path(out) as tmp:
+            pdf.write_pdf(plan, tmp)
+        return out
+    atomic_write(out, render_bytes(plan, fmt, now=now, gate=gate, policy=policy))
+    return out

@@ -1,0 +1,226 @@
+"""The tables every export shows, computed once from a plan (rows of plain values).
+
+Markdown, HTML, PDF, CSV and XLSX all render these rows, so a number reads the same in every
+format. Values stay raw (bytes, USD, tokens/s); each renderer formats them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from forgeplanner.domain.plan import AttachedRun, Build, Plan
+from forgeplanner.domain.units import GiB
+
+METRICS: tuple[str, ...] = ("decode_tps", "prefill_tps", "ttft_s")
+
+
+def bom_rows(build: Build) -> list[dict[str, Any]]:
+    return [
+        {
+            "config_id": m.config_id,
+            "machine": m.label,
+            "chip": m.chip_id,
+            "memory_gb": m.memory_gb,
+            "count": m.count,
+            "unit_price_usd": m.price.usd,
+            "line_total_usd": m.line_total_usd,
+            "price_basis": m.price.basis,
+            "condition": m.price.condition,
+            "price_as_of": m.price.as_of,
+            "price_source": m.price.source or (m.price.reason or ""),
+            "idle_w": m.idle_w,
+            "max_w": m.max_w,
+            "role": m.role,
+        }
+        for m in build.machines
+    ]
+
+
+def totals(build: Build) -> dict[str, Any]:
+    rc = build.running_cost
+    return {
+        "machines": build.machine_count,
+        "total_price_usd": build.total_price_usd,
+        "priced_part_usd": build.known_price_usd,
+        "unpriced": list(build.unpriced),
+        "idle_w": rc.idle_w if rc else None,
+        "max_w": rc.max_w if rc else None,
+        "max_btu_h": rc.max_btu_h if rc else None,
+        "annual_kwh": rc.annual_kwh if rc else None,
+        "annual_cost": rc.annual_cost if rc else None,
+        "currency": rc.currency if rc else "",
+        "power_basis": rc.basis
+        if rc
+        else "not computed (no machines, or the power engine was not available)",
+    }
+
+
+def model_rows(build: Build) -> list[dict[str, Any]]:
+    return [
+        {
+            "model_id": m.model_id,
+            "name": m.name,
+            "quant": m.quant,
+            "runtime": m.runtime,
+            "context": m.context,
+            "license": m.license,
+            "params_total": m.params_total,
+        }
+        for m in build.models
+    ]
+
+
+def estimate_rows(build: Build) -> list[dict[str, Any]]:
+    rows = []
+    for e in build.estimates:
+        rows.append(
+            {
+                "model_id": e.model_id,
+                "quant": e.quant,
+                "runtime": e.runtime,
+                "context": e.context,
+                "target": e.target,
+                "verdict": e.verdict,
+                "weights_bytes": e.memory.weights_bytes,
+                "kv_cache_bytes": e.memory.kv_cache_bytes,
+                "compute_bytes": e.memory.compute_bytes,
+                "runtime_bytes": e.memory.runtime_bytes,
+                "total_bytes": e.memory.total_bytes,
+                "gpu_limit_bytes": e.gpu_limit_bytes,
+                "physical_bytes": e.physical_bytes,
+                "headroom_bytes": e.headroom_bytes,
+                "decode_tps": e.decode_tps,
+                "prefill_tps": e.prefill_tps,
+                "ttft_s": e.ttft_s,
+                "max_context_that_fits": e.max_context_that_fits,
+                "sysctl_command": e.sysctl_command,
+                "speed_basis": e.speed_basis,
+            }
+        )
+    return rows
+
+
+def error_pct(measured: float | None, estimated: float | None) -> float | None:
+    """(measured - estimated) / estimated, in percent: positive = faster than estimated."""
+    if measured is None or estimated is None or estimated == 0:
+        return None
+    return round(100.0 * (float(measured) - float(estimated)) / float(estimated), 3)
+
+
+def _host(run: AttachedRun) -> str:
+    fp = run.fingerprint
+    for key in ("chip", "cpu_model", "machine_model", "hostname"):
+        if fp.get(key):
+            return str(fp[key])
+    return str(fp.get("key", ""))
+
+
+def run_rows(plan: Plan) -> list[dict[str, Any]]:
+    rows = []
+    for r in plan.runs:
+        row: dict[str, Any] = {
+            "run_id": r.run_id,
+            "runner": r.runner,
+            "status": r.status,
+            "model": r.model_id or r.model_ref,
+            "quant": r.quant,
+            "config_id": r.config_id,
+            "host": _host(r),
+            "started_at": r.started_at,
+        }
+        for metric in METRICS:
+            m, e = r.measured.get(metric), r.estimate.get(metric)
+            row[f"measured_{metric}"] = m
+            row[f"estimated_{metric}"] = e
+            row[f"error_pct_{metric}"] = error_pct(m, e)
+        row["tool_versions"] = ", ".join(f"{k} {v}" for k, v in sorted(r.tool_versions.items()))
+        row["raw_sha256"] = r.raw_sha256
+        rows.append(row)
+    return rows
+
+
+def verdict_rows(plan: Plan) -> list[dict[str, Any]]:
+    return [
+        {
+            "rule": v.rule,
+            "subject": v.subject,
+            "outcome": v.outcome,
+            "observed": v.observed,
+            "limit": v.limit,
+            "reason": v.reason,
+        }
+        for v in plan.verdicts
+    ]
+
+
+def cluster_node_rows(build: Build) -> list[dict[str, Any]]:
+    if build.cluster is None:
+        return []
+    rows = []
+    for n in build.cluster.result.get("nodes") or []:
+        layers = n.get("layers")
+        rows.append(
+            {
+                "name": n.get("name"),
+                "config_id": n.get("config_id"),
+                "layers": f"{layers[0]}-{layers[1]}" if isinstance(layers, list) and layers else "",
+                "weights_bytes": n.get("weights_bytes"),
+                "kv_cache_bytes": n.get("kv_cache_bytes"),
+                "total_bytes": n.get("total_bytes"),
+                "gpu_limit_bytes": n.get("gpu_limit_bytes"),
+                "verdict": n.get("verdict"),
+            }
+        )
+    return rows
+
+
+def platform_node_rows(build: Build) -> list[dict[str, Any]]:
+    if build.platform is None:
+        return []
+    rows = []
+    for n in build.platform.result.get("nodes") or []:
+        power = n.get("power_w")
+        if isinstance(power, dict):  # {"idle": W, "max": W}
+            power = power.get("max")
+        rows.append(
+            {
+                "name": n.get("name"),
+                "config_id": n.get("config_id"),
+                "roles": ", ".join(str(r) for r in n.get("roles") or []),
+                "power_w": power if isinstance(power, (int, float)) else None,
+            }
+        )
+    return rows
+
+
+def best_decode(build: Build) -> float | None:
+    """The build's best decode speed for its first model (for price-vs-speed comparisons):
+    the cluster's speed when a cluster layout exists for that model, else the fastest machine
+    that holds it."""
+    if not build.models:
+        return None
+    model = build.models[0]
+    if build.cluster is not None and build.cluster.inputs.get("model_id") == model.model_id:
+        v = build.cluster.result.get("decode_tps")
+        if isinstance(v, (int, float)):
+            return float(v)
+    speeds = [
+        e.decode_tps
+        for e in build.estimates
+        if e.model_id == model.model_id and e.verdict != "does-not-fit" and e.decode_tps
+    ]
+    return max(speeds) if speeds else None
+
+
+def gib(n: int | float | None, digits: int = 1) -> str:
+    return "unknown" if n is None else f"{n / GiB:.{digits}f} GiB"
+
+
+def usd(n: float | None) -> str:
+    return "unknown" if n is None else f"${n:,.0f}"
+
+
+def num(n: float | None, digits: int = 1, unit: str = "") -> str:
+    if n is None:
+        return "unknown"
+    return f"{n:,.{digits}f}{unit}"

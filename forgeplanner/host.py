@@ -1,0 +1,351 @@
+"""Build a `HostSpec` (the machine an estimate is for) from the catalog, from a chip name given
+on the command line, or from the machine ForgePlanner runs on.
+
+Unknown figures stay unknown (None) with the reason in the basis string, never guessed:
+- bandwidth: the catalog figure, or for this machine the latest stored measurement
+  (a host calibration or a built-in bandwidth benchmark run), else unknown;
+- peak FP32 compute: the catalog figure where Apple/third parties published one, else derived
+  as GPU cores x per-core throughput of that generation (fitted from the chips that have a
+  published figure, see speed_constants.PER_CORE_FP32_FLOPS) and labelled "derived";
+  Intel CPUs: cores x base clock x FP32 FLOPs per cycle of the microarchitecture.
+"""
+
+from __future__ import annotations
+
+import platform
+import re
+import subprocess
+from typing import Any
+
+from forgeplanner.domain.estimates import HostSpec
+from forgeplanner.domain.hardware import ChipSpec, MachineConfig
+from forgeplanner.domain.units import GB, MiB, unified_memory_bytes
+from forgeplanner.errors import ForgePlannerError, NotFoundError
+
+# FP32 FLOPs per cycle per core of the Intel Mac mini CPUs (vector width x FMA units):
+# Ivy Bridge (2012): AVX 8-wide add + 8-wide mul = 16; Haswell (2014) and Coffee Lake (2018):
+# two 8-wide FMA units = 32. Intel 64 and IA-32 Architectures Optimization Reference Manual
+# (order 248966), tables "Peak FLOPS per cycle" for Sandy Bridge/Haswell/Skylake.
+INTEL_FP32_FLOPS_PER_CYCLE = {2012: 16, 2014: 32, 2018: 32}
+_GHZ = re.compile(r"(\d+(?:\.\d+)?)\s*GHz", re.IGNORECASE)
+
+
+class HostError(ForgePlannerError):
+    """A host that cannot be built from what the user gave."""
+
+
+def _per_core_table() -> dict[str, float]:
+    from forgeplanner.engine.speed_constants import PER_CORE_FP32_FLOPS
+
+    return dict(PER_CORE_FP32_FLOPS)
+
+
+def chip_fp32(chip: ChipSpec, per_core: dict[str, float] | None = None) -> tuple[float | None, str]:
+    """(peak FP32 FLOP/s, basis) of the device that runs inference on this chip."""
+    fig = chip.gpu_fp32_tflops
+    if chip.is_apple_silicon:
+        if fig.value is not None:
+            return float(fig.value) * 1e12, f"catalog: {fig.value} TFLOPS ({fig.source})"
+        table = per_core if per_core is not None else _per_core_table()
+        gen = chip.generation
+        if gen in table:
+            v = table[gen]
+            return (
+                chip.gpu_cores * v,
+                f"derived: {chip.gpu_cores} GPU cores x {v / 1e9:.1f} GFLOPS/core "
+                f"({gen} per-core throughput fitted from published {gen} figures)",
+            )
+        known = [g for g in sorted(table) if g.startswith("M")]
+        if known:
+            last = known[-1]
+            v = table[last]
+            return (
+                chip.gpu_cores * v,
+                f"derived: {chip.gpu_cores} GPU cores x {v / 1e9:.1f} GFLOPS/core "
+                f"(no published {gen} figure: assumes the {last} per-core throughput)",
+            )
+        return None, f"unknown: {fig.reason}"
+    # Intel CPU: cores x base clock x FLOPs/cycle
+    cores = chip.cpu_cores.value
+    m = _GHZ.search(chip.name)
+    fpc = INTEL_FP32_FLOPS_PER_CYCLE.get(chip.year)
+    if cores and m and fpc:
+        ghz = float(m.group(1))
+        return (
+            cores * ghz * 1e9 * fpc,
+            f"derived: {cores} cores x {ghz} GHz base x {fpc} FP32 FLOPs/cycle "
+            "(Intel optimization manual)",
+        )
+    return None, "unknown: CPU cores, clock or microarchitecture not known"
+
+
+def host_from_chip(
+    chip: ChipSpec,
+    memory_gb: int | None = None,
+    *,
+    config: MachineConfig | None = None,
+    macos_version: str | None = None,
+    wired_limit_mb: int | None = None,
+    per_core: dict[str, float] | None = None,
+) -> HostSpec:
+    """A host with this chip bin and `memory_gb` (default: the largest option)."""
+    options = chip.memory_options_gb
+    if memory_gb is None:
+        if not options:
+            raise HostError(
+                f"{chip.name} ({chip.id}) has no known memory options; give --memory-gb"
+            )
+        memory_gb = max(options)
+    if memory_gb <= 0:
+        raise HostError(f"memory must be positive, got {memory_gb} GB")
+    if options and memory_gb not in options and config is None:
+        raise HostError(
+            f"{chip.name} {chip.gpu_cores}-core GPU is sold with "
+            f"{', '.join(str(o) for o in options)} GB, not {memory_gb} GB"
+        )
+    bw = chip.bandwidth_bytes_per_s
+    bw_fig = chip.mem_bandwidth_gbps
+    bw_basis = (
+        f"catalog: {bw_fig.value} GB/s ({bw_fig.source})"
+        if bw is not None
+        else f"unknown: {bw_fig.reason}"
+    )
+    flops, flops_basis = chip_fp32(chip, per_core)
+    name = chip.name if not chip.gpu_cores else f"{chip.name} {chip.gpu_cores}-core GPU"
+    return HostSpec(
+        name=f"{config.machine if config else name}, {memory_gb} GB",
+        is_apple_silicon=chip.is_apple_silicon,
+        memory_bytes=unified_memory_bytes(memory_gb)
+        if chip.is_apple_silicon
+        else memory_gb * (1 << 30),
+        bandwidth_bytes_per_s=bw,
+        bandwidth_basis=bw_basis,
+        fp32_flops=flops,
+        gpu_cores=chip.gpu_cores,
+        cpu_cores=chip.cpu_cores.value,
+        chip_id=chip.id,
+        config_id=config.id if config else None,
+        macos_version=macos_version,
+        wired_limit_mb=wired_limit_mb,
+        chip_tier=chip.tier,
+        fp32_flops_basis=flops_basis,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# catalog-facing resolvers
+# ---------------------------------------------------------------------------------------------
+
+
+def host_from_config(
+    config_id: str, *, macos_version: str | None = None, wired_limit_mb: int | None = None
+) -> HostSpec:
+    from catalog import load_catalog
+
+    cat = load_catalog()
+    cfg = cat.config(config_id)
+    chip = cat.chip(cfg.chip_id)
+    return host_from_chip(
+        chip,
+        cfg.memory_gb,
+        config=cfg,
+        macos_version=macos_version,
+        wired_limit_mb=wired_limit_mb,
+    )
+
+
+def host_from_chip_name(
+    name: str,
+    gpu_cores: int | None = None,
+    memory_gb: int | None = None,
+    *,
+    macos_version: str | None = None,
+    wired_limit_mb: int | None = None,
+) -> HostSpec:
+    from catalog import load_catalog
+
+    chip = load_catalog().find_chip(name, gpu_cores)
+    return host_from_chip(
+        chip, memory_gb, macos_version=macos_version, wired_limit_mb=wired_limit_mb
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# this machine
+# ---------------------------------------------------------------------------------------------
+
+
+def _sysctl(name: str) -> str | None:
+    try:
+        out = subprocess.run(
+            ["/usr/sbin/sysctl", "-n", name], capture_output=True, text=True, timeout=5, check=False
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() if out.returncode == 0 and out.stdout.strip() else None
+
+
+_GPU_CORES = re.compile(r'"gpu-core-count"\s*=\s*(\d+)')
+
+
+def _gpu_cores() -> int | None:
+    """Apple GPU core count: the AGX accelerator's `gpu-core-count` property in the I/O
+    registry (sysctl does not expose it)."""
+    try:
+        out = subprocess.run(
+            ["/usr/sbin/ioreg", "-rd1", "-c", "IOAccelerator"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    m = _GPU_CORES.search(out.stdout or "")
+    return int(m.group(1)) if m else None
+
+
+def probe_this_machine() -> dict[str, Any]:
+    """Raw facts about this machine (psutil/platform; on macOS sysctl)."""
+    import psutil
+
+    facts: dict[str, Any] = {
+        "system": platform.system(),
+        "machine": platform.machine(),
+        "hostname": platform.node(),
+        "memory_bytes": int(psutil.virtual_memory().total),
+        "cpu_cores": psutil.cpu_count(logical=False) or psutil.cpu_count(),
+        "cpu_brand": platform.processor() or platform.machine(),
+        "macos_version": None,
+        "wired_limit_mb": None,
+    }
+    if facts["system"] == "Darwin":
+        facts["macos_version"] = platform.mac_ver()[0] or None
+        brand = _sysctl("machdep.cpu.brand_string")
+        if brand:
+            facts["cpu_brand"] = brand
+        mem = _sysctl("hw.memsize")
+        if mem and mem.isdigit():
+            facts["memory_bytes"] = int(mem)
+        wl = _sysctl("iogpu.wired_limit_mb")
+        if wl and wl.lstrip("-").isdigit():
+            facts["wired_limit_mb"] = int(wl)
+        cores = _sysctl("hw.perflevel0.physicalcpu")  # P cores on Apple Silicon
+        facts["p_cores"] = int(cores) if cores and cores.isdigit() else None
+        facts["gpu_cores"] = _gpu_cores()
+    return facts
+
+
+def stored_measurements(hostname: str) -> dict[str, Any]:
+    """Latest measurements of this machine in the user store: bandwidth (and, for CPU hosts,
+    compute) from a host calibration or the built-in benchmark (`forgeplanner bench`).
+    Keys: bandwidth, bandwidth_basis, flops, flops_basis (values None when not stored)."""
+    out: dict[str, Any] = {
+        "bandwidth": None,
+        "bandwidth_basis": "unknown: no stored bandwidth benchmark for this machine "
+        "(run `forgeplanner bench builtin`)",
+        "flops": None,
+        "flops_basis": "unknown: no stored compute benchmark for this machine",
+    }
+    try:
+        from forgeplanner.store.db import open_store
+        from forgeplanner.store.repos import BenchRunRepo, CalibrationRepo
+    except ImportError:  # pragma: no cover - the store ships with the package
+        return out
+    try:
+        with open_store() as store, store.session() as s:
+            for rec in CalibrationRepo(s).list():
+                if rec.fingerprint.get("hostname") != hostname:
+                    continue
+                if rec.bandwidth_bytes_per_s and out["bandwidth"] is None:
+                    out["bandwidth"] = float(rec.bandwidth_bytes_per_s)
+                    out["bandwidth_basis"] = f"measured: calibration {rec.id}"
+                if rec.compute_flops and out["flops"] is None:
+                    out["flops"] = float(rec.compute_flops)
+                    out["flops_basis"] = f"measured: calibration {rec.id}"
+            for run in BenchRunRepo(s).list(status="ok"):
+                if run.fingerprint.get("hostname") != hostname:
+                    continue
+                meas = run.measured or {}
+                bw = meas.get("memory_bandwidth_gbps")
+                if bw and out["bandwidth"] is None:
+                    out["bandwidth"] = float(bw) * GB
+                    out["bandwidth_basis"] = f"measured: {run.runner} run {run.id} ({bw:.1f} GB/s)"
+                fl = meas.get("matmul_gflops")
+                if fl and out["flops"] is None:
+                    out["flops"] = float(fl) * 1e9
+                    out["flops_basis"] = f"measured: {run.runner} run {run.id} matmul"
+    except ForgePlannerError:
+        raise
+    except Exception as exc:  # a broken store must not break `estimate`; say why
+        out["bandwidth_basis"] = f"unknown: could not read the benchmark store ({exc})"
+    return out
+
+
+def host_this_machine(
+    *, macos_version: str | None = None, wired_limit_mb: int | None = None
+) -> HostSpec:
+    facts = probe_this_machine()
+    brand = str(facts.get("cpu_brand") or "")
+    is_apple = facts["system"] == "Darwin" and brand.startswith("Apple M")
+    stored = stored_measurements(str(facts["hostname"]))
+    bw, bw_basis = stored["bandwidth"], stored["bandwidth_basis"]
+    chip = None
+    if is_apple:
+        try:
+            from catalog import load_catalog
+
+            chip = load_catalog().find_chip(
+                brand.removeprefix("Apple ").strip(), facts.get("gpu_cores")
+            )
+        except (ForgePlannerError, ImportError):
+            chip = None
+    # Apple GPU: peak from the catalog chip; CPU hosts: a stored matmul measurement
+    flops, flops_basis = stored["flops"], stored["flops_basis"]
+    gpu_cores = 0
+    tier = None
+    chip_id = None
+    if chip is not None:
+        flops, flops_basis = chip_fp32(chip)
+        gpu_cores = chip.gpu_cores
+        tier = chip.tier
+        chip_id = chip.id
+    return HostSpec(
+        name=f"this machine ({brand or facts['machine']})",
+        is_apple_silicon=is_apple,
+        memory_bytes=int(facts["memory_bytes"]),
+        bandwidth_bytes_per_s=bw,
+        bandwidth_basis=bw_basis,
+        fp32_flops=flops,
+        gpu_cores=gpu_cores,
+        cpu_cores=facts.get("cpu_cores"),
+        chip_id=chip_id,
+        macos_version=macos_version or facts.get("macos_version"),
+        wired_limit_mb=wired_limit_mb
+        if wired_limit_mb is not None
+        else facts.get("wired_limit_mb"),
+        chip_tier=tier,
+        fp32_flops_basis=flops_basis,
+    )
+
+
+def describe_bandwidth(host: HostSpec) -> str:
+    if host.bandwidth_bytes_per_s is None:
+        return host.bandwidth_basis
+    return f"{host.bandwidth_bytes_per_s / GB:.0f} GB/s ({host.bandwidth_basis})"
+
+
+def wired_limit_bytes(mb: int) -> int:
+    return mb * MiB
+
+
+__all__ = [
+    "HostError",
+    "NotFoundError",
+    "chip_fp32",
+    "host_from_chip",
+    "host_from_chip_name",
+    "host_from_config",
+    "host_this_machine",
+    "probe_this_machine",
+]

@@ -1,0 +1,1 @@
+"""Build plans: the `.fplan` document, pure edits, recomputation through the engine, files."""

@@ -1,0 +1,145 @@
+"""Opening the user database: engine, SQLite settings, migrations, one session per action.
+
+`Store(url)` opens (and creates) the database at `url` (default: `forgeplanner.paths
+.database_url()`, which honours `FORGEPLANNER_DB`), upgrades it to this app's Alembic head
+and refuses a database whose revision this app does not know (written by a newer
+ForgePlanner), because writing to a schema we do not understand could destroy the user's data.
+
+SQLite runs in WAL mode with foreign keys on: a process killed half way through a write leaves
+the last committed state intact (the uncommitted WAL frames are discarded on the next open).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from forgeplanner.errors import ForgePlannerError
+
+MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+
+
+class DatabaseError(ForgePlannerError):
+    """The user database cannot be opened or used as it is."""
+
+
+def _alembic_config() -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    return cfg
+
+
+def head_revision() -> str:
+    heads = ScriptDirectory.from_config(_alembic_config()).get_heads()
+    if len(heads) != 1:  # a packaging bug, not a user error
+        raise RuntimeError(f"ForgePlanner migrations have {len(heads)} heads: {heads}")
+    return heads[0]
+
+
+def _sqlite_pragmas(dbapi_conn, _record) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA busy_timeout=10000")
+    # WAL: readers do not block the writer and a killed writer cannot corrupt committed data.
+    # In-memory databases answer "memory"; that is fine.
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.close()
+
+
+def make_engine(url: str) -> Engine:
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise DatabaseError(f"FORGEPLANNER_DB: '{url}' is not a SQLAlchemy database URL") from exc
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    try:
+        engine = create_engine(parsed)
+    except Exception as exc:  # missing driver for another backend, bad options
+        raise DatabaseError(f"cannot open database '{parsed!r}': {exc}") from exc
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+class Store:
+    """The user database. Use `with store.session() as s:` once per user action."""
+
+    def __init__(self, url: str | None = None, *, migrate: bool = True) -> None:
+        if url is None:
+            from forgeplanner import paths
+
+            url = paths.database_url()
+        self.url = url
+        self.engine = make_engine(url)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        if migrate:
+            self.upgrade()
+
+    def current_revision(self) -> str | None:
+        with self.engine.connect() as conn:
+            return MigrationContext.configure(conn).get_current_revision()
+
+    def upgrade(self) -> None:
+        """Bring the schema to this app's head; refuse a database from a newer app."""
+        script = ScriptDirectory.from_config(_alembic_config())
+        head = head_revision()
+        try:
+            current = self.current_revision()
+        except OperationalError as exc:
+            raise DatabaseError(f"cannot open database {self._shown()}: {exc.orig}") from exc
+        if current is not None:
+            known = {rev.revision for rev in script.walk_revisions()}
+            if current not in known:
+                raise DatabaseError(
+                    f"database {self._shown()} has schema revision '{current}', which this "
+                    f"ForgePlanner does not know (its newest is '{head}'): it was written by a "
+                    "newer ForgePlanner. Upgrade ForgePlanner, or point FORGEPLANNER_DB at "
+                    "another database."
+                )
+        if current == head:
+            return
+        cfg = _alembic_config()
+        with self.engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "head")
+
+    def _shown(self) -> str:
+        return make_url(self.url).render_as_string(hide_password=True)
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """One unit of work: commits on success, rolls back on any exception."""
+        s = self._sessions()
+        try:
+            yield s
+            s.commit()
+        except BaseException:
+            s.rollback()
+            raise
+        finally:
+            s.close()
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def open_store(url: str | None = None) -> Store:
+    return Store(url)

@@ -1,0 +1,149 @@
+"""Formulas shared by the loader and the importers (pure functions, sources cited)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# llama.cpp stores the recurrent r and s state in F32 (llama-model.cpp creates the recurrent
+# memory with GGML_TYPE_F32), one cell per parallel sequence.
+RECURRENT_STATE_BYTES_PER_ELEMENT = 4
+
+
+def recurrent_state_bytes_per_seq(
+    *, n_recurrent_layers: int, d_conv: int, d_state: int, n_group: int, d_inner: int
+) -> int:
+    """Fixed per-sequence state of a hybrid model's recurrent (Gated DeltaNet / SSM) layers.
+
+    llama.cpp src/llama-hparams.cpp: n_embd_r = (d_conv-1) * (d_inner + 2*n_group*d_state) and
+    n_embd_s = d_state * d_inner elements per layer. For Qwen3-Next the converter maps
+    d_conv = linear_conv_kernel_dim, d_state = linear_key_head_dim,
+    n_group = linear_num_key_heads, d_inner = linear_value_head_dim * linear_num_value_heads
+    (convert_hf_to_gguf.py, class Qwen3NextModel), per models_README.md.
+    """
+    n_embd_r = (d_conv - 1) * (d_inner + 2 * n_group * d_state)
+    n_embd_s = d_state * d_inner
+    return (n_embd_r + n_embd_s) * RECURRENT_STATE_BYTES_PER_ELEMENT * n_recurrent_layers
+
+
+@dataclass(frozen=True, slots=True)
+class Dims:
+    """Normalised architecture dims for parameter counting (one shape, every family)."""
+
+    n_layers: int
+    hidden: int
+    n_heads: int
+    n_kv_heads: int
+    head_dim: int
+    vocab: int
+    tied: bool
+    ffn: int | None = None  # dense FFN width (gated: 3 matrices)
+    norms_per_layer: int = 2
+    qkv_bias: bool = False
+    o_bias: bool = False
+    qk_norm: bool = False
+    attn_sinks: bool = False
+    q_gate: bool = False  # Qwen3-Next: q_proj also emits an output gate (doubles q)
+    # MLA (DeepSeek-V3): when kv_lora_rank is set, q/k/v use the latent formula.
+    q_lora_rank: int | None = None
+    kv_lora_rank: int | None = None
+    qk_rope_dim: int = 0
+    qk_nope_dim: int = 0
+    v_head_dim: int = 0
+    # MoE
+    n_experts: int = 0
+    experts_per_token: int = 0
+    expert_ffn: int = 0
+    n_shared: int = 0
+    shared_ffn: int = 0  # per shared expert
+    shared_gate: bool = False  # Qwen3-Next: sigmoid gate H x 1 on the shared expert
+    first_dense: int = 0
+    moe_step: int = 1
+    expert_bias: bool = False  # gpt-oss: biases on experts and router
+    # Hybrid: indices of full-attention layers; the rest are Gated DeltaNet.
+    attention_layers: tuple[int, ...] | None = None
+    linear_num_key_heads: int = 0
+    linear_key_head_dim: int = 0
+    linear_num_value_heads: int = 0
+    linear_value_head_dim: int = 0
+    linear_conv_kernel: int = 0
+
+
+def _attention_params(d: Dims) -> int:
+    h = d.hidden
+    if d.kv_lora_rank is not None:
+        # MLA, per models_README.md: H*q_lora + q_lora*nq*(nope+rope) + H*(kv_lora+rope)
+        # + kv_lora*nq*(nope+v) + nq*v*H, plus the q_a / kv_a RMSNorms.
+        qk = d.qk_nope_dim + d.qk_rope_dim
+        if d.q_lora_rank:
+            q = h * d.q_lora_rank + d.q_lora_rank * d.n_heads * qk + d.q_lora_rank
+        else:
+            q = h * d.n_heads * qk
+        kv = h * (d.kv_lora_rank + d.qk_rope_dim) + d.kv_lora_rank
+        kv += d.kv_lora_rank * d.n_heads * (d.qk_nope_dim + d.v_head_dim)
+        return q + kv + d.n_heads * d.v_head_dim * h
+    q_out = d.n_heads * d.head_dim * (2 if d.q_gate else 1)
+    kv_out = 2 * d.n_kv_heads * d.head_dim
+    n = h * q_out + h * kv_out + d.n_heads * d.head_dim * h
+    if d.qkv_bias:
+        n += q_out + kv_out
+    if d.o_bias:
+        n += h
+    if d.qk_norm:
+        n += 2 * d.head_dim
+    if d.attn_sinks:
+        n += d.n_heads
+    return n
+
+
+def _deltanet_params(d: Dims) -> int:
+    # Gated DeltaNet (transformers Qwen3NextGatedDeltaNet): in_proj_qkvz, in_proj_ba, conv1d
+    # (depthwise, no bias), dt_bias + A_log, gated RMSNorm over v_head_dim, out_proj.
+    key_dim = d.linear_num_key_heads * d.linear_key_head_dim
+    value_dim = d.linear_num_value_heads * d.linear_value_head_dim
+    conv_dim = 2 * key_dim + value_dim
+    n = d.hidden * (2 * key_dim + 2 * value_dim)  # in_proj_qkvz
+    n += d.hidden * 2 * d.linear_num_value_heads  # in_proj_ba
+    n += conv_dim * d.linear_conv_kernel
+    n += 2 * d.linear_num_value_heads + d.linear_value_head_dim
+    n += value_dim * d.hidden  # out_proj
+    return n
+
+
+def _expert_params(d: Dims) -> int:
+    n = 3 * d.hidden * d.expert_ffn
+    if d.expert_bias:
+        n += 2 * d.expert_ffn + d.hidden
+    return n
+
+
+def count_params(d: Dims) -> tuple[int, int | None]:
+    """(total, active) parameters from the dims, per models_README.md "How params were computed".
+
+    total = embeddings (x2 if untied) + final norm + every layer with all experts.
+    active (MoE only) = total - unselected routed experts - the input-embedding table (a token
+    reads one row of it); lm_head stays in. None for dense models.
+    """
+    h = d.hidden
+    total = d.vocab * h * (1 if d.tied else 2) + h
+    unselected = 0
+    for i in range(d.n_layers):
+        layer = d.norms_per_layer * h
+        if d.attention_layers is not None and i not in d.attention_layers:
+            layer += _deltanet_params(d)
+        else:
+            layer += _attention_params(d)
+        is_moe = d.n_experts > 0 and i >= d.first_dense and (i + 1) % d.moe_step == 0
+        if is_moe:
+            layer += d.n_experts * _expert_params(d) + h * d.n_experts
+            if d.expert_bias:
+                layer += d.n_experts
+            layer += d.n_shared * 3 * h * d.shared_ffn
+            if d.shared_gate:
+                layer += h
+            unselected += (d.n_experts - d.experts_per_token) * _expert_params(d)
+        elif d.ffn:
+            layer += 3 * h * d.ffn
+        total += layer
+    if d.n_experts == 0:
+        return total, None
+    return total, total - unselected - d.vocab * h

@@ -1,0 +1,81 @@
+"""`forgeplanner catalog ...` through the real CLI entry point."""
+
+from __future__ import annotations
+
+import json
+
+from catalog import load_catalog
+from forgeplanner.cli.main import main
+
+FIGURE_KEYS = {"value", "source", "as_of", "reason", "derived"}
+
+
+def _json(capsys, *argv: str):
+    assert main(list(argv)) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_list_json_has_machines_with_id_sources_and_figures(capsys):
+    data = _json(capsys, "catalog", "list", "--json")
+    rows = data["machines"]
+    assert len(rows) == len(load_catalog().configs)
+    for row in rows:
+        assert row["id"] and row["sources"]
+        for key in ("launch_price_usd", "idle_w", "max_w", "idle_btu_h", "max_btu_h"):
+            fig = row[key]
+            assert set(fig) == FIGURE_KEYS
+            assert (fig["value"] is not None and fig["source"]) or fig["reason"]
+    ids = {r["id"] for r in rows}
+    assert {
+        "mac-studio-m2-ultra-76c-192gb",
+        "mac-mini-m4-pro-20c-64gb",
+        "mac-mini-2018-i7-32gb",
+    } <= ids
+
+
+def test_list_kind_filter(capsys):
+    rows = _json(capsys, "catalog", "list", "--kind", "mac-studio", "--json")["machines"]
+    assert rows and all(r["kind"] == "mac-studio" for r in rows)
+
+
+def test_chips_json(capsys):
+    chips = _json(capsys, "catalog", "chips", "--json")["chips"]
+    assert sum(c["vendor"] == "apple" for c in chips) >= 30
+    m3 = next(c for c in chips if c["id"] == "m3-max-30c")
+    assert m3["mem_bandwidth_gbps"]["value"] == 300
+    assert m3["gpu_fp32_tflops"]["value"] is None and m3["gpu_fp32_tflops"]["reason"]
+
+
+def test_show_config_json_includes_observations(capsys):
+    cfg = _json(capsys, "catalog", "show", "mac-mini-m4-10c-16gb", "--json")["configuration"]
+    assert cfg["chip_id"] == "m4-10c" and cfg["memory_bytes"] == 16 * 2**30
+    assert cfg["launch_price_usd"]["value"] == 599
+    assert any(o["price_usd"] == 509 for o in cfg["price_observations"])
+
+
+def test_show_chip_and_link_json(capsys):
+    chip = _json(capsys, "catalog", "show", "m2-ultra-76c", "--json")["chip"]
+    assert "mac-studio-m2-ultra-76c-192gb" in chip["configurations"]
+    link = _json(capsys, "catalog", "show", "tb5-rdma", "--json")["link"]
+    assert link["latency_s"]["value"] == 4.15e-6
+
+
+def test_tables_show_unknown(capsys):
+    assert main(["catalog", "list"]) == 0
+    out = capsys.readouterr().out
+    assert "mac-mini-m4-10c-32gb" in out and "unknown" in out
+    assert main(["catalog", "chips"]) == 0
+    out = capsys.readouterr().out
+    assert "m3-max-30c" in out and "unknown" in out
+    assert main(["catalog", "show", "mac-studio-m4-max-40c-64gb"]) == 0
+    out = capsys.readouterr().out
+    assert "launch_price_usd   unknown" in out and "3.412" in out
+    assert main(["catalog", "links"]) == 0
+    assert "tb5-rdma" in capsys.readouterr().out
+
+
+def test_unknown_id_is_one_line_error(capsys):
+    assert main(["catalog", "show", "mac-mini-m9-1c-1gb"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("forgeplanner: error: unknown catalog id 'mac-mini-m9-1c-1gb'")
+    assert err.count("\n") == 1

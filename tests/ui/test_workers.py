@@ -1,0 +1,130 @@
+"""Progress generators driven in the thread pool: progress, result, error, cancel."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+from PySide6.QtCore import QThreadPool
+
+from ui.workers import CancelToken, WorkerError, running_workers, start_worker
+
+
+@pytest.fixture
+def pool():
+    # Held by the fixture: a QThreadPool deleted while a job runs waits for it (forever here).
+    p = QThreadPool()
+    yield p
+    p.waitForDone(5000)
+
+
+def _finish(qtbot, done: list, timeout: int = 10000) -> None:
+    qtbot.waitUntil(lambda: done == [True], timeout=timeout)
+
+
+def counting(n: int, delay: float = 0.0):
+    def job(token: CancelToken):
+        total = 0
+        for i in range(n):
+            if token.cancelled:
+                return None
+            total += i
+            if delay:
+                time.sleep(delay)
+            yield {"done": i + 1, "total": n, "thread": threading.get_ident()}
+        return total
+
+    return job
+
+
+def test_result_and_progress_from_worker_thread(qtbot, pool):
+    progress: list[dict] = []
+    results: list[int] = []
+    done: list = []
+    start_worker(
+        pool,
+        counting(50, 0.001),
+        on_progress=progress.append,
+        on_result=results.append,
+        on_finished=lambda: done.append(True),
+    )
+    _finish(qtbot, done)
+    assert results == [sum(range(50))]
+    assert progress, "progress events forwarded"
+    assert progress[-1]["done"] == 50  # the last event is always delivered
+    assert len(progress) <= 50  # throttled, never more than produced
+    assert progress[-1]["thread"] != threading.get_ident()  # ran off the GUI thread
+    qtbot.waitUntil(lambda: running_workers() == 0)
+
+
+def test_progress_is_throttled(qtbot, pool):
+    progress: list = []
+    done: list = []
+    start_worker(
+        pool, counting(100_000), on_progress=progress.append, on_finished=lambda: done.append(True)
+    )
+    _finish(qtbot, done)
+    assert progress[-1]["done"] == 100_000
+    assert len(progress) < 1000
+
+
+def test_error_reaches_handler_with_traceback(qtbot, pool):
+    def failing(token):
+        yield 1
+        raise ValueError("node mini-2 needs 41.2 GiB, budget 36.0 GiB")
+
+    errors: list[WorkerError] = []
+    done: list = []
+    start_worker(pool, failing, on_error=errors.append, on_finished=lambda: done.append(True))
+    _finish(qtbot, done)
+    assert errors[0].reason == "ValueError: node mini-2 needs 41.2 GiB, budget 36.0 GiB"
+    assert "Traceback" in errors[0].details
+    assert isinstance(errors[0].original, ValueError)
+
+
+def test_default_error_handler_opens_dialog(qtbot, pool):
+    from ui.errors import open_error_dialogs
+
+    def failing(token):
+        raise RuntimeError("boom")
+        yield  # pragma: no cover
+
+    done: list = []
+    start_worker(pool, failing, on_finished=lambda: done.append(True))
+    _finish(qtbot, done)
+    qtbot.waitUntil(lambda: len(open_error_dialogs()) == 1)
+    box = open_error_dialogs()[0]
+    assert box.text() == "RuntimeError: boom"
+    assert "Traceback" in box.detailedText()
+    box.close()
+    qtbot.waitUntil(lambda: not open_error_dialogs())
+
+
+def test_cancel_stops_generator_and_runs_its_cleanup(qtbot, pool):
+    cleaned = threading.Event()
+
+    def endless(token):
+        try:
+            while True:
+                time.sleep(0.002)
+                yield "tick"
+        finally:
+            cleaned.set()
+
+    results: list = []
+    cancelled: list = []
+    done: list = []
+    worker = start_worker(
+        pool,
+        endless,
+        on_result=results.append,
+        on_cancelled=lambda: cancelled.append(True),
+        on_finished=lambda: done.append(True),
+    )
+    qtbot.wait(30)
+    worker.cancel()
+    _finish(qtbot, done)
+    qtbot.waitUntil(lambda: cancelled == [True])
+    assert results == []
+    assert cleaned.is_set()

@@ -1,0 +1,114 @@
+"""What every view receives: shared data, the worker pool and the current plan.
+
+Views bind to this state, not to the database: the catalog and model database are loaded once
+(lazily, on first use, so `gui --view X` only pays for what X needs), the user store is opened
+on first use, and the current plan lives in a `PlanDocument` whose edits go through a
+`QUndoStack` and announce themselves with `plan_changed`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import QObject, QThreadPool, Signal
+from PySide6.QtGui import QUndoCommand, QUndoStack
+
+
+class _SetPlanCommand(QUndoCommand):
+    def __init__(self, doc: PlanDocument, old: Any, new: Any, text: str) -> None:
+        super().__init__(text)
+        self._doc = doc
+        self._old = old
+        self._new = new
+
+    def redo(self) -> None:
+        self._doc._apply(self._new)
+
+    def undo(self) -> None:
+        self._doc._apply(self._old)
+
+
+class PlanDocument(QObject):
+    """The current plan: an immutable value replaced as a whole on every edit.
+
+    Every change goes through `set_plan`, which pushes an undoable command; `plan_changed`
+    carries the new plan. The plan developer extends this class (load/save, dirty state)
+    without changing the contract views rely on: read `plan`, listen to `plan_changed`, edit
+    with `set_plan(new_plan, "what changed")`.
+    """
+
+    plan_changed = Signal(object)
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._plan: Any = None
+        self.undo_stack = QUndoStack(self)
+
+    @property
+    def plan(self) -> Any:
+        return self._plan
+
+    def set_plan(self, plan: Any, text: str = "Edit plan") -> None:
+        if plan is self._plan:
+            return
+        self.undo_stack.push(_SetPlanCommand(self, self._plan, plan, text))
+
+    def _apply(self, plan: Any) -> None:
+        self._plan = plan
+        self.plan_changed.emit(plan)
+
+
+class AppContext(QObject):
+    """Shared state handed to `create_view(ctx)`."""
+
+    status_message = Signal(str, int)  # text, timeout ms (0 = until replaced)
+
+    def __init__(self, parent: QObject | None = None, max_threads: int | None = None) -> None:
+        super().__init__(parent)
+        self._catalog: Any = None
+        self._models: Any = None
+        self._store: Any = None
+        self.pool = QThreadPool(self)
+        if max_threads is not None:
+            self.pool.setMaxThreadCount(max_threads)
+        self.plan = PlanDocument(self)
+
+    # -- shared data, loaded on first use ------------------------------------------------------
+    @property
+    def catalog(self) -> Any:
+        """`catalog.load_catalog()`, loaded once."""
+        if self._catalog is None:
+            import catalog
+
+            self._catalog = catalog.load_catalog()
+        return self._catalog
+
+    @property
+    def models(self) -> Any:
+        """`models_db.load_models()`, loaded once; `add_models` appends imported ones."""
+        if self._models is None:
+            import models_db
+
+            self._models = models_db.load_models()
+        return self._models
+
+    def store(self) -> Any:
+        """The user database (`forgeplanner.store`), opened on first use."""
+        if self._store is None:
+            from forgeplanner import store
+
+            opener = getattr(store, "open_store", None)
+            if opener is None:
+                raise RuntimeError("forgeplanner.store has no open_store() yet")
+            self._store = opener()
+        return self._store
+
+    def status(self, text: str, timeout_ms: int = 5000) -> None:
+        self.status_message.emit(text, timeout_ms)
+
+    def shutdown(self, timeout_ms: int = 3000) -> None:
+        """Wait for workers (they were asked to cancel by their views) and close the store."""
+        self.pool.waitForDone(timeout_ms)
+        close = getattr(self._store, "close", None)
+        if close is not None:
+            close()

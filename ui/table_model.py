@@ -1,0 +1,281 @@
+"""A read-only table model over a prepared pandas DataFrame, and its sort/filter proxy.
+
+The DataFrame holds *raw* values (bytes as ints, prices as floats, None/NaN for unknown). Each
+column has a `Column` spec with a formatter for display, so sorting uses the raw value (under
+`SORT_ROLE`) while people read formatted text. Unknown values display as "unknown" in the
+disabled text colour and always sort last, whichever way the column is sorted.
+
+Display strings are formatted once per replace (not per paint): tables of a few thousand rows
+then scroll and sort without formatting work in the GUI thread.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from PySide6.QtCore import (
+    QAbstractTableModel,
+    QModelIndex,
+    QPersistentModelIndex,
+    QSortFilterProxyModel,
+    Qt,
+)
+from PySide6.QtGui import QColor
+
+from ui import theme
+
+SORT_ROLE = Qt.ItemDataRole.UserRole
+RAW_ROLE = Qt.ItemDataRole.UserRole + 1  # the raw value, None when unknown
+KNOWN_ROLE = Qt.ItemDataRole.UserRole + 2  # False when unknown
+ROW_KEY_ROLE = Qt.ItemDataRole.UserRole + 3  # the row's key column value
+
+UNKNOWN = "unknown"
+
+AnyIndex = QModelIndex | QPersistentModelIndex
+
+
+def is_unknown(value: Any) -> bool:
+    if value is None:
+        return True
+    if isinstance(value, float) and math.isnan(value):
+        return True
+    try:
+        import pandas as pd
+
+        return value is pd.NA or value is pd.NaT
+    except ImportError:  # pragma: no cover
+        return False
+
+
+@dataclass(frozen=True)
+class Column:
+    key: str  # DataFrame column
+    title: str
+    fmt: Callable[[Any], str] | None = None  # raw -> display text; None = str()
+    tooltip: str = ""
+    align_right: bool | None = None  # None: numbers right, text left
+
+
+class DataFrameTableModel(QAbstractTableModel):
+    """Columns are chosen and titled by `columns`; other DataFrame columns stay available
+    to the view (e.g. a hidden id) through `row_dict()`."""
+
+    def __init__(
+        self,
+        columns: Sequence[Column],
+        frame: Any = None,
+        key_column: str | None = None,
+        background: Callable[[dict[str, Any], str], QColor | None] | None = None,
+        parent: Any = None,
+    ) -> None:
+        super().__init__(parent)
+        self._columns = list(columns)
+        self._key_column = key_column
+        self._background = background
+        self._frame: Any = None
+        self._raw: list[list[Any]] = []
+        self._text: list[list[str]] = []
+        self._known: list[list[bool]] = []
+        self._sort: list[list[Any]] = []
+        self._keys: list[Any] = []
+        self._bg: list[list[QColor | None]] = []
+        self._numeric: list[bool] = [False] * len(self._columns)
+        self._muted = theme.muted_text()
+        if frame is not None:
+            self._load(frame)
+
+    # -- data replacement ----------------------------------------------------------------------
+    def set_frame(self, frame: Any) -> None:
+        self.beginResetModel()
+        self._load(frame)
+        self.endResetModel()
+
+    def frame(self) -> Any:
+        return self._frame
+
+    def _load(self, frame: Any) -> None:
+        self._frame = frame
+        n = len(frame)
+        raw_cols: list[list[Any]] = []
+        for col in self._columns:
+            if col.key in frame.columns:
+                values = frame[col.key].tolist()
+            else:
+                values = [None] * n
+            raw_cols.append([None if is_unknown(v) else v for v in values])
+        self._raw = [list(r) for r in zip(*raw_cols, strict=True)] if n else []
+        self._known = [[v is not None for v in row] for row in self._raw]
+        self._text = [
+            [self._format(c, v) for c, v in zip(self._columns, row, strict=True)]
+            for row in self._raw
+        ]
+        self._numeric = [
+            all(isinstance(r[i], int | float) for r in self._raw if r[i] is not None)
+            and any(r[i] is not None for r in self._raw)
+            for i in range(len(self._columns))
+        ]
+        self._sort = [[self._sort_value(v) for v in row] for row in self._raw]
+        if self._key_column and self._key_column in frame.columns:
+            self._keys = frame[self._key_column].tolist()
+        else:
+            self._keys = list(range(n))
+        self._bg = []
+        if self._background is not None:
+            records = frame.to_dict("records")
+            self._bg = [[self._background(rec, c.key) for c in self._columns] for rec in records]
+        self._muted = theme.muted_text()
+
+    @staticmethod
+    def _format(col: Column, value: Any) -> str:
+        if value is None:
+            return UNKNOWN
+        if col.fmt is not None:
+            return col.fmt(value)
+        return str(value)
+
+    @staticmethod
+    def _sort_value(value: Any) -> Any:
+        # Sorting is done by the proxy's lessThan (unknowns last both ways); the role exposes
+        # the raw value, with text sorted case-insensitively.
+        if isinstance(value, str):
+            return value.casefold()
+        return value
+
+    # -- Qt model API --------------------------------------------------------------------------
+    def rowCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self._raw)
+
+    def columnCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self._columns)
+
+    def data(self, index: AnyIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid():
+            return None
+        r, c = index.row(), index.column()
+        if r >= len(self._raw) or c >= len(self._columns):
+            return None
+        if role == Qt.ItemDataRole.DisplayRole:
+            return self._text[r][c]
+        if role == SORT_ROLE:
+            return self._sort[r][c]
+        if role == RAW_ROLE:
+            return self._raw[r][c]
+        if role == KNOWN_ROLE:
+            return self._known[r][c]
+        if role == ROW_KEY_ROLE:
+            return self._keys[r]
+        if role == Qt.ItemDataRole.ForegroundRole:
+            return None if self._known[r][c] else self._muted
+        if role == Qt.ItemDataRole.BackgroundRole:
+            return self._bg[r][c] if self._bg else None
+        if role == Qt.ItemDataRole.TextAlignmentRole:
+            right = self._columns[c].align_right
+            if right is None:
+                right = self._numeric[c]
+            h = Qt.AlignmentFlag.AlignRight if right else Qt.AlignmentFlag.AlignLeft
+            return int(h | Qt.AlignmentFlag.AlignVCenter)
+        if role == Qt.ItemDataRole.ToolTipRole:
+            tip = self._columns[c].tooltip
+            if not self._known[r][c]:
+                return "unknown: no sourced figure" + (f"\n{tip}" if tip else "")
+            return tip or None
+        return None
+
+    def headerData(
+        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
+    ) -> Any:
+        if orientation == Qt.Orientation.Horizontal:
+            if not 0 <= section < len(self._columns):
+                return None
+            if role == Qt.ItemDataRole.DisplayRole:
+                return self._columns[section].title
+            if role == Qt.ItemDataRole.ToolTipRole:
+                return self._columns[section].tooltip or None
+            return None
+        if role == Qt.ItemDataRole.DisplayRole and 0 <= section < len(self._raw):
+            return str(section + 1)
+        return None
+
+    def flags(self, index: AnyIndex) -> Qt.ItemFlag:
+        if not index.isValid():
+            return Qt.ItemFlag.NoItemFlags
+        return Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
+
+    # -- helpers for views ---------------------------------------------------------------------
+    def columns(self) -> list[Column]:
+        return list(self._columns)
+
+    def column_index(self, key: str) -> int:
+        for i, c in enumerate(self._columns):
+            if c.key == key:
+                return i
+        raise KeyError(key)
+
+    def row_key(self, row: int) -> Any:
+        return self._keys[row]
+
+    def row_dict(self, row: int) -> dict[str, Any]:
+        """Every column of the DataFrame row (also the ones not shown)."""
+        return self._frame.iloc[row].to_dict()
+
+
+class TableFilterProxy(QSortFilterProxyModel):
+    """Sorting by raw value with unknowns last in both directions; filtering by free text over
+    the displayed columns plus any number of named predicates over the raw row."""
+
+    def __init__(self, parent: Any = None) -> None:
+        super().__init__(parent)
+        self.setSortRole(SORT_ROLE)
+        self.setFilterCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
+        self.setFilterKeyColumn(-1)
+        self._predicates: dict[str, Callable[[dict[str, Any]], bool]] = {}
+
+    def set_predicate(self, name: str, predicate: Callable[[dict[str, Any]], bool] | None) -> None:
+        """Add, replace or (None) remove a row filter over the row's raw values."""
+        # Qt >= 6.9 wants begin/endFilterChange around the change; older Qt invalidates.
+        new_api = hasattr(self, "beginFilterChange")
+        if new_api:
+            self.beginFilterChange()
+        if predicate is None:
+            self._predicates.pop(name, None)
+        else:
+            self._predicates[name] = predicate
+        if new_api:
+            self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
+        else:
+            self.invalidateRowsFilter()
+
+    def lessThan(self, left: AnyIndex, right: AnyIndex) -> bool:
+        a = left.data(SORT_ROLE)
+        b = right.data(SORT_ROLE)
+        asc = self.sortOrder() == Qt.SortOrder.AscendingOrder
+        if a is None or b is None:
+            if a is None and b is None:
+                return False
+            # Unknown sorts last whatever the order: Qt reverses lessThan for descending.
+            return (b is None) if asc else (a is None)
+        try:
+            return bool(a < b)
+        except TypeError:
+            return str(a) < str(b)
+
+    def filterAcceptsRow(self, source_row: int, source_parent: AnyIndex) -> bool:
+        model = self.sourceModel()
+        if self._predicates and isinstance(model, DataFrameTableModel):
+            raw = {
+                c.key: model.data(model.index(source_row, i), RAW_ROLE)
+                for i, c in enumerate(model.columns())
+            }
+            for pred in self._predicates.values():
+                if not pred(raw):
+                    return False
+        return super().filterAcceptsRow(source_row, source_parent)
+
+
+def make_proxy(model: DataFrameTableModel, parent: Any = None) -> TableFilterProxy:
+    proxy = TableFilterProxy(parent)
+    proxy.setSourceModel(model)
+    return proxy

@@ -1,0 +1,178 @@
+"""Run the core's long work (sweeps, imports, benchmarks) off the GUI thread.
+
+The core writes long work as a *progress generator*: a function that takes a cancel token,
+yields progress events and returns its result (``return value`` -> ``StopIteration.value``).
+The CLI drives the same generator with a console bar; here a `QRunnable` on the context's
+`QThreadPool` drives it and only forwards signals (progress / result / error / cancelled /
+finished), queued to the GUI thread because the signal object lives there.
+
+Progress events are throttled (at most one per `min_interval_s`, the last one always) so a
+generator that yields 100 000 tiny events cannot flood the event loop.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Generator, Iterator
+from typing import Any
+
+from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
+
+from ui.errors import format_details, one_line_reason, show_error
+
+
+class CancelToken:
+    """Cooperative cancellation shared by the GUI thread and the worker. Duck-compatible with
+    a `threading.Event` (`is_set`) and with code that reads `.cancelled`."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+
+    def cancel(self) -> None:
+        self._event.set()
+
+    def is_set(self) -> bool:
+        return self._event.is_set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._event.is_set()
+
+    def __bool__(self) -> bool:  # `if token:` reads as "is cancelled"
+        return self._event.is_set()
+
+
+class WorkerError(Exception):
+    """Carries the worker thread's exception to the GUI thread with its formatted traceback."""
+
+    def __init__(self, exc: BaseException) -> None:
+        super().__init__(one_line_reason(exc))
+        self.original = exc
+        self.reason = one_line_reason(exc)
+        self.details = format_details(exc)
+
+
+class WorkerSignals(QObject):
+    progress = Signal(object)
+    result = Signal(object)
+    error = Signal(object)  # WorkerError
+    cancelled = Signal()
+    finished = Signal()  # always last, after result / error / cancelled
+
+
+JobFactory = Callable[[CancelToken], Iterator[Any] | Generator[Any, None, Any]]
+
+_running: set[Worker] = set()  # keep Python wrappers alive until the runnable finishes
+_running_lock = threading.Lock()
+
+
+class Worker(QRunnable):
+    def __init__(
+        self,
+        job: JobFactory,
+        token: CancelToken | None = None,
+        min_interval_s: float = 0.03,
+    ) -> None:
+        super().__init__()
+        self.setAutoDelete(False)  # Python owns it (see _running)
+        self.job = job
+        self.token = token or CancelToken()
+        self.signals = WorkerSignals()
+        self.min_interval_s = min_interval_s
+
+    def cancel(self) -> None:
+        self.token.cancel()
+
+    def run(self) -> None:  # worker thread
+        try:
+            self._drive()
+        finally:
+            self.signals.finished.emit()
+
+    def _drive(self) -> None:
+        last_emit = 0.0
+        pending: Any = _NOTHING
+        try:
+            gen = self.job(self.token)
+            result: Any = None
+            while True:
+                if self.token.is_set():
+                    _close(gen)
+                    self.signals.cancelled.emit()
+                    return
+                try:
+                    event = next(gen)
+                except StopIteration as stop:
+                    result = stop.value
+                    break
+                now = time.monotonic()
+                if now - last_emit >= self.min_interval_s:
+                    self.signals.progress.emit(event)
+                    last_emit = now
+                    pending = _NOTHING
+                else:
+                    pending = event
+            if pending is not _NOTHING:
+                self.signals.progress.emit(pending)
+            if self.token.is_set():
+                self.signals.cancelled.emit()
+                return
+            self.signals.result.emit(result)
+        except Exception as exc:
+            self.signals.error.emit(WorkerError(exc))
+
+
+_NOTHING = object()
+
+
+def _close(gen: Any) -> None:
+    close = getattr(gen, "close", None)
+    if close is not None:
+        close()
+
+
+def start_worker(
+    pool: QThreadPool,
+    job: JobFactory,
+    *,
+    on_progress: Callable[[Any], None] | None = None,
+    on_result: Callable[[Any], None] | None = None,
+    on_error: Callable[[WorkerError], None] | None = None,
+    on_cancelled: Callable[[], None] | None = None,
+    on_finished: Callable[[], None] | None = None,
+    token: CancelToken | None = None,
+) -> Worker:
+    """Start `job(token)` on `pool`. Errors go to `on_error`, or to the error dialog if none is
+    given, never to the console only."""
+    worker = Worker(job, token)
+    s = worker.signals
+    if on_progress is not None:
+        s.progress.connect(on_progress)
+    if on_result is not None:
+        s.result.connect(on_result)
+    s.error.connect(on_error if on_error is not None else _default_error)
+    if on_cancelled is not None:
+        s.cancelled.connect(on_cancelled)
+    if on_finished is not None:
+        s.finished.connect(on_finished)
+    # Released in the GUI thread after every queued signal was delivered (finished is last).
+    s.finished.connect(lambda w=worker: _release(w))
+    with _running_lock:
+        _running.add(worker)
+    pool.start(worker)
+    return worker
+
+
+def _release(worker: Worker) -> None:
+    with _running_lock:
+        _running.discard(worker)
+
+
+def _default_error(err: WorkerError) -> None:
+    show_error(None, err.reason, err.details)
+
+
+def running_workers() -> int:
+    with _running_lock:
+        return len(_running)
