@@ -236,6 +236,10 @@ def probe_this_machine() -> dict[str, Any]:
     return facts
 
 
+def _num(value: object, scale: float = 1.0) -> float | None:
+    return float(value) * scale if isinstance(value, (int, float)) and value > 0 else None
+
+
 def stored_measurements(hostname: str) -> dict[str, Any]:
     """Latest measurements of this machine in the user store: bandwidth (and, for CPU hosts,
     compute) from a host calibration or the built-in benchmark (`forgeplanner bench`).
@@ -267,13 +271,18 @@ def stored_measurements(hostname: str) -> dict[str, Any]:
                 if run.fingerprint.get("hostname") != hostname:
                     continue
                 meas = run.measured or {}
-                bw = meas.get("memory_bandwidth_gbps")
+                # the built-in runner stores GB/s and GFLOPS; accept bytes/s and FLOP/s too
+                bw = _num(meas.get("bandwidth_bytes_per_s")) or _num(
+                    meas.get("memory_bandwidth_gbps"), GB
+                )
                 if bw and out["bandwidth"] is None:
-                    out["bandwidth"] = float(bw) * GB
-                    out["bandwidth_basis"] = f"measured: {run.runner} run {run.id} ({bw:.1f} GB/s)"
-                fl = meas.get("matmul_gflops")
+                    out["bandwidth"] = bw
+                    out["bandwidth_basis"] = (
+                        f"measured: {run.runner} run {run.id} ({bw / GB:.1f} GB/s)"
+                    )
+                fl = _num(meas.get("compute_flops")) or _num(meas.get("matmul_gflops"), 1e9)
                 if fl and out["flops"] is None:
-                    out["flops"] = float(fl) * 1e9
+                    out["flops"] = fl
                     out["flops_basis"] = f"measured: {run.runner} run {run.id} matmul"
     except ForgePlannerError:
         raise

@@ -25,7 +25,7 @@ import statistics
 import sys
 import tempfile
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -374,6 +374,7 @@ class Report:
     insample: dict[str, float]
     cv: dict[str, dict[str, float]]
     per_core_used: dict[str, list[str]]
+    out_of_fit: list[tuple[Observation, float]] = field(default_factory=list)  # (obs, % error)
 
 
 def run(reference: Path, fit_date: str) -> Report:
@@ -413,7 +414,11 @@ def run(reference: Path, fit_date: str) -> Report:
         per_core_fp32_flops=per_core,
         build_drift=constants.build_drift,
     )
-    return Report(constants, obs, skipped, insample, cv, used)
+    # Rows left out of the fit but mappable (the old MLX quotes): what the constants predict
+    mlx_rows = [replace(r, excluded=None) for r, _ in skipped if r.runtime == "mlx"]
+    extra, _ = to_observations(mlx_rows, catalog, models, per_core)
+    out_of_fit = list(zip(extra, errors_pct(constants, extra), strict=True))
+    return Report(constants, obs, skipped, insample, cv, used, out_of_fit)
 
 
 def _fmt_runtime(name: str, c: RuntimeConstants) -> str:

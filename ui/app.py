@@ -12,7 +12,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-from PySide6.QtCore import QByteArray, QSettings, QSize, Qt, QTimer, Signal
+from PySide6.QtCore import QByteArray, QSettings, QSize, Qt, Signal
 from PySide6.QtGui import QAction, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
@@ -24,7 +24,6 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QPlainTextEdit,
     QPushButton,
-    QSplitter,
     QStackedWidget,
     QVBoxLayout,
     QWidget,
@@ -134,8 +133,9 @@ class MainWindow(QMainWindow):
             item.setData(Qt.ItemDataRole.UserRole, entry.key)
             item.setToolTip(f"{entry.title} (Ctrl+{i + 1})")
             self.sidebar.addItem(item)
-        self.sidebar.setMinimumWidth(self.sidebar.sizeHintForColumn(0) + 24)
-        self.sidebar.setMaximumWidth(self.sidebar.sizeHintForColumn(0) + 60)
+        self.sidebar.setSpacing(2)
+        # Width from the longest title in the current font (high-DPI and font-size safe).
+        self.sidebar.setFixedWidth(self.sidebar.sizeHintForColumn(0) + 28)
 
         self.stack = QStackedWidget()
         self._holders: dict[str, QWidget] = {}
@@ -145,15 +145,11 @@ class MainWindow(QMainWindow):
             self._holders[entry.key] = holder
             self.stack.addWidget(holder)
 
-        splitter = QSplitter()
-        splitter.addWidget(self.sidebar)
-        splitter.addWidget(self.stack)
-        splitter.setStretchFactor(1, 1)
-        splitter.setChildrenCollapsible(False)
         central = QWidget()
         layout = QHBoxLayout(central)
         layout.setContentsMargins(4, 4, 4, 4)
-        layout.addWidget(splitter)
+        layout.addWidget(self.sidebar)
+        layout.addWidget(self.stack, 1)
         self.setCentralWidget(central)
 
         self.statusBar().showMessage("Ready")
@@ -381,11 +377,19 @@ def _quiet_offscreen_noise() -> None:
 
 
 def _screenshot(app: QApplication, window: MainWindow, ctx: AppContext, path: str) -> int:
-    # Let the page lay out, let background loads finish and their results paint, then grab.
-    for _ in range(3):
+    """Grab the window once the page has settled: workers done, and the page's optional
+    `busy()` (pending debounced work) false; at most ~2 s."""
+    import time
+
+    page = window.page(window.current_view_key() or "")
+    busy = getattr(page, "busy", None)
+    deadline = time.monotonic() + 2.0
+    while time.monotonic() < deadline:
         app.processEvents()
-        ctx.pool.waitForDone(2000)
-    QTimer.singleShot(0, lambda: None)
+        ctx.pool.waitForDone(50)
+        app.processEvents()
+        if ctx.pool.activeThreadCount() == 0 and not (callable(busy) and busy()):
+            break
     app.processEvents()
     pixmap = window.grab()
     ok = pixmap.save(path)

@@ -23,16 +23,19 @@ from PySide6.QtGui import (
     QTextDocument,
 )
 from PySide6.QtSvg import QSvgRenderer
+from PySide6.QtWidgets import QApplication
 
 from forgeplanner.domain.plan import Plan
 from forgeplanner.export.charts import all_charts
 from forgeplanner.export.html import render_html
 
-_APP: QGuiApplication | None = None
+_APP: QApplication | None = None
 
 
 def _ensure_app() -> None:
-    """Qt's text layout needs a QGuiApplication; the CLI has none, so make an offscreen one."""
+    """Qt's text layout needs an application object; the CLI has none, so make one (offscreen
+    without a display). A QApplication, not a QGuiApplication: whoever comes later in the same
+    process (the GUI, pytest-qt) needs the widgets kind and Qt allows only one."""
     global _APP
     if QGuiApplication.instance() is not None:
         return
@@ -40,7 +43,7 @@ def _ensure_app() -> None:
         os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
     ):
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    _APP = QGuiApplication([])
+    _APP = QApplication([sys.argv[0] if sys.argv else "forgeplanner"])
 
 
 def _svg_image(svg: str, scale: float = 2.0) -> QImage:

@@ -57,6 +57,7 @@ class Column:
     fmt: Callable[[Any], str] | None = None  # raw -> display text; None = str()
     tooltip: str = ""
     align_right: bool | None = None  # None: numbers right, text left
+    missing: str = UNKNOWN  # text for a missing value ("unknown", or e.g. "none fits")
 
 
 class DataFrameTableModel(QAbstractTableModel):
@@ -131,7 +132,7 @@ class DataFrameTableModel(QAbstractTableModel):
     @staticmethod
     def _format(col: Column, value: Any) -> str:
         if value is None:
-            return UNKNOWN
+            return col.missing
         if col.fmt is not None:
             return col.fmt(value)
         return str(value)
@@ -168,7 +169,10 @@ class DataFrameTableModel(QAbstractTableModel):
         if role == ROW_KEY_ROLE:
             return self._keys[r]
         if role == Qt.ItemDataRole.ForegroundRole:
-            return None if self._known[r][c] else self._muted
+            # Grey only for "unknown" (a missing fact), not for a meaningful "none fits".
+            if self._known[r][c] or self._columns[c].missing != UNKNOWN:
+                return None
+            return self._muted
         if role == Qt.ItemDataRole.BackgroundRole:
             return self._bg[r][c] if self._bg else None
         if role == Qt.ItemDataRole.TextAlignmentRole:
@@ -179,7 +183,7 @@ class DataFrameTableModel(QAbstractTableModel):
             return int(h | Qt.AlignmentFlag.AlignVCenter)
         if role == Qt.ItemDataRole.ToolTipRole:
             tip = self._columns[c].tooltip
-            if not self._known[r][c]:
+            if not self._known[r][c] and self._columns[c].missing == UNKNOWN:
                 return "unknown: no sourced figure" + (f"\n{tip}" if tip else "")
             return tip or None
         return None

@@ -21,7 +21,7 @@ from forgeplanner.bench.builtin import BuiltinConfig, run_builtin
 from forgeplanner.bench.estimate_link import errors, estimate_for_run, host_for_this_machine
 from forgeplanner.bench.fingerprint import machine_fingerprint, tool_versions
 from forgeplanner.bench.llamacpp import LlamaBenchSpec, LlamaRun, run_llamacpp
-from forgeplanner.bench.progress import BenchGen, CancelLike, Cancelled, Progress
+from forgeplanner.bench.progress import BenchGen, Cancelled, CancelLike, Progress
 from forgeplanner.bench.result import headline
 from forgeplanner.domain.model import ModelSpec
 from forgeplanner.domain.units import GB
@@ -338,3 +338,96 @@ def run_summary(rec: RunRecord) -> dict[str, Any]:
     out["raw_sha256"] = rec.raw_sha256
     out["message"] = rec.message
     return out
+
+
+# ------------------------------------------------------------------------------- Ollama, MLX
+
+
+def _model_estimate(model_id: str | None, quant: str | None, runtime: str, store: Store, fp):
+    """Estimate for a catalog model (Ollama/MLX names map to catalog ids only when the user
+    gives --catalog-model); None when we cannot tell which model and quant it is."""
+    if not model_id or not quant:
+        return None
+    from models_db import load_models
+
+    spec = load_models().get(model_id)
+    host = host_for_this_machine(fp, store)
+    return estimate_for_run(spec, quant, host, prompt_tokens=512, runtime=runtime)
+
+
+def record_ollama(
+    store: Store,
+    spec,
+    cancel: CancelLike | None = None,
+    *,
+    catalog_model: str | None = None,
+    quant: str | None = None,
+) -> BenchGen[RunRecord]:
+    from forgeplanner.bench.ollama_runner import run_ollama
+
+    fp = machine_fingerprint()
+    mark_interrupted(store, fp)
+    est = _model_estimate(catalog_model, quant, "ollama", store, fp)
+    params = {
+        "model": spec.model,
+        "url": spec.url,
+        "prompt_words": spec.prompt_words,
+        "n_gen": spec.n_gen,
+        "repetitions": spec.repetitions,
+        "catalog_model": catalog_model,
+        "quant": quant,
+    }
+    run_id = _start(
+        store,
+        runner="ollama",
+        fingerprint=fp,
+        versions=tool_versions(),
+        params=params,
+        model_ref=spec.model,
+        estimate=est,
+    )
+
+    def work():
+        run = yield from run_ollama(spec, cancel)
+        measured: dict[str, Any] = dict(headline(run.results))
+        measured["tests"] = [r.to_dict() for r in run.results]
+        measured["memory"] = run.memory
+        measured["ollama_version"] = run.version
+        return measured, errors(est, measured) if est else None, json.dumps(run.raw, indent=1), ""
+
+    return (yield from _record(store, run_id, work))
+
+
+def record_mlx(
+    store: Store,
+    spec,
+    cancel: CancelLike | None = None,
+    *,
+    catalog_model: str | None = None,
+    quant: str | None = None,
+) -> BenchGen[RunRecord]:
+    from forgeplanner.bench.mlx_runner import MlxError, mlx_unavailable_reason, run_mlx
+
+    why = mlx_unavailable_reason()
+    if why is not None:  # refuse before writing a run row
+        raise MlxError(why)
+    fp = machine_fingerprint()
+    est = _model_estimate(catalog_model, quant, "mlx", store, fp)
+    run_id = _start(
+        store,
+        runner="mlx",
+        fingerprint=fp,
+        versions=tool_versions(),
+        params={"model": spec.model, "n_prompt": spec.n_prompt, "n_gen": spec.n_gen,
+                "trials": spec.trials, "catalog_model": catalog_model, "quant": quant},
+        model_ref=spec.model,
+        estimate=est,
+    )  # fmt: skip
+
+    def work():
+        run = yield from run_mlx(spec, cancel)
+        measured: dict[str, Any] = dict(headline(run.results))
+        measured["tests"] = [r.to_dict() for r in run.results]
+        return measured, errors(est, measured) if est else None, run.raw_output, ""
+
+    return (yield from _record(store, run_id, work))

@@ -24,6 +24,7 @@ from gguf.constants import GGML_QUANT_SIZES
 from gguf.quants import quantize
 
 from forgeplanner.domain.model import ModelSpec
+from forgeplanner.errors import ForgePlannerError
 
 FTYPES: dict[str, tuple[GGMLQuantizationType, LlamaFileType]] = {
     "F32": (GGMLQuantizationType.F32, LlamaFileType.ALL_F32),
@@ -34,6 +35,10 @@ FTYPES: dict[str, tuple[GGMLQuantizationType, LlamaFileType]] = {
 _CHUNK_ELEMENTS = 1 << 22  # rows are generated + quantized ~4M values at a time
 _N_SPECIAL = 3  # <unk>, <s>, </s>
 _N_BYTE_TOKENS = 256
+
+
+class UnsupportedShapeError(ForgePlannerError, ValueError):
+    """The model cannot be written as a llama-architecture file without misstating it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,14 +90,16 @@ def shape_of(spec: ModelSpec, context_length: int | None = None) -> SyntheticSha
     """The llama-architecture shape of a catalog model. Only dense full-attention models map
     exactly; anything else would benchmark a different model, so it is refused with the reason."""
     if spec.moe is not None:
-        raise ValueError(f"{spec.id} is MoE; a dense llama-architecture file would misstate it")
+        raise UnsupportedShapeError(
+            f"{spec.id} is MoE; a dense llama-architecture file would misstate it"
+        )
     if spec.attention.kind != "full":
-        raise ValueError(
+        raise UnsupportedShapeError(
             f"{spec.id} uses {spec.attention.kind} attention, which the llama architecture "
             "cannot express; a synthetic file would misstate its KV cache"
         )
     if spec.intermediate_size is None:
-        raise ValueError(f"{spec.id} has no dense FFN width")
+        raise UnsupportedShapeError(f"{spec.id} has no dense FFN width")
     ctx = context_length or spec.max_context or 4096
     return SyntheticShape(
         n_layers=spec.n_layers,

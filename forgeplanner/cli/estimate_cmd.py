@@ -120,6 +120,15 @@ def resolve_model(args: argparse.Namespace):
     return load_models().get(args.model)
 
 
+def _host_calibration(host, options):
+    """This machine's own calibration (from its stored llama.cpp runs), if it has one."""
+    try:
+        from forgeplanner.bench.calibrate import calibrated_constants_for_this_machine
+    except ImportError:  # the benchmark package is optional for estimates
+        return None
+    return calibrated_constants_for_this_machine(options.runtime, host)
+
+
 def run(args: argparse.Namespace) -> int:
     from forgeplanner.engine.estimate import estimate, estimate_quants, estimate_to_dict
     from forgeplanner.engine.fit import best_quant_that_fits
@@ -127,9 +136,10 @@ def run(args: argparse.Namespace) -> int:
     options = _options(args)
     model = resolve_model(args)
     host = resolve_host(args)
+    constants = _host_calibration(host, options) if args.this_machine else None
     try:
         if args.quant:
-            e = estimate(model, args.quant, host, options)
+            e = estimate(model, args.quant, host, options, constants)
             best = best_quant_that_fits(model, host, options)
             payload = estimate_to_dict(e, best)
             curve = _depth_curve(model, e, host, options)
@@ -139,7 +149,7 @@ def run(args: argparse.Namespace) -> int:
             else:
                 _print_one(e, best, curve)
             return 0
-        qe = estimate_quants(model, host, options)
+        qe = estimate_quants(model, host, options, constants)
     except ValueError as exc:
         raise EstimateInputError(str(exc)) from None
     best = qe.best_quant_that_fits

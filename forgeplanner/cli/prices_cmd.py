@@ -69,6 +69,21 @@ def register(subparsers: Any) -> None:
     imp.add_argument("--preview", action="store_true", help="show what would be imported only")
     add_json_flag(imp)
     imp.set_defaults(func=_import)
+    cost = sub.add_parser(
+        "running-cost",
+        help="a shelf of machines: total W, BTU/h, kWh and money per year",
+    )
+    cost.add_argument("machines", nargs="+", metavar="CONFIG_ID[xN]")
+    cost.add_argument(
+        "--hours-at-load",
+        type=float,
+        default=8.0,
+        metavar="H",
+        help="duty cycle: hours at load per day (default 8)",
+    )
+    cost.add_argument("--tariff", type=float, metavar="PRICE", help="electricity price per kWh")
+    add_json_flag(cost)
+    cost.set_defaults(func=_running_cost)
     p.set_defaults(func=lambda _a: (p.print_help(), 2)[1])
 
 
@@ -233,4 +248,70 @@ def _import(args: argparse.Namespace) -> int:
         f"{len(imp.duplicates)} duplicate(s) skipped; "
         f"{payload['unmatched']} row(s) match no catalog configuration"
     )
+    return 0
+
+
+def _running_cost(args: argparse.Namespace) -> int:
+    from catalog import load_catalog
+    from forgeplanner.cli.cluster_cmd import parse_node_arg
+    from forgeplanner.engine.power import ShelfItem, annual_energy, shelf_totals
+
+    cat = load_catalog()
+    items = []
+    for text in args.machines:
+        cid, count = parse_node_arg(text)
+        cfg = cat.config(cid)  # NotFoundError lists the valid ids
+        items.append(ShelfItem(cfg.id, count, cfg.idle_w, cfg.max_w, cfg.idle_btu_h, cfg.max_btu_h))
+    try:
+        shelf = shelf_totals(items)
+        energy = annual_energy(shelf.idle_w, shelf.max_w, args.hours_at_load, args.tariff)
+    except ValueError as exc:
+        raise PricesInputError(str(exc)) from None
+    if args.json:
+        print_json(
+            {
+                "machines": [{"config_id": it.name, "count": it.count} for it in items],
+                "shelf": shelf.to_dict(),
+                "annual_energy": energy.to_dict(),
+                "hours_at_load": args.hours_at_load,
+                "tariff_per_kwh": args.tariff,
+            }
+        )
+        return 0
+
+    def show(v: float | None, fmt: str = "{:g}") -> str:
+        return "unknown" if v is None else fmt.format(v)
+
+    print_table(
+        ["machine", "count", "idle W", "max W", "idle BTU/h", "max BTU/h"],
+        [
+            [
+                it.name,
+                it.count,
+                it.idle_w.display("{:g}"),
+                it.max_w.display("{:g}"),
+                it.idle_btu_h.display("{:g}"),
+                it.max_btu_h.display("{:g}"),
+            ]
+            for it in items
+        ]
+        + [
+            [
+                "total",
+                sum(it.count for it in items),
+                show(shelf.idle_w),
+                show(shelf.max_w),
+                show(shelf.idle_btu_h, "{:.1f}"),
+                show(shelf.max_btu_h, "{:.1f}"),
+            ]
+        ],
+    )
+    print(
+        f"\nper year at {args.hours_at_load:g} h/day at Apple's max W: "
+        f"{show(energy.kwh, '{:.0f}')} kWh"
+        + (f", {energy.cost:.2f} at {args.tariff:g}/kWh" if energy.cost is not None else "")
+    )
+    print(f"  {energy.formula}")
+    for u in shelf.unknown:
+        print(f"  unknown: {u}")
     return 0

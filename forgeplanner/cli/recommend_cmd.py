@@ -323,9 +323,14 @@ class _Search:
         self.min_decode = min_decode_tps
         self.quants: dict[tuple[str, str], list[Any]] = {}
         self.totals: dict[tuple[str, str, str], int] = {}
+        self.no_weights: dict[tuple[str, str], str] = {}
         for m in models:
             for rt in RUNTIMES:
                 qs = quants_for(m, rt)
+                if not qs:
+                    self.no_weights[(m.id, rt)] = (
+                        f"{m.id} has no weights for {rt} (formats: {', '.join(m.formats)})"
+                    )
                 if qmin is not None:
                     qs = [q for q in qs if q.quality_tier <= qmin.quality_tier]
                 self.quants[(m.id, rt)] = qs
@@ -354,7 +359,10 @@ class _Search:
         for m in self.models:
             qs = self.quants[(m.id, rt)]
             if not qs:
-                return f"{rt}: {m.id} has no weights at or above --quant-min for {rt}"
+                why = self.no_weights.get(
+                    (m.id, rt), f"{m.id} has no {rt} quantization at or above --quant-min"
+                )
+                return f"{rt}: {why}"
             cands = []
             for q in qs:
                 total = self._total(m, q, rt)
@@ -486,7 +494,7 @@ def _model_entry(e) -> dict[str, Any]:
 
 
 def _option(cfg, sized: dict[str, Any], price, hours_at_load: float, tariff: float | None):
-    from forgeplanner.engine.power import annual_energy
+    from forgeplanner.engine.power import annual_energy, tokens_per_joule
     from forgeplanner.engine.recommend import Option
 
     n = sized["count"]
@@ -515,6 +523,7 @@ def _option(cfg, sized: dict[str, Any], price, hours_at_load: float, tariff: flo
         max_w=mx,
         annual_energy_kwh=energy.kwh,
         annual_energy_cost=energy.cost,
+        tokens_per_joule=tokens_per_joule(first["decode_tps"], mx),
         per_model=per_model,
         price_detail=price.to_dict(),
         notes=tuple(notes),

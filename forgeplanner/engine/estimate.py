@@ -48,7 +48,7 @@ def runtime_constants(
     """Constants for this runtime on this host, and a one-line basis."""
     c = constants.for_runtime(runtime)
     basis = f"calibrated constants (fit {constants.fit_date}, {constants.basis})"
-    if not host.is_apple_silicon:
+    if not host.is_apple_silicon and constants.host_calibration is None:
         c = cpu_constants(c)
         basis = (
             "CPU inference: uncalibrated (no CPU runs in the calibration data; the Apple GPU "
@@ -165,7 +165,8 @@ def _explain(
                 f"{m.weights_total_bytes / GB:.2f} GB / {ub} tokens -> {_ms(p.prefill_terms[1])}"
             ),
             value=f"{prefill_tps:.1f} tokens/s",
-            source="roofline (compute-bound matmuls); 2 FLOPs per weight (Kaplan et al. 2020)",
+            source="roofline (compute-bound matmuls); 2 FLOPs per weight (Kaplan et al. 2020), "
+            "attention 4 x heads x head_dim per position (Hoffmann et al. 2022, app. F)",
         ),
         Explanation(
             term="ttft_s",

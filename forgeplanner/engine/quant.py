@@ -10,9 +10,10 @@ that policy: ggml-org/llama.cpp `src/llama-quant.cpp`, functions `llama_tensor_g
 (read at the llama.cpp tree vendored in llama-cpp-python 0.3.36, commit 0c1e570, 2026-10; the
 same logic is in the search index at 8784689). The code below is our own re-statement.
 
-Assumptions about how published files were made (documented, they change a few tensors):
+Assumptions about how published files were made (documented, they change a few tensors;
+`imatrix=` overrides them):
 - IQ* files are made with an importance matrix (llama.cpp requires one for IQ1/IQ2/IQ3_XXS);
-  K-quant and legacy files without one.
+  K-quant and legacy files without one (default_imatrix).
 - No user overrides (--token-embedding-type, --output-tensor-type, --tensor-type, --pure).
 
 MLX: mlx-lm affine quantization, group size 64, one bf16 scale and one bf16 bias per group,
@@ -250,13 +251,28 @@ def _use_more_bits(i: np.ndarray, n: int) -> np.ndarray:
     return (i < n // 8) | (i >= 7 * n // 8) | (((i - n // 8) % 3) == 2)
 
 
+def default_imatrix(quant: QuantScheme | str) -> bool:
+    """Our assumption about how a published file was made: IQ* with an importance matrix
+    (llama.cpp requires one for IQ1/IQ2/IQ3_XXS; published IQ4 files use one too), other
+    types without."""
+    name = quant.name if isinstance(quant, QuantScheme) else str(quant)
+    return name.upper().startswith("IQ")
+
+
 def _policy(
-    q: str, cat: str, layer: np.ndarray, attn_v_idx: np.ndarray, ctx: MixContext, base: str
+    q: str,
+    cat: str,
+    layer: np.ndarray,
+    attn_v_idx: np.ndarray,
+    ctx: MixContext,
+    base: str,
+    imatrix: bool,
 ) -> np.ndarray:
     """Target ggml type per tensor instance for a quantized GGUF file type `q`.
 
     `layer`: layer index per instance; `attn_v_idx`: ordinal among attn_v-like tensors
-    (llama.cpp's i_attention_wv counter). Returns an object array of ggml type names.
+    (llama.cpp's i_attention_wv counter); `imatrix`: the file was made with an importance
+    matrix (qs.has_imatrix). Returns an object array of ggml type names.
     """
     n = ctx.n_layers
     out = np.full(layer.shape, base, dtype=object)
@@ -302,7 +318,7 @@ def _policy(
         if q == "Q2_K":
             out[:] = "Q4_K" if ctx.n_gqa >= 4 else "Q3_K"
         elif q == "IQ3_XXS":
-            out[:] = "Q4_K" if ctx.n_gqa >= 4 else "IQ3_XXS"  # with imatrix
+            out[:] = "Q4_K" if ctx.n_gqa >= 4 else ("IQ3_XXS" if imatrix else "IQ3_S")
         elif q == "IQ3_M":
             out[:] = "Q4_K"
         elif q == "Q3_K_M":
@@ -331,8 +347,11 @@ def _policy(
             out[:] = "IQ2_S"
         return out
     if cat == "ffn_down":
+        first8 = layer < n // 8
         if q == "Q2_K":
             out[:] = "Q3_K"
+        elif q == "IQ3_XXS" and not imatrix:
+            out[:] = np.where(first8, "Q4_K", "Q3_K")
         elif q == "Q3_K_M":
             out[:] = np.where(layer < n // 16, "Q5_K", "Q4_K")
         elif q == "IQ3_M":
@@ -342,12 +361,14 @@ def _policy(
             out[:] = "Q5_K"
         elif q == "Q4_K_M":
             out[_use_more_bits(layer, n)] = "Q6_K"
+        elif q in ("IQ4_NL", "IQ4_XS") and not imatrix:
+            out[first8] = "Q5_K"
         elif q == "Q5_K_M":
             out[_use_more_bits(layer, n)] = "Q6_K"
         elif q == "Q4_K_S":
-            out[layer < n // 8] = "Q5_K"
-        # IQ4_NL/IQ4_XS bump the first eighth only without an imatrix (assumed present);
-        # Q4_0/Q5_0 bump to Q4_1/Q5_1 only with one (assumed absent).
+            out[first8] = "Q5_K"
+        elif q in ("Q4_0", "Q5_0") and imatrix:
+            out[first8] = "Q4_1" if q == "Q4_0" else "Q5_1"
         return out
     if cat == "attn_output":
         if ctx.n_experts == 8:
@@ -403,8 +424,10 @@ def tensor_types(
     ne0: int,
     is_expert_3d: bool,
     ctx: MixContext,
+    imatrix: bool | None = None,
 ) -> np.ndarray:
     """ggml type per instance of a quantizable GGUF weight of `category` for file type `quant`.
+    `imatrix` None = default_imatrix(quant).
 
     Non-quantizable tensors (norms, 1D, router `ffn_gate_inp`, ssm_conv1d) keep their type and
     are not passed here. For F32/F16/BF16 files every weight simply takes that type.
@@ -415,7 +438,8 @@ def tensor_types(
         return np.full(layers.shape, quant.base_type, dtype=object)
     if quant.name == "MXFP4" and is_expert_3d and category != "output":
         return np.full(layers.shape, "MXFP4", dtype=object)
-    types = _policy(quant.name, category, layers, attn_v_idx, ctx, quant.base_type)
+    im = default_imatrix(quant) if imatrix is None else imatrix
+    types = _policy(quant.name, category, layers, attn_v_idx, ctx, quant.base_type, im)
     uniq = set(types.tolist())
     if len(uniq) == 1:
         t = fallback_type(next(iter(uniq)), ne0)

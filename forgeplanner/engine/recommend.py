@@ -108,6 +108,7 @@ class Option:
     max_w: float | None
     annual_energy_kwh: float | None
     annual_energy_cost: float | None
+    tokens_per_joule: float | None = None  # decode tokens/s / max W (engine.power)
     per_model: tuple[dict[str, object], ...] = ()
     price_detail: dict[str, object] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
@@ -132,6 +133,9 @@ class Option:
                 None if self.annual_energy_cost is None else round(self.annual_energy_cost, 2)
             ),
             "pareto": self.pareto,
+            "tokens_per_joule": (
+                None if self.tokens_per_joule is None else round(self.tokens_per_joule, 4)
+            ),
             "models": list(self.per_model),
             "price": self.price_detail,
             "notes": list(self.notes),

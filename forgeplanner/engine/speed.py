@@ -10,8 +10,8 @@ least-squares problem and the explanation is "term = constant x quantity"):
 Decode (one token, batch 1) is memory-bound: every weight that takes part in the token is read
 once from unified memory, plus the KV cache up to the current depth. Roofline argument:
 S. Williams, A. Waterman, D. Patterson, "Roofline: an insightful visual performance model",
-CACM 52(4), 2009; applied to LLM decode in e.g. llama.cpp discussion #4167 ("the text
-generation speed is limited by memory bandwidth") and Pope et al., "Efficiently Scaling
+CACM 52(4), 2009; for LLM decode: llama.cpp discussion #4167 (its tg128 column scales with
+each chip's memory bandwidth, not its GPU cores) and Pope et al., "Efficiently Scaling
 Transformer Inference", MLSys 2023 (sec. 2: decode reads all weights per step).
 
     t_decode = R * (a_bw / BW + a_ultra * U / BW + a_core / F)     streaming the bytes
@@ -36,7 +36,8 @@ Prefill is compute-bound (large matmuls, Roofline again):
 
     t_prefill/token = FLOPs * (c_q + c_ultra * U) / F + W_all * a_reread / (n_ubatch * BW)
 
-    FLOPs = 2 * N (one multiply-add per weight, Kaplan et al. 2020 "Scaling Laws", sec. 2.1)
+    FLOPs = 2 * N (one multiply-add per weight; Kaplan et al. 2020, "Scaling Laws for Neural
+            Language Models", table 1: C_forward ~ 2N + attention)
           + attention: per attention layer 4 * n_heads * head_dim * p for a token at
             position p (QK^T and AV, 2 FLOPs per MAC each; windowed layers use min(p, W);
             MLA: 2 * n_heads * (qk_head_dim + v_head_dim) * p),
@@ -128,6 +129,9 @@ class SpeedConstants:
     # Speed-up of recent llama.cpp builds over the reference-era builds the constants describe,
     # fitted as a nuisance factor ({"decode": 0.15, "prefill": 0.2} = 15 % / 20 % faster).
     build_drift: Mapping[str, float] = field(default_factory=dict)
+    # Set when these constants were fitted to one machine's own runs (forgeplanner.bench
+    # .calibrate): they already describe that machine, CPU or GPU, as measured.
+    host_calibration: str | None = None
 
     def for_runtime(self, runtime: str) -> RuntimeConstants:
         try:
@@ -190,8 +194,9 @@ def attention_shape(model: ModelSpec) -> AttentionShape:
     """Attention FLOPs per token per position, from the architecture.
 
     Per attention layer and cached position: QK^T and AV are each n_heads * head_dim MACs
-    (2 FLOPs each) -> 4 * n_heads * head_dim (Kaplan et al. 2020, table 1, "attention: QK
-    logits / attention over values" 2 * n_layer * n_ctx * d_attn each, forward pass).
+    (2 FLOPs each) -> 4 * n_heads * head_dim. Hoffmann et al. 2022 ("Training
+    Compute-Optimal Large Language Models", appendix F) count the same two terms: attention
+    logits 2 x seq_len x key_size x num_heads and the softmax @ value reduction likewise.
     MLA (DeepSeek-V3): q.k over qk_nope + qk_rope dims, values over v_head_dim.
     """
     att = model.attention

@@ -477,13 +477,17 @@ _CACHE: dict[tuple, WeightsBreakdown] = {}
 _CACHE_MAX = 20_000
 
 
-def weights_breakdown(model: ModelSpec, quant: str | QuantScheme) -> WeightsBreakdown:
-    """Bytes per tensor group for `model` stored as `quant` (memoised: pure function)."""
+def weights_breakdown(
+    model: ModelSpec, quant: str | QuantScheme, imatrix: bool | None = None
+) -> WeightsBreakdown:
+    """Bytes per tensor group for `model` stored as `quant` (memoised: pure function).
+    `imatrix`: whether the GGUF file was made with an importance matrix (None = the usual
+    practice, quant.default_imatrix); it changes a few tensors of IQ/legacy mixes."""
     q = get_quant(quant)
-    key = (model_key(model), q.name)
+    key = (model_key(model), q.name, imatrix)
     hit = _CACHE.get(key)
     if hit is None:
-        hit = _breakdown(model, q)
+        hit = _breakdown(model, q, imatrix)
         if len(_CACHE) >= _CACHE_MAX:
             _CACHE.clear()
         _CACHE[key] = hit
@@ -522,7 +526,7 @@ def _prepared(model: ModelSpec) -> tuple:
     return hit
 
 
-def _breakdown(model: ModelSpec, q: QuantScheme) -> WeightsBreakdown:
+def _breakdown(model: ModelSpec, q: QuantScheme, imatrix: bool | None) -> WeightsBreakdown:
     if model.tensors and model.gguf_file_type and q.name.upper() == model.gguf_file_type.upper():
         by: dict[str, int] = dict.fromkeys(GROUPS, 0)
         pb: dict[str, int] = dict.fromkeys(GROUPS, 0)
@@ -560,7 +564,7 @@ def _breakdown(model: ModelSpec, q: QuantScheme) -> WeightsBreakdown:
             t = q.base_type
             add(g.group, t, g.n_elements * n_inst, _type_bytes(t, g.n_elements) * n_inst)
             continue
-        tt = tensor_types(q, g.category, layers, vidx, g.ne0, g.is_3d, ctx)
+        tt = tensor_types(q, g.category, layers, vidx, g.ne0, g.is_3d, ctx, imatrix)
         for t in set(tt.tolist()):
             k = int(np.count_nonzero(tt == t))
             add(g.group, t, g.n_elements * k, _type_bytes(t, g.n_elements) * k)

@@ -277,6 +277,8 @@ def _shape_problems(record: Any) -> list[str]:
         for r in record["runs"]
     ):
         problems.append("runs altered: each run needs run_id and a raw_output string")
+    elif len({str(r["run_id"]) for r in record["runs"]}) != len(record["runs"]):
+        problems.append("runs altered: a run id appears twice")
     if not isinstance(record["plan"], dict) or not isinstance(record["plan"].get("plan"), dict):
         problems.append("plan altered: expected the .fplan document with its 'plan' object")
     return problems

@@ -8,13 +8,17 @@ import re
 from forgeplanner.domain.plan import Plan
 from forgeplanner.export.report import Chart, Code, Heading, Para, Table, report_blocks
 
-_SPECIAL = re.compile(r"([\\`*_{}\[\]<>|#])")
+_SPECIAL = re.compile(r"([\\`*{}\[\]<>|#])")
+# An underscore inside a word (Q4_K_M, llama_cpp) is literal in CommonMark/GFM; only one at a
+# word boundary can open or close emphasis.
+_EDGE_UNDERSCORE = re.compile(r"(?<![^\W_])_|_(?![^\W_])")
 
 
 def md_escape(text: str) -> str:
     """Escape Markdown and inline-HTML syntax; line breaks become spaces (one cell, one line)."""
     text = " ".join(text.splitlines())
-    return _SPECIAL.sub(r"\\\1", text)
+    text = _SPECIAL.sub(r"\\\1", text)
+    return _EDGE_UNDERSCORE.sub(r"\\_", text)
 
 
 def render_markdown(plan: Plan) -> str:

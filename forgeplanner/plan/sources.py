@@ -49,12 +49,20 @@ def _optional(module: str) -> Any | None:
 class EngineSources:
     engine_version = __version__
 
-    def __init__(self, catalog: Any = None, models: Any = None, today: str | None = None) -> None:
+    def __init__(
+        self,
+        catalog: Any = None,
+        models: Any = None,
+        today: str | None = None,
+        user_prices: bool = True,
+    ) -> None:
         self._catalog = catalog
         self._models = models
         # Used prices depend on the date (recent observations, age); the caller may fix it.
         self.today = today or date.today().isoformat()
         self._fit: Any = _UNSET
+        self.user_prices = user_prices
+        self._observations: tuple[Any, ...] | None = None
         self._estimates: dict[tuple[str, str, str, int, str], PlanEstimate] = {}
 
     @property
@@ -89,13 +97,25 @@ class EngineSources:
             power_source=cfg.max_w.source or (cfg.max_w.reason or ""),
         )
 
+    def observations(self) -> tuple[Any, ...]:
+        """The shipped price observations plus the user's own from the user database (the
+        same set `prices show` and `recommend` use)."""
+        if self._observations is None:
+            user: tuple[Any, ...] = ()
+            if self.user_prices:
+                from forgeplanner.cli.recommend_cmd import user_price_observations
+
+                user, _ = user_price_observations()
+            self._observations = tuple(self.catalog.price_observations) + tuple(user)
+        return self._observations
+
     def price(self, cfg: Any, condition: str) -> PlanPrice:
         """New: Apple's latest list price (launch price, or a later repricing). Used or
         refurbished: the used-price engine's median of recent observations, else its estimate
         from launch price and age; unknown with the reason otherwise."""
         from forgeplanner.engine import prices
 
-        observations = self.catalog.price_observations
+        observations = self.observations()
         if condition == "new":
             res = prices.new_price(cfg, observations)
         else:

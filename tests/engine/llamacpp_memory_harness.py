@@ -399,13 +399,14 @@ def quantize(src: Path, dst: Path, quant: str) -> Path:
 
 GGML_TYPES = {"f16": "GGML_TYPE_F16", "q8_0": "GGML_TYPE_Q8_0", "q4_0": "GGML_TYPE_Q4_0"}
 
-_BUF = re.compile(r"(\S+) (model|KV|compute|output) buffer size =\s+([0-9.]+) MiB")
+_BUF = re.compile(r"(\S+) (model|KV|RS|compute|output) buffer size =\s+([0-9.]+) MiB")
 
 
 @dataclass(frozen=True)
 class Buffers:
     model: dict[str, int]  # buffer name -> bytes
     kv: int
+    rs: int  # recurrent state (hybrids)
     compute: int
     output: int
     log: str
@@ -459,7 +460,7 @@ def load(
         _restore_log()
     text = "".join(_LOG)
     models: dict[str, int] = {}
-    kv = comp = out = 0
+    kv = rs = comp = out = 0
     precise = re.findall(r"CPU compute buffer size is\s+([0-9.]+) MiB", text)
     for name, kind, mib in _BUF.findall(text):
         b = round(float(mib) * MIB)
@@ -467,13 +468,15 @@ def load(
             models[name] = models.get(name, 0) + b
         elif kind == "KV":
             kv += b
+        elif kind == "RS":
+            rs += b
         elif kind == "compute":
             comp = max(comp, b) if name == "CPU" else comp
         else:
             out += b
     if precise:  # the destructor repeats the size with 4 decimals
         comp = round(float(precise[-1]) * MIB)
-    return Buffers(models, kv, comp, out, text)
+    return Buffers(models, kv, rs, comp, out, text)
 
 
 def tensor_data_bytes(path: Path) -> int:

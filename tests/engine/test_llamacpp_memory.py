@@ -79,6 +79,26 @@ SHAPES = {
         rope=64,
         v_head=128,
     ),
+    # Qwen3-Next layout: gated attention on every 4th layer, Gated DeltaNet elsewhere
+    # (recurrent F32 state per sequence), 16 experts + a shared expert
+    "hybrid": Shape(
+        "hybrid",
+        "qwen3next",
+        512,
+        8,
+        4,
+        2,
+        128,
+        512,
+        4096,
+        n_expert=16,
+        n_expert_used=4,
+        expert_ffn=256,
+        lin_k_heads=4,
+        lin_v_heads=8,
+        lin_head=64,
+        shexp_ffn=256,
+    ),
 }
 WEIGHT_QUANTS = ["F16", "Q8_0", "Q6_K", "Q5_K_M", "Q4_K_M", "Q4_0", "IQ4_XS", "Q3_K_M", "Q2_K"]
 COMPUTE_TOL = 0.06  # relative; measured errors are printed by the tests (-s)
@@ -109,20 +129,22 @@ def _rel(mine: int, theirs: int) -> float:
 
 
 @pytest.mark.parametrize("quant", WEIGHT_QUANTS)
-@pytest.mark.parametrize("shape", ["gqa", "mha640", "moe", "mla"])
+@pytest.mark.parametrize("shape", ["gqa", "mha640", "moe", "mla", "hybrid"])
 def test_weights_match_llamacpp_buffer(gguf_dir: Path, shape: str, quant: str) -> None:
     path = model_file(gguf_dir, shape, quant)
     buf = load(path, 512)
     mapped = buf.model["CPU_Mapped"]
     spec = spec_for(SHAPES[shape])
-    wb = weights_breakdown(spec, quant)
+    # llama_model_quantize runs here without an importance matrix
+    wb = weights_breakdown(spec, quant, imatrix=False)
     err = _rel(wb.total_bytes, mapped)
     print(f"weights {shape} {quant}: engine {wb.total_bytes} llama.cpp {mapped} ({err:+.3%})")
     assert abs(err) < 0.01
     # the mix itself: our per-tensor types give the file's tensor bytes (to the byte where the
-    # config names every tensor; the MoE shape's 1024 QK-norm values are below the catalog's
-    # rounding and not itemised)
-    assert abs(wb.total_bytes - tensor_data_bytes(path)) <= (4096 if shape == "moe" else 0)
+    # config names every tensor; QK norms, post-attention norms and the shared-expert gate of
+    # the MoE/hybrid shapes are below the catalog's rounding and not itemised)
+    not_itemised = {"moe": 4096, "hybrid": 18432}.get(shape, 0)
+    assert abs(wb.total_bytes - tensor_data_bytes(path)) <= not_itemised
 
 
 def test_weights_of_sliding_model_match(gguf_dir: Path) -> None:
@@ -151,6 +173,8 @@ KV_CASES = [
     ("moe", 4096, 2, "q8_0", True),
     ("mla", 4096, 1, "f16", False),  # K only: 3 layers x (256 + 64) x 2 B per cell
     ("mla", 5000, 2, "q8_0", True),
+    ("hybrid", 4096, 1, "f16", False),  # KV on 2 of 8 layers
+    ("hybrid", 3000, 3, "q4_0", True),  # + 3 recurrent-state cells
 ]
 
 
@@ -162,11 +186,14 @@ def test_kv_cache_matches_llamacpp_buffer(
     buf = load(path, ctx, n_seq=nseq, kv_type=kv_type, flash_attention=fa)
     opts = RunOptions(context=ctx, parallel=nseq, kv_type=kv_type, flash_attention=fa)
     kv = kv_cache_breakdown(spec_for(SHAPES[shape]), opts)
-    err = _rel(kv.total_bytes, buf.kv)
+    theirs = buf.kv + buf.rs  # KV cache plus, for hybrids, the recurrent-state buffer
+    err = _rel(kv.total_bytes, theirs)
     print(
-        f"kv {shape} ctx {ctx} x{nseq} {kv_type} fa={fa}: {kv.total_bytes} vs {buf.kv} ({err:+.3%})"
+        f"kv {shape} ctx {ctx} x{nseq} {kv_type} fa={fa}: {kv.total_bytes} vs {theirs} ({err:+.3%})"
     )
     assert abs(err) < 0.01
+    if buf.rs:  # hybrids: the recurrent state on its own (llama.cpp "RS buffer")
+        assert abs(_rel(kv.recurrent_bytes, buf.rs)) < 0.01
 
 
 COMPUTE_CASES = [
@@ -186,6 +213,9 @@ COMPUTE_CASES = [
     ("mla", 4096, 1, False),
     ("mla", 16384, 1, True),
     ("mla", 4096, 2, True),
+    ("hybrid", 4096, 1, False),
+    ("hybrid", 16384, 1, True),
+    ("hybrid", 4096, 2, True),
 ]
 
 

@@ -424,3 +424,13 @@ def test_estimate_explains_every_term() -> None:
     # compute buffer of llama 3 8B at 8192 without flash attention: the KQ scores dominate:
     # 8192 * 512 * 32 heads * 4 B = 512 MiB + mask 16 MiB + (3 H + 2 q + 2 kv) * 2 KiB
     assert est.compute_bytes == 512 * MiB + 16 * MiB + (3 * 4096 + 2 * 4096 + 2 * 1024) * 2048
+
+
+def test_importance_matrix_assumption_changes_the_mix() -> None:
+    # llama-quant.cpp: without an imatrix IQ4_XS gives the first eighth of ffn_down Q5_K;
+    # with one, Q4_0 gives them Q4_1 (published IQ files use one; legacy files do not)
+    no_im = weights_breakdown(LLAMA_8B, "IQ4_XS", imatrix=False).types_by_group["ffn"]
+    assert no_im["Q5_K"] == 4 * 4096 * 14336
+    assert "Q5_K" not in weights_breakdown(LLAMA_8B, "IQ4_XS").types_by_group["ffn"]
+    q40 = weights_breakdown(LLAMA_8B, "Q4_0", imatrix=True).types_by_group["ffn"]
+    assert q40["Q4_1"] == 4 * 4096 * 14336

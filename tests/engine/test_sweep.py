@@ -73,3 +73,23 @@ def test_to_frame_long_table(grid):
 def test_bad_contexts_refused():
     with pytest.raises(ValueError, match="positive"):
         sweep(HOSTS[:1], MODELS[:1], [-5])
+
+
+@pytest.mark.parametrize("runtime", ["mlx", "ollama"])
+def test_other_runtimes_agree_with_scalar(runtime):
+    opts = RunOptions(runtime=runtime)
+    hosts = HOSTS[::7]
+    res = sweep(hosts, MODELS, [4096], opts)
+    idx = np.argwhere(res.valid)
+    rng = random.Random(7)
+    for k in rng.sample(range(len(idx)), 25):
+        h, m, q, c = (int(x) for x in idx[k])
+        e = estimate(
+            MODELS[m], res.quants[q], hosts[h][1], RunOptions(runtime=runtime, context=4096)
+        )
+        assert e.fit.memory.total_bytes == res.total_bytes[m, q, c]
+        assert e.fit.verdict == VERDICTS[res.verdict[h, m, q, c]]
+        if e.speed is not None:
+            assert res.decode_tps[h, m, q] == pytest.approx(e.speed.decode_tps, rel=1e-12)
+    if runtime == "mlx":
+        assert all(q.startswith("MLX") for q in res.quants)

@@ -116,6 +116,9 @@ def test_seal_gate_tool_and_structure_changes() -> None:
     found = problems(rec)
     assert any("runs[9]" in p and "removed" in p for p in found)
     rec = record()
+    rec["runs"].append(dict(rec["runs"][0]))
+    assert any("appears twice" in p for p in problems(rec))
+    rec = record()
     rec["extra"] = 1
     assert any("unexpected top-level key(s): extra" in p for p in problems(rec))
     assert verify_record([1, 2]).problems == ["the record is not a JSON object"]
@@ -124,7 +127,11 @@ def test_seal_gate_tool_and_structure_changes() -> None:
 def test_every_single_byte_flip_is_detected() -> None:
     """Flip one bit at every byte position of a serialised record: each variant must fail
     (invalid JSON or UTF-8, a changed section, a changed digest or seal)."""
-    data = dumps(record()).encode("utf-8")
+    # A compact record (no alternatives, one run) still holds every class of byte: plan
+    # content, a run's metadata and raw output, the gate, timestamps, digests and the seal.
+    plan = replace(sample_plan(), alternatives=(), runs=(run("7"),))
+    policy = parse_policy(b"[budget]\nmax_usd = 5000\n", "p.toml")
+    data = dumps(build_record(plan, CREATED, evaluate(plan, policy), policy, TOOL)).encode()
     assert verify_bytes(data).ok
     undetected = []
     for i in range(len(data)):

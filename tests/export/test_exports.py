@@ -104,7 +104,7 @@ def test_markdown_tables_and_sections() -> None:
     ):
         assert heading in md
     assert (
-        "| 7 | llama.cpp | llama-3.3-70b | Apple M2 Ultra | decode\\_tps | 12.50 | 11.80 | "
+        "| 7 | llama.cpp | llama-3.3-70b | Apple M2 Ultra | decode_tps | 12.50 | 11.80 | "
         "-5.6 % |" in md
     )
 

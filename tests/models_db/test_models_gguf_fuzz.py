@@ -58,7 +58,8 @@ def _layout(content: bytes) -> tuple[list[int], list[tuple[int, int]]]:
             ints += [(pos + i * part.itemsize, part.itemsize) for i in range(part.size)]
     kv_start = min(f.offset for k, f in reader.fields.items() if not k.startswith("GGUF."))
     ti_start = reader.tensors[0].field.offset
-    bounds = [0, 4, 8, 16, 24, kv_start, ti_start, reader.data_offset, len(content)]
+    data_end = max(t.data_offset + t.n_bytes for t in reader.tensors)  # then only padding
+    bounds = [0, 4, 8, 16, 24, kv_start, ti_start, reader.data_offset, data_end, len(content)]
     del reader
     return bounds, sorted(set(ints))
 
@@ -87,7 +88,8 @@ def test_truncation_at_every_offset_class(tiny_gguf_bytes, layout, data):
     region = data.draw(st.integers(0, len(bounds) - 2), label="region")
     cut = data.draw(st.integers(bounds[region], bounds[region + 1]), label="cut")
     spec = _import(tiny_gguf_bytes[:cut])
-    assert spec is None or cut == len(tiny_gguf_bytes)
+    # Complete once the last tensor's bytes are in; only the alignment padding may be missing.
+    assert (spec is not None) == (cut >= bounds[-2])
 
 
 _ABSURD = st.one_of(

@@ -238,6 +238,14 @@ HOSTILE = {
         _header(0, 2) + (struct.pack("<Q", 1) + b"a" + struct.pack("<IB", 0, 1)) * 2,
         "kv[1].key",
     ),
+    "3M-item array": (
+        _header(0, 1)
+        + struct.pack("<Q", 1)
+        + b"a"
+        + struct.pack("<IIQ", 9, 0, 3_000_000)
+        + bytes(3_000_000),
+        "a (array length)",
+    ),
     "bad alignment": (
         _header(0, 1) + struct.pack("<Q", 17) + b"general.alignment" + struct.pack("<II", 4, 3),
         "general.alignment",

@@ -131,7 +131,9 @@ def llama_no_repack(monkeypatch):
 )
 def test_llama_cpp_loads_and_generates(tmp_path, llama_no_repack, shape, ftype):
     path = write_synthetic_gguf(tmp_path / "m.gguf", shape, ftype, seed=5)
-    llm = llama_no_repack.Llama(model_path=str(path), n_ctx=256, verbose=False, seed=1)
+    llm = llama_no_repack.Llama(
+        model_path=str(path), n_ctx=256, verbose=False, seed=1, logits_all=True
+    )
     assert llm.n_vocab() == shape.vocab_size and llm.n_embd() == shape.hidden_size
     tokens = llm.tokenize(b"Hello, world! \xc3\xa9")  # byte tokens cover any UTF-8
     assert len(tokens) > 3

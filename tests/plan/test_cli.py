@@ -224,3 +224,26 @@ def test_migrate_v1_on_the_command_line(tmp_path: Path, capsys) -> None:
     run_json(capsys, ["plan", "recompute", str(out), "--no-db"])
     targets = {(e.model_id, e.target) for e in read_plan(out).build.estimates}
     assert (MODEL, STUDIO) in targets and ("qwen3-8b", "mac-mini-2018-i7-32gb") in targets
+
+
+def test_used_price_is_the_price_engines_including_your_observations(tmp_path, capsys) -> None:
+    from datetime import date, timedelta
+
+    from forgeplanner.store import PriceRepo, open_store
+
+    store = open_store()
+    with store.session() as s:
+        PriceRepo(s).add(config_id=STUDIO, price=4100.0, currency="USD",
+                         observed_on=date.today() - timedelta(days=10), condition="used",
+                         source="my local listing")
+    store.close()
+    path = tmp_path / "used.fplan"
+    run_json(capsys, ["plan", "new", "Used", "--out", str(path), "--no-db"])
+    run_json(capsys, ["plan", "add-machine", str(path), STUDIO, "--condition", "used",
+                      "--no-db"])
+    price = read_plan(path).build.machines[0].price
+    shown = run_json(capsys, ["prices", "show", STUDIO])
+    assert price.basis == "observed" == shown["used"]["basis"]
+    assert price.usd == pytest.approx(shown["used"]["price_usd"])
+    assert price.observations == shown["used"]["count"] >= 1
+    assert price.as_of == shown["used"]["date_to"] and "my local listing" in price.source

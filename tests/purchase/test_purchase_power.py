@@ -64,3 +64,24 @@ def test_tokens_per_joule():
     assert tokens_per_joule(None, 60.0) is None
     assert tokens_per_joule(30.0, None) is None
     assert watts_to_btu_h(100) == pytest.approx(341.2)
+
+
+def test_running_cost_cli(capsys):
+    import json
+
+    from forgeplanner.cli.main import main
+
+    assert main(["prices", "running-cost", "mac-mini-m4-pro-20c-64gbx4",
+                 "mac-studio-m4-max-32c-36gb", "--hours-at-load", "6", "--tariff", "0.3",
+                 "--json"]) == 0  # fmt: skip
+    out = json.loads(capsys.readouterr().out)
+    assert out["shelf"]["max_w"] == 4 * 140 + 145
+    assert out["shelf"]["idle_w"] == 4 * 5 + 6
+    assert out["shelf"]["max_btu_h"] == pytest.approx(4 * 478 + 145 * 3.412, abs=0.1)
+    kwh = ((4 * 140 + 145) * 6 + (4 * 5 + 6) * 18) * 365 / 1000
+    assert out["annual_energy"]["kwh"] == pytest.approx(kwh, abs=0.01)
+    assert out["annual_energy"]["cost"] == pytest.approx(kwh * 0.3, abs=0.01)
+    assert main(["prices", "running-cost", "mac-mini-m4-10c-16gb", "--hours-at-load", "25"]) == 2
+    assert "0-24" in capsys.readouterr().err
+    assert main(["prices", "running-cost", "mac-mini-m4-10c-16gbx2"]) == 0
+    assert "total" in capsys.readouterr().out

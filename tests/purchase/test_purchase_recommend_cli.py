@@ -83,7 +83,8 @@ def test_rejections_say_why_in_numbers(llama70):
 
 
 def test_energy_figures(llama70):
-    o = next(o for o in llama70["options"] if o["max_w"] and o["idle_w"])
+    o = next(o for o in llama70["options"] if o["max_w"] and o["idle_w"] and o["decode_tps"])
+    assert o["tokens_per_joule"] == pytest.approx(o["decode_tps"] / o["max_w"], abs=1e-3)
     kwh = (o["max_w"] * 8 + o["idle_w"] * 16) * 365 / 1000
     assert o["annual_energy_kwh"] == pytest.approx(kwh, abs=0.01)
     assert o["annual_energy_cost"] == pytest.approx(kwh * 0.30, abs=0.01)

@@ -113,3 +113,61 @@ def test_gate_verdicts_are_shown_and_undoable(view: PlanView) -> None:
     assert view.gate_outcome.text() == "Overall: ESCALATE"
     view.undo_action.trigger()
     assert view.verdict_model.rowCount() == 0 and view.gate_outcome.text() == "Not evaluated."
+
+
+def test_other_views_add_to_the_plan_through_the_engine(qtbot) -> None:
+    from ui.views.plan_view import add_machine_to_plan
+
+    ctx = AppContext(max_threads=1)
+    try:
+        assert ctx.plan.plan is None
+        with qtbot.waitSignal(ctx.plan.plan_changed, timeout=20000):
+            add_machine_to_plan(ctx, "mac-mini-m4-pro-20c-64gb", 2)
+        plan = ctx.plan.plan
+        assert plan.name == "Untitled plan"
+        (machine,) = plan.build.machines
+        assert machine.count == 2 and machine.price.basis in ("launch", "list")
+        assert plan.build.running_cost is not None and plan.build.running_cost.max_w > 0
+        assert ctx.plan.undo_stack.count() == 1
+    finally:
+        ctx.shutdown()
+
+
+def test_attach_a_run_from_the_store(qtbot, view: PlanView) -> None:
+    from forgeplanner.store import BenchRunRepo
+
+    with view.ctx.store().session() as s:
+        repo = BenchRunRepo(s)
+        run_id = repo.start(
+            runner="llama.cpp",
+            fingerprint={"chip": "Apple M4 Max", "key": "k"},
+            tool_versions={"llama-bench": "b7000"},
+            params={"model_id": "llama-3.3-70b", "quant": "Q4_K_M"},
+            estimate={"decode_tps": 8.6, "prefill_tps": 80.5},
+        )
+        repo.finish(
+            run_id,
+            status="ok",
+            measured={"decode_tps": 8.1, "prefill_tps": 77.0},
+            raw_output='{"avg_ts": 8.1}\n',
+        )
+    view.refresh_runs()
+    assert view.run_combo.count() == 1 and view.run_combo.currentData() == run_id
+    view._attach_clicked()
+    assert view.run_model.rowCount() == 1
+    (run,) = view.doc.plan.runs
+    assert run.measured["decode_tps"] == 8.1 and run.raw_sha256
+    row = view.run_model.frame().iloc[0]
+    assert row["error_pct_decode_tps"] == pytest.approx(100 * (8.1 - 8.6) / 8.6, abs=1e-3)
+    view.run_view.selectRow(0)
+    view._detach_clicked()
+    assert view.doc.plan.runs == ()
+
+
+def test_charts_tab_shows_the_exports_charts(view: PlanView) -> None:
+    assert all(not w.isHidden() for w in view.chart_widgets.values())
+    assert view.chart_widgets["memory"].renderer().isValid()
+    assert view.charts_empty.isHidden()
+    view._new_clicked()
+    assert all(w.isHidden() for w in view.chart_widgets.values())
+    assert not view.charts_empty.isHidden()

@@ -10,14 +10,17 @@ one consistent plan.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from PySide6.QtCore import QSignalBlocker, Qt
+from PySide6.QtCore import QByteArray, QSignalBlocker, Qt
 from PySide6.QtGui import QKeySequence
+from PySide6.QtSvgWidgets import QSvgWidget
 from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
@@ -32,6 +35,7 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QPlainTextEdit,
     QPushButton,
+    QScrollArea,
     QSpinBox,
     QTableView,
     QTabWidget,
@@ -176,6 +180,88 @@ def _frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     return pd.DataFrame(rows) if rows else pd.DataFrame()
 
 
+_SOURCES: weakref.WeakKeyDictionary[AppContext, Any] = weakref.WeakKeyDictionary()
+
+
+def plan_sources(ctx: AppContext) -> Any:
+    """The engine behind plan edits (catalog and models shared with the other views)."""
+    if ctx not in _SOURCES:
+        from forgeplanner.plan.sources import EngineSources
+
+        _SOURCES[ctx] = EngineSources(catalog=ctx.catalog, models=ctx.models)
+    return _SOURCES[ctx]
+
+
+def edit_plan(
+    ctx: AppContext,
+    fn: Callable[[Plan, str], Plan],
+    text: str,
+    *,
+    recompute: bool = True,
+    parent: QWidget | None = None,
+    on_finished: Callable[[], None] | None = None,
+) -> Any:
+    """Edit the current plan from any view: `fn(plan, now) -> plan` is a pure edit from
+    `forgeplanner.plan.edit`; the result is recomputed through the engine in a worker and set
+    on `ctx.plan` as one undoable step named `text`. With no plan open, a new one is started.
+    Returns the worker (or None when nothing runs in the background)."""
+    from forgeplanner.plan import edit
+
+    plan = ctx.plan.plan
+    if plan is None:
+        plan = edit.new_plan("Untitled plan", now_iso())
+    try:
+        edited = fn(plan, now_iso())
+    except Exception as exc:
+        show_error(parent, exc)
+        if on_finished is not None:
+            on_finished()
+        return None
+    if not recompute:
+        ctx.plan.set_plan(edited, text)
+        if on_finished is not None:
+            on_finished()
+        return None
+    sources = plan_sources(ctx)
+
+    def job(token):
+        from forgeplanner.plan.compute import recompute as do_recompute
+
+        yield "recomputing estimates"
+        return do_recompute(edited, sources, edited.updated_at)
+
+    return start_worker(
+        ctx.pool,
+        job,
+        on_result=lambda new: ctx.plan.set_plan(new, text),
+        on_error=lambda err: show_error(parent, err),
+        on_finished=on_finished,
+    )
+
+
+def add_machine_to_plan(
+    ctx: AppContext,
+    config_id: str,
+    count: int = 1,
+    condition: str = "new",
+    alternative: str | None = None,
+    parent: QWidget | None = None,
+) -> Any:
+    """For other views ("add this choice to the plan"): price the machine through the engine,
+    add it, recompute, undoable."""
+    from forgeplanner.plan import edit
+
+    try:
+        machine = plan_sources(ctx).machine(config_id, count, condition)
+    except Exception as exc:
+        show_error(parent, exc)
+        return None
+    return edit_plan(
+        ctx, lambda p, now: edit.add_machine(p, machine, now, alternative),
+        f"Add {count} x {config_id}", parent=parent,
+    )  # fmt: skip
+
+
 class PlanView(QWidget):
     def __init__(self, ctx: AppContext, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -183,7 +269,6 @@ class PlanView(QWidget):
         self.doc = ctx.plan
         self.path: Path | None = None
         self._worker: Any = None
-        self._sources: Any = None
         self._policy_path: str | None = None
         self._build_ui()
         self.doc.plan_changed.connect(self._on_plan_changed)
@@ -296,6 +381,7 @@ class PlanView(QWidget):
         self.tabs.addTab(self._layouts_tab(), "Layouts")
         self.tabs.addTab(self._runs_tab(), "Runs: estimate vs measured")
         self.tabs.addTab(self._gate_tab(), "Gate")
+        self.tabs.addTab(self._charts_tab(), "Charts")
         self.status = QLabel()
         outer.addWidget(self.status)
 
@@ -400,15 +486,80 @@ class PlanView(QWidget):
         self.run_view, self.run_model = _table(RUN_COLUMNS, "run_id")
         lay.addWidget(self.run_view, 1)
         row = QHBoxLayout()
-        self.attach_button = QPushButton("Attach run…")
+        self.run_combo = QComboBox()
+        self.run_combo.setMinimumContentsLength(40)
+        self.run_combo.setPlaceholderText("finished benchmark runs (Refresh)")
+        self.refresh_runs_button = QPushButton("Refresh")
+        self.attach_button = QPushButton("Attach run")
         self.detach_button = QPushButton("Detach selected")
+        self.refresh_runs_button.clicked.connect(self.refresh_runs)
         self.attach_button.clicked.connect(self._attach_clicked)
         self.detach_button.clicked.connect(self._detach_clicked)
-        row.addWidget(self.attach_button)
-        row.addWidget(self.detach_button)
+        for x in (
+            QLabel("Run:"),
+            self.run_combo,
+            self.refresh_runs_button,
+            self.attach_button,
+            self.detach_button,
+        ):
+            row.addWidget(x)
         row.addStretch(1)
         lay.addLayout(row)
         return w
+
+    def refresh_runs(self) -> None:
+        """List the store's finished runs to attach (newest first)."""
+        from forgeplanner.store import BenchRunRepo
+
+        try:
+            with self.ctx.store().session() as s:
+                runs = BenchRunRepo(s).list(status="ok", limit=500)
+        except Exception as exc:
+            show_error(self, exc)
+            return
+        self.run_combo.clear()
+        for r in runs:
+            model = r.model_ref or r.params.get("model_id") or r.params.get("model") or ""
+            label = f"{r.id}: {r.runner} {model} ({r.started_at:%Y-%m-%d %H:%M})"
+            self.run_combo.addItem(label, r.id)
+        if runs:
+            self.run_combo.setCurrentIndex(0)
+
+    def _charts_tab(self) -> QWidget:
+        """The export's own SVG charts (memory, speed vs context, price vs speed), so the view
+        and the HTML/PDF show the same picture."""
+        area = QScrollArea()
+        area.setWidgetResizable(True)
+        inner = QWidget()
+        self.charts_layout = QVBoxLayout(inner)
+        self.chart_widgets: dict[str, QSvgWidget] = {}
+        for name in ("memory", "speed", "price_speed"):
+            w = QSvgWidget()
+            w.setVisible(False)
+            self.chart_widgets[name] = w
+            self.charts_layout.addWidget(w)
+        self.charts_empty = QLabel("No estimates to chart yet.")
+        self.charts_layout.addWidget(self.charts_empty)
+        self.charts_layout.addStretch(1)
+        area.setWidget(inner)
+        return area
+
+    def _refresh_charts(self, plan: Plan) -> None:
+        from forgeplanner.export.charts import memory_chart, price_speed_chart, speed_chart
+
+        shown = replace(plan, build=self.build())  # memory and speed of the build on show
+        svgs = {
+            "memory": memory_chart(shown),
+            "speed": speed_chart(shown),
+            "price_speed": price_speed_chart(plan),  # the plan against its alternatives
+        }
+        for name, svg in svgs.items():
+            w = self.chart_widgets[name]
+            w.setVisible(svg is not None)
+            if svg is not None:
+                w.load(QByteArray(svg.encode("utf-8")))
+                w.setFixedSize(w.renderer().defaultSize())
+        self.charts_empty.setVisible(not any(svgs.values()))
 
     def _gate_tab(self) -> QWidget:
         w = QWidget()
@@ -434,11 +585,7 @@ class PlanView(QWidget):
     # -- state ----------------------------------------------------------------------------------
 
     def sources(self) -> Any:
-        if self._sources is None:
-            from forgeplanner.plan.sources import EngineSources
-
-            self._sources = EngineSources(catalog=self.ctx.catalog, models=self.ctx.models)
-        return self._sources
+        return plan_sources(self.ctx)
 
     def _fill_pickers(self) -> None:
         if self.config_combo.count():
@@ -552,6 +699,7 @@ class PlanView(QWidget):
         self.run_model.set_frame(_frame(t.run_rows(plan)))
         self.verdict_model.set_frame(_frame(t.verdict_rows(plan)))
         self._show_outcome(plan)
+        self._refresh_charts(plan)
 
     @staticmethod
     def _platform_text(build: Build) -> str:
@@ -578,7 +726,11 @@ class PlanView(QWidget):
 
     def _update_title(self, *_: Any) -> None:
         name = str(self.path) if self.path else "not saved"
-        dirty = "" if self.doc.undo_stack.isClean() else "  (modified)"
+        try:
+            clean = self.doc.undo_stack.isClean()
+        except RuntimeError:  # the context is being torn down (its stack emits on clear)
+            return
+        dirty = "" if clean else "  (modified)"
         self.file_label.setText(f"{name}{dirty}")
 
     def _set_busy(self, busy: bool, text: str = "") -> None:
@@ -603,33 +755,12 @@ class PlanView(QWidget):
         self, fn: Callable[[Plan, str], Plan], text: str, recompute: bool = True
     ) -> None:
         """Apply a pure edit, recompute through the engine in a worker, then push it."""
-        plan = self.plan()
-        if plan is None:
-            return
-        try:
-            edited = fn(plan, now_iso())
-        except Exception as exc:
-            show_error(self, exc)
-            return
-        if not recompute:
-            self.doc.set_plan(edited, text)
-            return
-        sources = self.sources()
-
-        def job(token):
-            from forgeplanner.plan.compute import recompute as do_recompute
-
-            yield "recomputing estimates"
-            return do_recompute(edited, sources, edited.updated_at)
-
-        self._set_busy(True, f"{text}: recomputing estimates…")
-        self._worker = start_worker(
-            self.ctx.pool,
-            job,
-            on_result=lambda new: self.doc.set_plan(new, text),
-            on_error=lambda err: show_error(self, err),
+        if recompute:
+            self._set_busy(True, f"{text}: recomputing estimates…")
+        self._worker = edit_plan(
+            self.ctx, fn, text, recompute=recompute, parent=self,
             on_finished=lambda: self._set_busy(False, ""),
-        )
+        )  # fmt: skip
 
     def add_machine(self, config_id: str, count: int = 1, condition: str = "new") -> None:
         from forgeplanner.plan import edit
@@ -770,8 +901,8 @@ class PlanView(QWidget):
             self.add_alternative(name.strip())
 
     def _attach_clicked(self) -> None:
-        run_id, ok = QInputDialog.getInt(self, "Attach run", "Benchmark run id (bench list):", 1, 1)
-        if ok:
+        run_id = self.run_combo.currentData()
+        if run_id is not None:
             self.attach_run(str(run_id))
 
     def _detach_clicked(self) -> None:
@@ -886,7 +1017,8 @@ class PlanView(QWidget):
             self._worker.cancel()
         try:
             self.doc.plan_changed.disconnect(self._on_plan_changed)
-        except (RuntimeError, TypeError):  # already disconnected
+            self.doc.undo_stack.cleanChanged.disconnect(self._update_title)
+        except (RuntimeError, TypeError):  # already disconnected, or the context is gone
             pass
 
 

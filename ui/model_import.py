@@ -1,0 +1,64 @@
+"""Import a model file (config.json, GGUF, Ollama /api/show JSON) as a progress generator.
+
+Qt-free: the Models view runs it in a worker thread. It uses the same detection, importers and
+save rule as `forgeplanner models import`, so the GUI and the CLI accept and refuse the same
+files with the same one-line DataError.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class ImportProgress:
+    path: str
+    step: str  # "detect" | "read" | "save"
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    spec: Any  # ModelSpec
+    kind: str  # "config" | "gguf" | "ollama"
+    saved_as: str
+
+
+def import_model_job(path: str | Path, save: bool = True):
+    """`job(token)` for ui.workers.start_worker."""
+
+    def job(token: Any) -> Generator[ImportProgress, None, ImportResult | None]:
+        from forgeplanner.cli.models_cmd import _save, detect_kind
+        from models_db.importers import import_gguf, import_hf_config, import_ollama_show
+
+        p = Path(path)
+        yield ImportProgress(str(p), "detect")
+        kind = detect_kind(p)
+        if token.cancelled:
+            return None
+        yield ImportProgress(str(p), "read")
+        if kind == "gguf":
+            spec = import_gguf(p)
+        elif kind == "ollama":
+            spec = import_ollama_show(p)
+        else:
+            spec = import_hf_config(p / "config.json" if p.is_dir() else p)
+        if token.cancelled:
+            return None
+        saved_as = spec.id
+        if save:
+            yield ImportProgress(str(p), "save")
+            # The CLI's save rule: a catalog id is never shadowed; what is saved must load.
+            saved_as = _save(spec)
+        return ImportResult(spec=spec, kind=kind, saved_as=saved_as)
+
+    return job
+
+
+def user_models() -> list[Any]:
+    """The user's imported models from the store."""
+    from forgeplanner.cli.models_cmd import _user_models
+
+    return list(_user_models())

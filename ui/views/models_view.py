@@ -1,0 +1,348 @@
+"""Models: the model database (shipped + imported) with filters, and import of a config.json,
+GGUF file or Ollama /api/show JSON by file dialog or drag-and-drop."""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QDragEnterEvent, QDropEvent
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QProgressBar,
+    QPushButton,
+    QSpinBox,
+    QSplitter,
+    QTableView,
+    QTextBrowser,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ui.context import AppContext
+from ui.errors import show_error
+from ui.frames import models_frame
+from ui.model_import import ImportProgress, ImportResult, import_model_job, user_models
+from ui.table_model import Column, DataFrameTableModel, make_proxy
+from ui.widgets import configure_table
+from ui.workers import WorkerError, start_worker
+
+COLUMNS = [
+    Column("id", "Id"),
+    Column("family", "Family"),
+    Column("params_b", "Params", lambda v: f"{v:,.1f} B", "total parameters (all experts)"),
+    Column("active_b", "Active", lambda v: f"{v:,.1f} B", "parameters read per token (MoE)"),
+    Column("experts", "Experts", tooltip="experts used per token / experts"),
+    Column("layers", "Layers", lambda v: str(int(v))),
+    Column("max_context", "Context", lambda v: f"{int(v):,}", "maximum context in tokens"),
+    Column("attention", "Attention"),
+    Column("license", "Licence"),
+    Column("origin", "Origin"),
+    Column("name", "Name"),
+]
+
+FILE_FILTER = "Model descriptions (*.gguf *.json);;GGUF (*.gguf);;JSON (*.json);;All files (*)"
+
+
+class ModelsView(QWidget):
+    def __init__(self, ctx: AppContext, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.ctx = ctx
+        self.setAcceptDrops(True)
+        self._extra: list[Any] = []  # user models (store) + this session's imports
+        self._workers: list[Any] = []
+        self.model = DataFrameTableModel(COLUMNS, key_column="id", parent=self)
+        self.proxy = make_proxy(self.model, self)
+
+        self.search = QLineEdit(placeholderText="Filter: id, family, name...")
+        self.search.setClearButtonEnabled(True)
+        self.family = QComboBox()
+        self.moe = QComboBox()
+        for label, value in (("Dense and MoE", None), ("Dense only", False), ("MoE only", True)):
+            self.moe.addItem(label, value)
+        self.min_size = QDoubleSpinBox(prefix="size >= ", suffix=" B", decimals=1)
+        self.min_size.setRange(0, 2000)
+        self.max_size = QDoubleSpinBox(prefix="size <= ", suffix=" B", decimals=1)
+        self.max_size.setRange(0, 2000)
+        self.max_size.setValue(2000)
+        self.min_context = QSpinBox(prefix="context >= ", singleStep=4096)
+        self.min_context.setRange(0, 10_000_000)
+        self.licence = QComboBox()
+        self.licence.setSizeAdjustPolicy(
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
+        )
+        self.licence.setMinimumContentsLength(16)
+        self.open_only = QCheckBox("Open licence only")
+        self.open_only.setToolTip("Apache-2.0 or MIT")
+        self.import_button = QPushButton("Import model...")
+        self.import_button.setToolTip(
+            "Import a config.json, a .gguf file or an Ollama /api/show JSON (or drop it here)"
+        )
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 0)
+        self.progress.setVisible(False)
+        self.progress.setMaximumWidth(160)
+        self.count = QLabel()
+
+        bar1 = QHBoxLayout()
+        bar1.addWidget(self.search, 2)
+        bar1.addWidget(self.family)
+        bar1.addWidget(self.licence)
+        bar1.addWidget(self.moe)
+        bar1.addStretch(1)
+        bar1.addWidget(self.progress)
+        bar1.addWidget(self.import_button)
+        bar2 = QHBoxLayout()
+        bar2.addWidget(self.min_size)
+        bar2.addWidget(self.max_size)
+        bar2.addWidget(self.min_context)
+        bar2.addWidget(self.open_only)
+        bar2.addStretch(1)
+        bar2.addWidget(self.count)
+
+        self.table = QTableView()
+        self.table.setObjectName("modelsTable")
+        self.table.setModel(self.proxy)
+        configure_table(self.table)
+        self.detail = QTextBrowser()
+        self.detail.setObjectName("modelDetail")
+        self.hint = QLabel("Drop a config.json, .gguf or Ollama /api/show JSON here to import it.")
+        self.hint.setEnabled(False)  # palette's disabled text: a quiet hint in light and dark
+
+        split = QSplitter(Qt.Orientation.Vertical)
+        split.addWidget(self.table)
+        split.addWidget(self.detail)
+        split.setStretchFactor(0, 3)
+        split.setStretchFactor(1, 1)
+        layout = QVBoxLayout(self)
+        layout.addLayout(bar1)
+        layout.addLayout(bar2)
+        layout.addWidget(split, 1)
+        layout.addWidget(self.hint)
+
+        self.search.textChanged.connect(self.proxy.setFilterFixedString)
+        self.search.textChanged.connect(self._update_count)
+        for combo in (self.family, self.moe, self.licence):
+            combo.currentIndexChanged.connect(self._apply_filters)
+        for spin in (self.min_size, self.max_size, self.min_context):
+            spin.valueChanged.connect(self._apply_filters)
+        self.open_only.toggled.connect(self._apply_filters)
+        self.import_button.clicked.connect(self._choose_file)
+        self.table.selectionModel().selectionChanged.connect(self._on_selection)
+        self._load_user_models()
+        self._refresh()
+
+    # -- data ----------------------------------------------------------------------------------
+    def all_models(self) -> list[Any]:
+        shipped = list(self.ctx.models.all())
+        seen = {m.id for m in shipped}
+        return shipped + [m for m in self._extra if m.id not in seen]
+
+    def _load_user_models(self) -> None:
+        def job(token):
+            yield "store"
+            return user_models()
+
+        def done(models: list[Any]) -> None:
+            known = {m.id for m in self._extra}
+            self._extra.extend(m for m in models if m.id not in known)
+            self._refresh()
+
+        def failed(err: WorkerError) -> None:
+            # The shipped database still works; say why imported models are missing.
+            self.ctx.status(f"Your imported models could not be read: {err.reason}", 0)
+
+        self._workers.append(start_worker(self.ctx.pool, job, on_result=done, on_error=failed))
+
+    def _refresh(self, select: str | None = None) -> None:
+        frame = models_frame(self.all_models())
+        self.model.set_frame(frame)
+        self._fill_combo(
+            self.family, "All families", sorted({x for x in frame["family"] if isinstance(x, str)})
+        )
+        self._fill_combo(
+            self.licence,
+            "All licences",
+            sorted({x for x in frame["license"] if isinstance(x, str) and x}),
+        )
+        self.table.resizeColumnsToContents()
+        self.table.setColumnWidth(0, min(self.table.columnWidth(0), 240))
+        self._apply_filters()
+        if select is not None:
+            self.select(select)
+        elif not self.table.selectionModel().hasSelection() and self.proxy.rowCount():
+            self.table.selectRow(0)
+
+    @staticmethod
+    def _fill_combo(combo: QComboBox, all_label: str, values: list[str]) -> None:
+        current = combo.currentData()
+        combo.blockSignals(True)
+        combo.clear()
+        combo.addItem(all_label, None)
+        for v in values:
+            combo.addItem(v, v)
+        i = combo.findData(current) if current is not None else 0
+        combo.setCurrentIndex(max(i, 0))
+        combo.blockSignals(False)
+
+    def _apply_filters(self) -> None:
+        p = self.proxy
+        fam = self.family.currentData()
+        p.set_predicate("family", None if fam is None else (lambda r, f=fam: r["family"] == f))
+        lic = self.licence.currentData()
+        p.set_predicate("licence", None if lic is None else (lambda r, x=lic: r["license"] == x))
+        moe = self.moe.currentData()
+        p.set_predicate(
+            "moe", None if moe is None else (lambda r, m=moe: (r["experts"] not in ("", None)) == m)
+        )
+        lo, hi = self.min_size.value(), self.max_size.value()
+        p.set_predicate(
+            "size",
+            None
+            if lo == 0 and hi >= 2000
+            else (lambda r: r["params_b"] is not None and lo <= r["params_b"] <= hi),
+        )
+        ctx = self.min_context.value()
+        p.set_predicate(
+            "context",
+            None
+            if ctx == 0
+            else (lambda r: r["max_context"] is not None and r["max_context"] >= ctx),
+        )
+        p.set_predicate(
+            "open",
+            (lambda r: (r["license"] or "").lower() in {"apache-2.0", "apache 2.0", "mit"})
+            if self.open_only.isChecked()
+            else None,
+        )
+        self._update_count()
+
+    def _update_count(self) -> None:
+        self.count.setText(f"{self.proxy.rowCount()} of {self.model.rowCount()} models")
+
+    def select(self, model_id: str) -> bool:
+        for r in range(self.proxy.rowCount()):
+            src = self.proxy.mapToSource(self.proxy.index(r, 0))
+            if self.model.row_key(src.row()) == model_id:
+                self.table.selectRow(r)
+                self.table.scrollTo(self.proxy.index(r, 0))
+                return True
+        return False
+
+    def _on_selection(self, *_: Any) -> None:
+        rows = self.table.selectionModel().selectedRows()
+        if not rows:
+            return
+        key = self.model.row_key(self.proxy.mapToSource(rows[0]).row())
+        spec = next((m for m in self.all_models() if m.id == key), None)
+        if spec is not None:
+            self.detail.setHtml(model_html(spec))
+
+    # -- import --------------------------------------------------------------------------------
+    def _choose_file(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Import a model", "", FILE_FILTER)
+        if path:
+            self.import_path(path)
+
+    def import_path(self, path: str) -> Any:
+        """Import in a worker; errors (the importer's one-line DataError) go to the dialog."""
+        self.progress.setVisible(True)
+        self.import_button.setEnabled(False)
+        self.ctx.status(f"Importing {path}...", 0)
+
+        def progress(event: ImportProgress) -> None:
+            self.ctx.status(f"Importing {event.path}: {event.step}...", 0)
+
+        def done(result: ImportResult | None) -> None:
+            if result is None:
+                return
+            spec = result.spec
+            if result.saved_as != spec.id:
+                import dataclasses
+
+                spec = dataclasses.replace(spec, id=result.saved_as)
+            self._extra = [m for m in self._extra if m.id != spec.id] + [spec]
+            self._refresh(select=spec.id)
+            self.ctx.status(f"Imported {spec.id} from {result.kind}", 8000)
+
+        def failed(err: WorkerError) -> None:
+            self.ctx.status("Import failed", 5000)
+            show_error(self, err.reason, err.details, title="Import failed")
+
+        def finished() -> None:
+            self.progress.setVisible(False)
+            self.import_button.setEnabled(True)
+
+        worker = start_worker(
+            self.ctx.pool,
+            import_model_job(path),
+            on_progress=progress,
+            on_result=done,
+            on_error=failed,
+            on_finished=finished,
+        )
+        self._workers.append(worker)
+        return worker
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if event.mimeData().hasUrls() and any(u.isLocalFile() for u in event.mimeData().urls()):
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        for url in event.mimeData().urls():
+            if url.isLocalFile():
+                self.import_path(url.toLocalFile())
+        event.acceptProposedAction()
+
+    def shutdown(self) -> None:
+        for w in self._workers:
+            w.cancel()
+
+
+def model_html(m: Any) -> str:
+    e = html.escape
+    a = m.attention
+    att = a.kind
+    if a.kind == "sliding" and a.sliding_window:
+        att += f" (window {a.sliding_window:,} on {len(a.sliding_layers)}/{m.n_layers} layers)"
+    elif a.kind == "mla":
+        att += f" (latent {a.mla_kv_lora_rank} + rope {a.mla_qk_rope_head_dim})"
+    elif a.kind == "hybrid":
+        att += f" ({len(a.attention_layers)}/{m.n_layers} layers attend)"
+    moe = (
+        f"{m.moe.n_experts} experts, {m.moe.experts_per_token} per token, "
+        f"{m.moe.shared_experts} shared"
+        if m.moe
+        else "dense"
+    )
+    rows = [
+        ("Parameters", f"{m.params_total:,}"),
+        ("Active per token", f"{m.active_params:,}"),
+        ("Layers / hidden", f"{m.n_layers} / {m.hidden_size:,}"),
+        ("Heads / KV heads / head dim", f"{m.n_heads} / {m.n_kv_heads} / {m.head_dim}"),
+        ("Vocabulary", f"{m.vocab_size:,} (tied embeddings: {m.tie_word_embeddings})"),
+        ("Max context", f"{m.max_context:,}" if m.max_context else "unknown"),
+        ("Attention", att),
+        ("Experts", moe),
+        ("Licence", m.license or "unknown"),
+        ("Weights available", ", ".join(m.formats)),
+        ("Origin", m.origin),
+    ]
+    body = "".join(f"<tr><td><b>{e(k)}</b></td><td>{e(v)}</td></tr>" for k, v in rows)
+    return (
+        f"<h3>{e(m.name)} <code>{e(m.id)}</code></h3><table cellpadding='2'>{body}</table>"
+        f"<p><b>Source:</b> {e(m.source)}</p>" + (f"<p>{e(m.notes)}</p>" if m.notes else "")
+    )
+
+
+def create_view(ctx: AppContext) -> QWidget:
+    return ModelsView(ctx)
