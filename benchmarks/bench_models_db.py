@@ -68,8 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'measurement':58} {'median s':>9} {'peak RSS MiB':>13}")
 
     s, rss = median_of(
-        "from models_db.loader import DATA_FILE, read_models_file\n"
-        "read_models_file(DATA_FILE)\n",
+        "from models_db.loader import DATA_FILE, read_models_file\nread_models_file(DATA_FILE)\n",
         args.runs,
     )
     print(f"{'load models.toml (56 models, validated)':58} {s:9.3f} {rss:13.0f}")

@@ -55,6 +55,10 @@ def tools_cache_dir() -> Path:
     FORGEPLANNER_TOOLS_DIR overrides it.
     """
     override = os.environ.get("FORGEPLANNER_TOOLS_DIR")
-    path = Path(override) if override else Path(platformdirs.user_cache_dir(APP, appauthor=False)) / "tools"
+    path = (
+        Path(override)
+        if override
+        else Path(platformdirs.user_cache_dir(APP, appauthor=False)) / "tools"
+    )
     path.mkdir(parents=True, exist_ok=True)
     return path

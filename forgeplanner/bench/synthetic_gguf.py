@@ -87,8 +87,10 @@ class SyntheticShape:
 
 
 def shape_of(spec: ModelSpec, context_length: int | None = None) -> SyntheticShape:
-    """The llama-architecture shape of a catalog model. Only dense full-attention models map
-    exactly; anything else would benchmark a different model, so it is refused with the reason."""
+    """The llama-architecture shape of a catalog model. Only dense full-attention models map;
+    anything else would benchmark a different model, so it is refused with the reason. Small
+    per-layer extras of some families (Qwen2 QKV biases, Qwen3 QK-norm weights, Gemma's extra
+    norms) are not written: they are vectors, well under 0.1 % of the weight bytes."""
     if spec.moe is not None:
         raise UnsupportedShapeError(
             f"{spec.id} is MoE; a dense llama-architecture file would misstate it"

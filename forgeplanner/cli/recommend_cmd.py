@@ -404,7 +404,12 @@ class _Search:
     def cluster(self, cfg):
         """The smallest cluster of identical machines (2-4) that runs every model, via the
         cluster engine (llama.cpp RPC), or a rejection reason."""
-        from forgeplanner.cli.cluster_cmd import build_cluster
+        try:
+            from forgeplanner.cli.cluster_cmd import build_cluster
+        except ModuleNotFoundError as exc:  # the cluster feature is a separate module
+            if exc.name != "forgeplanner.cli.cluster_cmd":
+                raise
+            return "clusters: the cluster engine is not available in this build"
 
         rt = "llama.cpp"
         last = "no cluster size tried"

@@ -228,15 +228,22 @@ def compute_bytes_array(
     runtime: str = "llama.cpp",
     n_ubatch: int = 512,
     fit: ComputeFit = COMPUTE_FIT,
+    kv_type: str = "f16",
+    prompt_tokens: int = 512,
 ) -> np.ndarray:
-    """Vectorised compute_bytes over contexts (llama.cpp/Ollama; MLX via the scalar path)."""
+    """Vectorised compute_bytes over contexts (same rules as the scalar path)."""
     ctx = np.asarray(contexts, dtype=np.int64)
     if runtime == "mlx":
-        flat = [
-            compute_bytes(model, RunOptions(context=int(c), runtime="mlx", parallel=parallel))
-            for c in ctx.ravel()
-        ]
-        return np.asarray(flat, dtype=np.int64).reshape(ctx.shape)
+        fa = kv_type == "f16"  # fused sdpa; quantized caches materialise the scores
+        a, f, _ = _floats_per_token(model, fa, fit)
+        chunk = np.minimum(min(prompt_tokens, MLX_PREFILL_STEP), ctx).astype(np.float64)
+        n_kv = ctx.astype(np.float64)
+        mask = n_kv * chunk * (2.0 if fa else 4.0)
+        kq = 0.0 if fa else n_kv * chunk * model.n_heads * 4.0
+        attn = mask + kq + a * 4.0 * chunk
+        ffn = mask + f * 4.0 * chunk
+        logits = 4.0 * (model.vocab_size + fit.out_h * model.hidden_size) * parallel
+        return np.maximum(np.maximum(attn, ffn), logits).astype(np.int64)
     lay = kv_layout(model)
     full, swa = kv_cells(ctx, parallel, runtime, lay.window, n_ubatch)
     streams = 1 if runtime == "ollama" else parallel

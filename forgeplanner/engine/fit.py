@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
+
 from forgeplanner.domain.estimates import (
     VERDICT_FITS,
     VERDICT_NO,
@@ -44,6 +46,19 @@ def verdict_for(total: int, budget: GpuBudget, apple: bool) -> str:
     if apple and total <= budget.max_raisable_limit_bytes:
         return VERDICT_RAISED
     return VERDICT_NO
+
+
+VERDICTS = (VERDICT_FITS, VERDICT_RAISED, VERDICT_NO)  # index = verdict_codes() value
+
+
+def verdict_codes(totals: np.ndarray, budget: GpuBudget, apple: bool) -> np.ndarray:
+    """Vectorised verdict_for: int8 codes indexing VERDICTS (0 fits, 1 raised, 2 no)."""
+    t = np.asarray(totals)
+    out = np.full(t.shape, 2, dtype=np.int8)
+    if apple:
+        out[t <= budget.max_raisable_limit_bytes] = 1
+    out[t <= budget.gpu_limit_bytes] = 0
+    return out
 
 
 def fit(
@@ -149,9 +164,11 @@ def best_quant_that_fits(
 
 
 __all__ = [
+    "VERDICTS",
     "best_quant_that_fits",
     "check_combination",
     "fit",
     "max_context_that_fits",
+    "verdict_codes",
     "verdict_for",
 ]

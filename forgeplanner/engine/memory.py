@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from forgeplanner.domain.estimates import Explanation, MemoryEstimate, RunOptions
 from forgeplanner.domain.model import ModelSpec
 from forgeplanner.domain.units import fmt_gib
-from forgeplanner.engine.compute_buffer import RUNTIME_OVERHEAD_SOURCE, compute_breakdown
-from forgeplanner.engine.kv_cache import kv_cache_breakdown
+from forgeplanner.engine.compute_buffer import (
+    RUNTIME_OVERHEAD_SOURCE,
+    compute_breakdown,
+    compute_bytes_array,
+    runtime_overhead_bytes,
+)
+from forgeplanner.engine.kv_cache import kv_bytes_array, kv_cache_breakdown
 from forgeplanner.engine.quant import QuantScheme, check_combination, get_quant
 from forgeplanner.engine.weights import GROUPS, weights_breakdown
 
@@ -100,3 +107,35 @@ def estimate_memory(
         explain=tuple(explain),
         recurrent_state_bytes=kv.recurrent_bytes,
     )
+
+
+def estimate_memory_array(
+    model: ModelSpec,
+    quant: str | QuantScheme,
+    contexts: np.ndarray,
+    kv_type: str = "f16",
+    flash_attention: bool = False,
+    parallel: int = 1,
+    runtime: str = "llama.cpp",
+    n_ubatch: int = 512,
+) -> dict[str, np.ndarray]:
+    """estimate_memory over an array of contexts for sweeps: int64 arrays with the keys of
+    MemoryEstimate.to_dict(). Same rules as the scalar path (tests check they agree)."""
+    q = get_quant(quant)
+    check_combination(model, q, runtime)
+    ctx = np.asarray(contexts, dtype=np.int64)
+    if np.any(ctx <= 0):
+        raise ValueError("contexts must be positive numbers of tokens")
+    w = weights_breakdown(model, q).total_bytes
+    kv = kv_bytes_array(model, ctx, kv_type, parallel, runtime, n_ubatch)
+    comp = compute_bytes_array(model, ctx, flash_attention, parallel, runtime, n_ubatch)
+    rt = runtime_overhead_bytes(model, RunOptions(runtime=runtime, parallel=parallel), runtime)
+    weights = np.full(ctx.shape, w, dtype=np.int64)
+    runtime_b = np.full(ctx.shape, rt, dtype=np.int64)
+    return {
+        "weights_bytes": weights,
+        "kv_cache_bytes": kv,
+        "compute_bytes": comp,
+        "runtime_bytes": runtime_b,
+        "total_bytes": weights + kv + comp + runtime_b,
+    }

@@ -8,6 +8,7 @@ Layout (record_version 1):
       "created_at": "2026-11-26T14:00:00Z",
       "tool": {"forgeplanner": "0.1.0", "python": "3.11.9", "platform": "..."},
       "plan": {the .fplan document; attached runs without their raw output},
+      "estimates": {"build": [...], "alternatives": {name: [...]}},  (copied from the plan)
       "runs": [{run_id, runner, started_at, fingerprint, tool_versions, params, measured,
                 estimate, raw_sha256, raw_output, ...}],
       "gate": null | {"policy": {name, source, sha256, text}, "target", "outcome", "verdicts"},
@@ -23,6 +24,7 @@ the store keeps (`raw_sha256`). Sections:
 
     created_at, tool                  the record's header
     plan, plan.<field>                the whole plan document and each top-level plan field
+    estimates                         the estimates block
     runs[<id>]                        a run without its raw output
     runs[<id>].raw_output             the raw output bytes
     gate                              the gate block (null when no policy was evaluated)
@@ -37,6 +39,7 @@ publish its seal) where authorship matters.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import platform
@@ -56,7 +59,10 @@ FORMAT = "forgeplanner.evidence"
 RECORD_VERSION = 1
 ALGORITHM = "sha256"
 CANONICALIZATION = "RFC 8785 JSON Canonicalization Scheme"
-TOP_LEVEL = ("format", "record_version", "created_at", "tool", "plan", "runs", "gate", "digests")
+TOP_LEVEL = (
+    "format", "record_version", "created_at", "tool", "plan", "estimates", "runs", "gate",
+    "digests",
+)  # fmt: skip
 
 
 def canonical(value: Any) -> bytes:
@@ -120,6 +126,7 @@ def build_record(
         "created_at": created_at,
         "tool": tool if tool is not None else tool_versions(),
         "plan": doc,
+        "estimates": estimates_of(doc),
         "runs": runs,
         "gate": _gate_block(gate, policy),
     }
@@ -130,6 +137,18 @@ def build_record(
         "seal": sha256_hex(canonical(_without_digests(record))),
     }
     return record
+
+
+def estimates_of(doc: dict[str, Any]) -> dict[str, Any]:
+    """The plan's estimates gathered in one place for readers: the main build's and each
+    alternative's. A copy of what the plan holds; verification checks they agree."""
+    plan = doc["plan"]
+    return copy.deepcopy(
+        {
+            "build": plan["build"]["estimates"],
+            "alternatives": {a["name"]: a["build"]["estimates"] for a in plan["alternatives"]},
+        }
+    )
 
 
 def _gate_block(gate: GateResult | None, policy: Policy | None) -> dict[str, Any] | None:
@@ -168,6 +187,7 @@ def sections(record: dict[str, Any]) -> dict[str, bytes]:
         rid = run["run_id"]
         out[f"runs[{rid}]"] = canonical({k: v for k, v in run.items() if k != "raw_output"})
         out[f"runs[{rid}].raw_output"] = run["raw_output"].encode("utf-8")
+    out["estimates"] = canonical(record["estimates"])
     out["gate"] = canonical(record["gate"])
     return out
 
@@ -234,6 +254,11 @@ def verify_record(record: Any) -> Verification:
                 f"run {run['run_id']}: raw output does not match its tool-output digest "
                 f"raw_sha256 {str(run.get('raw_sha256'))[:16]}..."
             )
+    try:
+        if canonical(estimates_of(record["plan"])) != canonical(record["estimates"]):
+            problems.append("'estimates' no longer match the plan's own estimates")
+    except (KeyError, TypeError, AttributeError) as exc:
+        problems.append(f"plan structure altered: {exc!r}")
     if not seal_ok and not problems:
         problems.append("the seal was altered (all sections match their digests)")
     elif not seal_ok and all("was altered" in p for p in problems):

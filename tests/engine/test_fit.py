@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
 import pytest
 
 from forgeplanner.domain.estimates import (
@@ -153,3 +154,25 @@ def test_best_quant_is_the_highest_quality_that_fits() -> None:
     assert best_quant_that_fits(LLAMA_8B, host, dataclasses.replace(opts, runtime="mlx")) == (
         "MLX-8bit"
     )
+
+
+def test_vectorised_memory_and_verdicts_match_scalar() -> None:
+    from forgeplanner.engine.fit import VERDICTS, verdict_codes
+    from forgeplanner.engine.memory import estimate_memory_array
+
+    host = mac(32)
+    budget = gpu_budget(host)
+    ctx = np.array([512, 8192, 65536, 131072])
+    for rt, fa in (("llama.cpp", True), ("ollama", False), ("mlx", False)):
+        q = "MLX-4bit" if rt == "mlx" else "Q8_0"
+        arr = estimate_memory_array(LLAMA_8B, q, ctx, flash_attention=fa, runtime=rt)
+        codes = verdict_codes(arr["total_bytes"], budget, True)
+        for i, c in enumerate(ctx):
+            opts = RunOptions(context=int(c), runtime=rt, flash_attention=fa)
+            r = fit(LLAMA_8B, q, host, opts)
+            assert {k: int(v[i]) for k, v in arr.items()} == r.memory.to_dict()
+            assert VERDICTS[codes[i]] == r.verdict
+        # more context never improves the verdict
+        assert codes.tolist() == sorted(codes.tolist())
+    with pytest.raises(ValueError, match="positive"):
+        estimate_memory_array(LLAMA_8B, "Q8_0", np.array([0]))

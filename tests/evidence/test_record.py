@@ -45,6 +45,8 @@ def test_intact_record_verifies_and_holds_what_the_issue_asks() -> None:
     result = verify_bytes(dumps(rec).encode())
     assert result.ok and result.problems == []
     assert rec["plan"]["plan"]["build"]["estimates"]  # estimates travel with the plan
+    assert rec["estimates"]["build"] == rec["plan"]["plan"]["build"]["estimates"]
+    assert set(rec["estimates"]["alternatives"]) == {"Three Mac mini M4 Pro 64 GB"}
     first = rec["runs"][0]
     assert first["fingerprint"] and first["tool_versions"] and first["measured"]
     assert first["raw_output"] == RAW and first["raw_sha256"] == raw_digest(RAW)
@@ -82,6 +84,14 @@ def test_altered_digest_is_told_apart_from_altered_content() -> None:
     rec["digests"]["sections"]["runs[7]"] = "0" * 64
     (problem,) = problems(rec)
     assert problem == "recorded digest of 'runs[7]' was altered (content still matches the seal)"
+
+
+def test_estimates_must_agree_with_the_plan() -> None:
+    rec = record()
+    rec["estimates"]["build"][0]["decode_tps"] = 99.0
+    found = problems(rec)
+    assert any(p.startswith("'estimates' changed") for p in found)
+    assert "'estimates' no longer match the plan's own estimates" in found
 
 
 def test_timestamp_change_is_named() -> None:

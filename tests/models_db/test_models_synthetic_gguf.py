@@ -142,3 +142,35 @@ def test_llama_cpp_loads_and_generates(tmp_path, llama_no_repack, shape, ftype):
     out = llm.create_completion("The quick brown fox", max_tokens=6, temperature=0.0)
     assert out["usage"]["completion_tokens"] >= 1
     llm.close()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("ftype", ["F16", "Q4_0"])
+def test_llama_bench_runs_the_file(tmp_path, llamacpp_bin, ftype):
+    """The real llama-bench CLI measures the synthetic file (`--repack 0`: see llama_no_repack)."""
+    import json
+    import subprocess
+
+    path = write_synthetic_gguf(tmp_path / "m.gguf", GQA, ftype, seed=2)
+    argv = [
+        str(llamacpp_bin / "llama-bench"),
+        "-m",
+        str(path),
+        "-p",
+        "16",
+        "-n",
+        "4",
+        "-r",
+        "1",
+        "-o",
+        "json",
+        "--repack",
+        "0",
+    ]
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = json.loads(proc.stdout)
+    assert {(r["n_prompt"], r["n_gen"]) for r in rows} == {(16, 0), (0, 4)}
+    assert all(r["avg_ts"] > 0 for r in rows)
+    # llama.cpp's model size is the sum of its tensors' bytes: the importer's exact table.
+    assert rows[0]["model_size"] == sum(t.n_bytes for t in import_gguf(path).tensors)
