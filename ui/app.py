@@ -343,7 +343,7 @@ def _catalog_machines(cat: object) -> list:
 def run(view: str | None = None, screenshot: str | None = None) -> int:
     """Start the app (or render one view to `screenshot` and exit)."""
     app = create_application()
-    _quiet_offscreen_noise()
+    quiet_offscreen_noise()
     ctx = AppContext()
     window = MainWindow(ctx, store_settings=screenshot is None)
     if screenshot is not None:
@@ -358,7 +358,7 @@ def run(view: str | None = None, screenshot: str | None = None) -> int:
     return code
 
 
-def _quiet_offscreen_noise() -> None:
+def quiet_offscreen_noise() -> None:
     """The offscreen plugin warns "does not support propagateSizeHints()" on every main-window
     show; drop that one line, pass everything else to the previous handler (or stderr)."""
     from PySide6.QtCore import qInstallMessageHandler

@@ -57,6 +57,42 @@ class PlanDocument(QObject):
         self._plan = plan
         self.plan_changed.emit(plan)
 
+    # -- files and dirty state (the plan developer's extension; see ui/views/plan_view.py) ----
+    path: Any = None  # pathlib.Path of the .fplan the plan came from or was saved to
+
+    def replace_plan(self, plan: Any, path: Any = None) -> None:
+        """Start a fresh document (a new or opened plan): no undo history, clean."""
+        self.path = path
+        self.set_plan(plan, "Open plan")
+        self.undo_stack.clear()
+        self.undo_stack.setClean()
+
+    def open(self, path: Any) -> None:
+        """Read a `.fplan` (older schemas are migrated; bad files raise a one-line error)."""
+        from pathlib import Path
+
+        from forgeplanner.plan.files import read_plan
+
+        self.replace_plan(read_plan(path), Path(path))
+
+    def save(self, path: Any = None) -> Any:
+        """Write the plan atomically to `path` (or where it came from); marks it clean."""
+        from pathlib import Path
+
+        from forgeplanner.plan.files import write_plan
+
+        target = Path(path) if path is not None else self.path
+        if target is None or self._plan is None:
+            raise ValueError("no file to save to: give a path")
+        write_plan(target, self._plan)
+        self.path = target
+        self.undo_stack.setClean()
+        return target
+
+    @property
+    def is_dirty(self) -> bool:
+        return not self.undo_stack.isClean()
+
 
 class AppContext(QObject):
     """Shared state handed to `create_view(ctx)`."""

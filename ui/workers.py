@@ -120,6 +120,11 @@ class Worker(QRunnable):
                 return
             self.signals.result.emit(result)
         except Exception as exc:
+            if self.token.is_set():
+                # Runners raise their own Cancelled error when they see the token: that is
+                # the cancellation the user asked for, not a failure.
+                self.signals.cancelled.emit()
+                return
             self.signals.error.emit(WorkerError(exc))
 
 

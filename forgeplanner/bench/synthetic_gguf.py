@@ -7,8 +7,8 @@ gguf.quants.quantize for Q8_0/Q4_0), with an SPM ("llama") tokenizer that has th
 tokens, which llama.cpp needs to tokenize any text (checked to load and generate, see
 /work/shared/guide/LLAMACPP.md).
 
-Memory stays flat: tensor infos are declared first, then every tensor is generated, quantized in
-row chunks and written one at a time, so peak memory is about one tensor, not the model.
+Memory stays flat: tensor infos are declared first, then every tensor is filled and written one
+at a time, so peak memory is about one tensor, not the model.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ FTYPES: dict[str, tuple[GGMLQuantizationType, LlamaFileType]] = {
     "Q8_0": (GGMLQuantizationType.Q8_0, LlamaFileType.MOSTLY_Q8_0),
     "Q4_0": (GGMLQuantizationType.Q4_0, LlamaFileType.MOSTLY_Q4_0),
 }
-_CHUNK_ELEMENTS = 1 << 22  # rows are generated + quantized ~4M values at a time
+_CHUNK_ELEMENTS = 1 << 22  # the random pool holds 2 x 4M values
 _N_SPECIAL = 3  # <unk>, <s>, </s>
 _N_BYTE_TOKENS = 256
 
@@ -43,7 +43,9 @@ class UnsupportedShapeError(ForgePlannerError, ValueError):
 
 @dataclass(frozen=True, slots=True)
 class SyntheticShape:
-    """The shape of a dense llama-architecture decoder (GQA when n_kv_heads < n_heads)."""
+    """The shape of a llama-architecture decoder: GQA when n_kv_heads < n_heads; Mixtral-style
+    MoE when n_experts > 0 (every layer routes to experts_per_token of n_experts experts, each
+    intermediate_size wide; llama.cpp's llama architecture loads these as ffn_*_exps)."""
 
     n_layers: int
     hidden_size: int
@@ -55,6 +57,8 @@ class SyntheticShape:
     tie_word_embeddings: bool = False
     context_length: int = 4096
     name: str = "synthetic"
+    n_experts: int = 0
+    experts_per_token: int = 0
 
     @property
     def head_width(self) -> int:
@@ -79,6 +83,10 @@ class SyntheticShape:
             )
         if self.head_width % 2:
             raise ValueError(f"head_dim {self.head_width} must be even for RoPE")
+        if self.n_experts and not 0 < self.experts_per_token <= self.n_experts:
+            raise ValueError(
+                f"experts_per_token {self.experts_per_token} must be in 1..{self.n_experts}"
+            )
         if self.vocab_size < _N_SPECIAL + _N_BYTE_TOKENS + 1:
             raise ValueError(
                 f"vocab_size {self.vocab_size} too small for the byte-level SPM tokenizer "
@@ -87,26 +95,32 @@ class SyntheticShape:
 
 
 def shape_of(spec: ModelSpec, context_length: int | None = None) -> SyntheticShape:
-    """The llama-architecture shape of a catalog model. Only dense full-attention models map;
-    anything else would benchmark a different model, so it is refused with the reason. Small
-    per-layer extras of some families (Qwen2 QKV biases, Qwen3 QK-norm weights, Gemma's extra
-    norms) are not written: they are vectors, well under 0.1 % of the weight bytes."""
-    if spec.moe is not None:
-        raise UnsupportedShapeError(
-            f"{spec.id} is MoE; a dense llama-architecture file would misstate it"
-        )
+    """The llama-architecture shape of a catalog model. Dense full-attention models map, and so
+    do MoE models whose every layer routes over plain experts (Mixtral, Qwen3-MoE: no shared
+    experts, no leading dense layers); anything else would benchmark a different model, so it
+    is refused with the reason. Small per-layer extras of some families (Qwen2 QKV biases,
+    Qwen3 QK-norm weights) are not written: vectors, well under 0.1 % of the weight bytes."""
     if spec.attention.kind != "full":
         raise UnsupportedShapeError(
             f"{spec.id} uses {spec.attention.kind} attention, which the llama architecture "
             "cannot express; a synthetic file would misstate its KV cache"
         )
-    if spec.intermediate_size is None:
+    moe = spec.moe
+    if moe is not None and (
+        moe.shared_experts or moe.first_dense_layers or moe.interleave_step > 1
+    ):
+        raise UnsupportedShapeError(
+            f"{spec.id} has shared experts or dense layers between its MoE layers, which a "
+            "llama-architecture file cannot express"
+        )
+    ffn = moe.expert_ffn if moe is not None else spec.intermediate_size
+    if ffn is None:
         raise UnsupportedShapeError(f"{spec.id} has no dense FFN width")
     ctx = context_length or spec.max_context or 4096
     return SyntheticShape(
         n_layers=spec.n_layers,
         hidden_size=spec.hidden_size,
-        intermediate_size=spec.intermediate_size,
+        intermediate_size=ffn,
         n_heads=spec.n_heads,
         n_kv_heads=spec.n_kv_heads,
         vocab_size=spec.vocab_size,
@@ -114,16 +128,17 @@ def shape_of(spec: ModelSpec, context_length: int | None = None) -> SyntheticSha
         tie_word_embeddings=spec.tie_word_embeddings,
         context_length=ctx,
         name=f"synthetic-{spec.id}",
+        n_experts=moe.n_experts if moe is not None else 0,
+        experts_per_token=moe.experts_per_token if moe is not None else 0,
     )
 
 
-def tensor_plan(shape: SyntheticShape) -> list[tuple[str, tuple[int, int] | tuple[int]]]:
-    """(GGUF tensor name, numpy shape (rows, cols)) in llama.cpp's naming, in file order."""
-    h, hd = shape.hidden_size, shape.head_width
+def tensor_plan(shape: SyntheticShape) -> list[tuple[str, tuple[int, ...]]]:
+    """(GGUF tensor name, numpy shape) in llama.cpp's naming, in file order. numpy order is
+    (…, rows, cols): GGUFWriter reverses it to ggml's (ne0 = cols, ne1 = rows, ne2 = experts)."""
+    h, hd, ff, e = shape.hidden_size, shape.head_width, shape.intermediate_size, shape.n_experts
     q_out, kv_out = shape.n_heads * hd, shape.n_kv_heads * hd
-    plan: list[tuple[str, tuple[int, int] | tuple[int]]] = [
-        ("token_embd.weight", (shape.vocab_size, h))
-    ]
+    plan: list[tuple[str, tuple[int, ...]]] = [("token_embd.weight", (shape.vocab_size, h))]
     for i in range(shape.n_layers):
         plan += [
             (f"blk.{i}.attn_norm.weight", (h,)),
@@ -132,20 +147,33 @@ def tensor_plan(shape: SyntheticShape) -> list[tuple[str, tuple[int, int] | tupl
             (f"blk.{i}.attn_v.weight", (kv_out, h)),
             (f"blk.{i}.attn_output.weight", (h, q_out)),
             (f"blk.{i}.ffn_norm.weight", (h,)),
-            (f"blk.{i}.ffn_gate.weight", (shape.intermediate_size, h)),
-            (f"blk.{i}.ffn_up.weight", (shape.intermediate_size, h)),
-            (f"blk.{i}.ffn_down.weight", (h, shape.intermediate_size)),
         ]
+        if e:
+            plan += [
+                (f"blk.{i}.ffn_gate_inp.weight", (e, h)),
+                (f"blk.{i}.ffn_gate_exps.weight", (e, ff, h)),
+                (f"blk.{i}.ffn_up_exps.weight", (e, ff, h)),
+                (f"blk.{i}.ffn_down_exps.weight", (e, h, ff)),
+            ]
+        else:
+            plan += [
+                (f"blk.{i}.ffn_gate.weight", (ff, h)),
+                (f"blk.{i}.ffn_up.weight", (ff, h)),
+                (f"blk.{i}.ffn_down.weight", (h, ff)),
+            ]
     plan.append(("output_norm.weight", (h,)))
     if not shape.tie_word_embeddings:
         plan.append(("output.weight", (shape.vocab_size, h)))
     return plan
 
 
-def _tensor_type(dims: tuple[int, ...], want: GGMLQuantizationType) -> GGMLQuantizationType:
-    # Norm vectors stay F32 (llama.cpp expects that); a row length that is not a multiple of the
-    # quant block falls back to F16, as llama.cpp's own quantizer does.
-    if len(dims) == 1:
+def _tensor_type(
+    name: str, dims: tuple[int, ...], want: GGMLQuantizationType
+) -> GGMLQuantizationType:
+    # Norm vectors and the MoE router stay F32 (as llama.cpp's converter and quantizer keep
+    # them); a row length that is not a multiple of the quant block falls back to F16, as
+    # llama.cpp's own quantizer does.
+    if len(dims) == 1 or "ffn_gate_inp" in name:
         return GGMLQuantizationType.F32
     block = GGML_QUANT_SIZES[want][0]
     if dims[-1] % block:
@@ -158,39 +186,48 @@ def _n_bytes(dims: tuple[int, ...], qtype: GGMLQuantizationType) -> int:
     return int(np.prod(dims)) // block * size
 
 
-def _random_pool(rng: np.random.Generator) -> np.ndarray:
-    # Uniform in +-sqrt(3)*std with std 0.02: well-behaved activations through many layers.
-    # One pool of random values is drawn per file and every chunk is a randomly offset window
-    # of it: drawing fresh values for ~0.5B weights would cost more time than writing them.
-    bound = np.float32(0.02 * np.sqrt(3.0))
-    pool = rng.random(2 * _CHUNK_ELEMENTS, dtype=np.float32)
-    pool -= np.float32(0.5)
-    pool *= 2 * bound
-    return pool
+class _RandomBlocks:
+    """Random weights, fast: one pool of uniform values (+-sqrt(3)*0.02, std 0.02: activations
+    stay well-behaved through many layers) is drawn and quantized once per file with
+    gguf.quants.quantize; each tensor is then filled with randomly offset, block-aligned
+    windows of the quantized pool. ggml blocks (32 values + scale) are independent, so every
+    window is valid data of the type; quantizing ~0.5B fresh values would take longer than
+    writing them."""
 
+    def __init__(self, rng: np.random.Generator) -> None:
+        self.rng = rng
+        bound = np.float32(0.02 * np.sqrt(3.0))
+        values = rng.random(2 * _CHUNK_ELEMENTS, dtype=np.float32)
+        values -= np.float32(0.5)
+        values *= 2 * bound
+        self.values = values.reshape(-1, 256)  # 256: a multiple of every block size used
+        self._pools: dict[GGMLQuantizationType, np.ndarray] = {}
 
-def _random_tensor(
-    rng: np.random.Generator, pool: np.ndarray, dims: tuple[int, ...], qtype: GGMLQuantizationType
-) -> np.ndarray:
-    if len(dims) == 1:
-        return np.ones(dims, dtype=np.float32)  # RMSNorm weights
-    rows, cols = dims
-    step = max(1, _CHUNK_ELEMENTS // cols)
-    out: np.ndarray | None = None
-    for start in range(0, rows, step):
-        stop = min(rows, start + step)
-        n = (stop - start) * cols
-        if n > pool.size:  # a single row longer than the pool: draw it fresh
-            chunk = rng.random((stop - start, cols), dtype=np.float32) * np.float32(0.07) - 0.035
-        else:
-            offset = int(rng.integers(0, pool.size - n + 1))
-            chunk = pool[offset : offset + n].reshape(stop - start, cols)
-        q = quantize(chunk, qtype) if qtype != GGMLQuantizationType.F32 else chunk
-        if out is None:
-            out = np.empty((rows, q.shape[1]), dtype=q.dtype)
-        out[start:stop] = q
-    assert out is not None
-    return out
+    def pool(self, qtype: GGMLQuantizationType) -> np.ndarray:
+        if qtype not in self._pools:
+            if qtype == GGMLQuantizationType.F32:
+                q = self.values
+            else:
+                q = quantize(self.values, qtype)
+            self._pools[qtype] = np.ascontiguousarray(q).view(np.uint8).reshape(-1)
+        return self._pools[qtype]
+
+    def tensor(self, dims: tuple[int, ...], qtype: GGMLQuantizationType) -> np.ndarray:
+        """The tensor's bytes as stored in the file (uint8, exactly _n_bytes long)."""
+        if len(dims) == 1:
+            return np.ones(dims, dtype=np.float32).view(np.uint8)  # RMSNorm weights
+        block_bytes = GGML_QUANT_SIZES[qtype][1]
+        src = self.pool(qtype)
+        window = len(src) // 2 // block_bytes * block_bytes
+        n = _n_bytes(dims, qtype)
+        out = np.empty(n, dtype=np.uint8)
+        pos = 0
+        while pos < n:
+            take = min(window, n - pos)
+            start = int(self.rng.integers(0, (len(src) - take) // block_bytes + 1)) * block_bytes
+            out[pos : pos + take] = src[start : start + take]
+            pos += take
+        return out
 
 
 def _add_tokenizer(writer: GGUFWriter, vocab_size: int) -> None:
@@ -253,16 +290,19 @@ def write_synthetic_gguf(
         writer.add_quantization_version(2)
         _add_tokenizer(writer, shape.vocab_size)
 
-        plan = [(name, dims, _tensor_type(dims, want)) for name, dims in tensor_plan(shape)]
+        if shape.n_experts:
+            writer.add_expert_count(shape.n_experts)
+            writer.add_expert_used_count(shape.experts_per_token)
+        plan = [(n, dims, _tensor_type(n, dims, want)) for n, dims in tensor_plan(shape)]
         for name, dims, qtype in plan:
-            # numpy element shape (rows, cols); GGUFWriter reverses it to ggml's (ne0, ne1).
+            # numpy element shape; GGUFWriter reverses it to ggml's (ne0, ne1, ...).
             writer.add_tensor_info(name, dims, np.dtype(np.float32), _n_bytes(dims, qtype), qtype)
         writer.write_header_to_file()
         writer.write_kv_data_to_file()
         writer.write_ti_data_to_file()
-        pool = _random_pool(rng)
+        blocks = _RandomBlocks(rng)
         for _name, dims, qtype in plan:
-            writer.write_tensor_data(_random_tensor(rng, pool, dims, qtype))
+            writer.write_tensor_data(blocks.tensor(dims, qtype))
         writer.close()
         os.chmod(tmp, 0o644)  # mkstemp creates 0600; the file is a plain shareable artifact
         os.replace(tmp, path)

@@ -347,12 +347,12 @@ def _print_plan(plan) -> None:
         tot = t.totals(build)
         if not build.machines:
             print("no machines yet")
-            continue
-        print(
-            f"total {t.usd(tot['total_price_usd'])}; max {t.num(tot['max_w'], 0, ' W')}; "
-            f"{t.num(tot['annual_kwh'], 0, ' kWh')}/year, "
-            f"{t.num(tot['annual_cost'], 0, ' ' + tot['currency'])}/year"
-        )
+        else:
+            print(
+                f"total {t.usd(tot['total_price_usd'])}; max {t.num(tot['max_w'], 0, ' W')}; "
+                f"{t.num(tot['annual_kwh'], 0, ' kWh')}/year, "
+                f"{t.num(tot['annual_cost'], 0, ' ' + tot['currency'])}/year"
+            )
         est = t.estimate_rows(build)
         if est:
             print_table(

@@ -5,21 +5,25 @@ n_ubatch tokens attending over the whole cache, with logits for every token of t
 (`llama_context` constructor -> `graph_reserve(n_ubatch, n_seqs, min(n_ubatch, n_outputs_max))`,
 src/llama-context.cpp). ggml-alloc then packs the graph's intermediate tensors into one buffer,
 reusing memory of tensors that are dead. The buffer is therefore set by the largest live set of
-intermediates, which for a decoder is one of:
+intermediates, which for a decoder is the largest of three peaks (all F32, per micro-batch
+token, next to the KQ mask [n_kv, n_ubatch] that lives through every layer: F32, or F16 with
+flash attention; a second mask over the window cache for sliding-window models):
 
-- the output head: logits F32 [n_vocab, n_ubatch] plus the normed hidden state;
-- attention without flash attention: KQ scores F32 [n_kv, n_ubatch, n_head] and the softmax
-  output of the same size (src/llama-graph.cpp build_attn_mha: ggml_mul_mat(k, q) then
-  ggml_soft_max_ext), n_kv = the cache cells of one stream;
-- attention with flash attention: no KQ matrix; the F32 output [head_dim_v, n_head, n_ubatch]
-  plus, on CPU, F16 copies of the Q rows;
-- the FFN: gate and up F32 [n_ff, n_ubatch] alive together (MoE: per selected expert rows).
+- attention without flash attention: the KQ scores [n_kv, n_ubatch, n_head]
+  (src/llama-graph.cpp build_attn_mha) plus 3 H + 2 q + 2 kv values per token
+  (H = n_embd, q = n_head * head_dim, kv = n_head_kv * head_dim); with flash attention no
+  score matrix, 3 H + 2.5 q + 2 kv. MLA (absorbed, deepseek2 graph): q = n_head * latent,
+  3 H + 2.5 q + 4 latent. Gated attention of Qwen3-Next: 4 H + 4 q + 2 kv; its Gated DeltaNet
+  layers about 4 (H + key_dim + value_dim);
+- the FFN: 3 n_ff + 4 H (MoE: 3 expert_ffn * k + 5 H, plus 3 expert_ffn + H per shared expert);
+- the output head: logits [n_vocab, n_ubatch] plus 2 H.
 
-On top of the largest term a few hidden-state sized tensors are alive ([n_embd, n_ubatch] F32:
-residual, norm output, attention output). `COMPUTE_FIT` holds the multipliers, fitted against
-real llama.cpp `CPU compute buffer size` lines (tests/engine/test_llamacpp_memory.py records the
-error per shape). Metal's allocator packs the same graph, so the same formula is used for
-Apple GPUs.
+These were measured on real llama.cpp (`CPU compute buffer size`, llama-cpp-python 0.3.36) by
+varying H, q, kv, FFN, vocabulary, context, n_ubatch and n_seq independently; across the 19
+shapes/settings in tests/engine/test_llamacpp_memory.py the error is at most 5.8 % (mean
+0.8 %), the larger errors where the allocator reuses freed attention memory for the FFN.
+n_kv is the cells of one stream. Metal's allocator packs the same graph, so the same formula is
+used for Apple GPUs (not measured here: no Mac in CI).
 
 MLX allocates lazily; its transient working set for one prefill chunk is of the same kind (the
 attention scores of one chunk, the logits of the last token only). Ollama runs llama.cpp, with
@@ -63,10 +67,7 @@ class ComputeFit:
     Measured on real llama.cpp (CPU backend, llama-cpp-python 0.3.36) with synthetic models
     whose hidden size H, query width q = n_head*head_dim, KV width kv = n_head_kv*head_dim,
     FFN width and vocabulary were varied independently (see tests/engine/
-    test_llamacpp_memory.py): without flash attention the attention peak is exactly
-    KQ + (3 H + 2 q + 2 kv) * n_ubatch * 4 B next to the mask; the output peak is exactly
-    (n_vocab + 2 H) * n_ubatch * 4 B; the FFN peak (3 n_ff + 4 H) matches when the FFN
-    dominates and over-estimates by up to ~15 % otherwise (allocator reuse).
+    test_llamacpp_memory.py); see the module docstring for the terms.
     """
 
     attn_h: float = 3.0

@@ -149,11 +149,29 @@ _SCHEMES: tuple[QuantScheme, ...] = (
 
 QUANTS: dict[str, QuantScheme] = {q.name: q for q in _SCHEMES}
 QUANT_NAMES: tuple[str, ...] = tuple(QUANTS)
+
+# Other llama.cpp file types a GGUF file may carry. They are not offered in lists (quants_for,
+# QUANT_NAMES) but a file of that type is recognised, so its exact tensor bytes are used. Their
+# mix rules are not re-stated here: re-typing a model *to* them uses the base type with the
+# output/embedding rules only.
+_FILE_ONLY: tuple[QuantScheme, ...] = (
+    _gguf("Q4_1", "Q4_1", 10, "4-bit legacy with offset"),
+    _gguf("Q5_1", "Q5_1", 5, "5-bit legacy with offset"),
+    _gguf("Q2_K_S", "Q2_K", 16, "2-bit k-quant, small"),
+    _gguf("IQ3_S", "IQ3_S", 13, "3.44-bit i-quant"),
+    _gguf("IQ3_XS", "IQ3_S", 14, "3.3-bit i-quant mix"),
+    _gguf("IQ2_S", "IQ2_XS", 17, "2.5-bit i-quant"),
+    _gguf("IQ2_XS", "IQ2_XS", 18, "2.31-bit i-quant"),
+)
+_ALIASES = {"MXFP4_MOE": "MXFP4"}  # llama_ftype name of the MXFP4 file type
 _BY_UPPER = {n.upper(): q for n, q in QUANTS.items()}
+_BY_UPPER.update({q.name.upper(): q for q in _FILE_ONLY})
+_BY_UPPER.update({a: QUANTS[n] for a, n in _ALIASES.items()})
 
 
 def get_quant(name: str | QuantScheme) -> QuantScheme:
-    """Look a quantization up by name (case-insensitive). NotFoundError lists the valid ones."""
+    """Look a quantization up by name (case-insensitive; llama.cpp file-type names such as
+    MXFP4_MOE and the file-only types are accepted). NotFoundError lists the offered ones."""
     if isinstance(name, QuantScheme):
         return name
     q = _BY_UPPER.get(str(name).strip().upper())
@@ -276,12 +294,13 @@ def _policy(
     """
     n = ctx.n_layers
     out = np.full(layer.shape, base, dtype=object)
-    iq_low = q in ("IQ2_XXS", "IQ1_S", "IQ2_M", "IQ1_M")  # IQ2_XS/IQ2_S not offered
+    iq_low = q in ("IQ2_XXS", "IQ2_XS", "IQ1_S", "IQ2_S", "IQ2_M", "IQ1_M")
+    iq2s = q in ("IQ2_S", "IQ2_M")
 
     if cat == "output" or (ctx.tied_embeddings and cat == "token_embd"):
         if q == "MXFP4":
             out[:] = "Q8_0"
-        elif q in ("IQ2_XXS", "IQ3_XXS", "IQ1_S", "IQ2_M", "IQ1_M"):
+        elif iq_low or q == "IQ3_XXS":
             out[:] = "Q5_K"
         elif base != "Q8_0":
             out[:] = "Q6_K"
@@ -290,9 +309,9 @@ def _policy(
         out[:] = "Q8_0"  # experts (3D) are handled by the caller: they become MXFP4
         return out
     if cat == "token_embd":
-        if q in ("IQ2_XXS", "IQ1_S", "IQ1_M"):
+        if q in ("IQ2_XXS", "IQ2_XS", "IQ1_S", "IQ1_M"):
             out[:] = "Q2_K"
-        elif q in ("IQ2_M", "IQ3_XXS"):
+        elif iq2s or q == "IQ3_XXS":
             out[:] = "IQ3_S"
         return out
     if iq_low:
@@ -300,17 +319,17 @@ def _policy(
             if ctx.n_gqa >= 4 or ctx.n_experts >= 4:
                 out[:] = "Q4_K"
             else:
-                out[:] = "IQ3_S" if q == "IQ2_M" else "Q2_K"
+                out[:] = "IQ3_S" if iq2s else "Q2_K"
         elif ctx.n_experts == 8 and cat == "attn_k":
             out[:] = "Q4_K"
         elif cat == "ffn_down":
-            out[layer < n // 8] = "IQ3_S" if q == "IQ2_M" else "Q2_K"
+            out[layer < n // 8] = "IQ3_S" if iq2s else "Q2_K"
         elif cat == "attn_output":
             if ctx.n_experts == 8:
                 out[:] = "Q5_K"
             elif q in ("IQ1_S", "IQ1_M"):
                 out[:] = "IQ2_XXS"
-            elif q == "IQ2_M":
+            elif iq2s:
                 out[:] = "IQ3_S"
         return out
     if cat in ("attn_v", "attn_qkv", "attn_kv_b"):

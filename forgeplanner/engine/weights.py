@@ -33,6 +33,7 @@ from forgeplanner.engine.quant import (
     mix_context,
     tensor_types,
 )
+from forgeplanner.errors import NotFoundError
 
 GROUPS = ("token_embd", "output", "attention", "ffn", "experts", "norms", "other")
 
@@ -408,7 +409,8 @@ def gguf_inventory(model: ModelSpec) -> tuple[TensorGroup, ...]:
         nd = sum(1 for d in t.shape if d > 1) if t.shape else 1
         nd = max(nd, len(t.shape)) if len(t.shape) <= 1 else nd
         q = _quantizable(t.name, len(t.shape))
-        native = model.native_quant if (t.ggml_type == model.native_quant and q) else None
+        # natively quantized tensors (gpt-oss MXFP4 experts) keep their type in every quant
+        native = t.ggml_type if (q and t.ggml_type in (model.native_quant, "MXFP4")) else None
         out.append(
             TensorGroup(
                 name=t.name,
@@ -526,8 +528,18 @@ def _prepared(model: ModelSpec) -> tuple:
     return hit
 
 
+def _is_file_type(q: QuantScheme, file_type: str | None) -> bool:
+    """Is `q` the GGUF file's own type (names as the importer writes them, e.g. MXFP4_MOE)?"""
+    if not file_type:
+        return False
+    try:
+        return get_quant(file_type).name == q.name
+    except NotFoundError:
+        return False
+
+
 def _breakdown(model: ModelSpec, q: QuantScheme, imatrix: bool | None) -> WeightsBreakdown:
-    if model.tensors and model.gguf_file_type and q.name.upper() == model.gguf_file_type.upper():
+    if model.tensors and _is_file_type(q, model.gguf_file_type):
         by: dict[str, int] = dict.fromkeys(GROUPS, 0)
         pb: dict[str, int] = dict.fromkeys(GROUPS, 0)
         types: dict[str, dict[str, int]] = {g: {} for g in GROUPS}

@@ -233,7 +233,8 @@ def price_speed_chart(plan: Plan, width: int = 760, height: int = 340) -> str | 
         )
         anchor = "end" if cx > left + w * 0.7 else "start"
         dx = -9 if anchor == "end" else 9
-        body.append(_t(cx + dx, cy - 8, name, 10, anchor))
+        dy = -8 if i % 2 == 0 else 16  # alternate above/below so close points stay legible
+        body.append(_t(cx + dx, cy + dy, name, 10, anchor))
     return _svg(width, height, "Price vs speed", body)
 
 

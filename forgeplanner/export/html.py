@@ -59,7 +59,12 @@ def render_html(plan: Plan, *, charts: str = "svg") -> str:
         elif isinstance(block, Code):
             parts.append(f"<pre>{escape(block.text)}</pre>")
         elif isinstance(block, Chart) and block.name in svgs:
-            body = svgs[block.name] if charts == "svg" else f'<img src="chart:{block.name}">'
-            parts.append(f"<figure>{body}<figcaption>{escape(block.caption)}</figcaption></figure>")
+            caption = escape(block.caption)
+            if charts == "svg":
+                parts.append(
+                    f"<figure>{svgs[block.name]}<figcaption>{caption}</figcaption></figure>"
+                )
+            else:  # Qt rich text knows no <figure>: plain paragraphs keep the order
+                parts.append(f'<p><img src="chart:{block.name}"></p><p><i>{caption}</i></p>')
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"

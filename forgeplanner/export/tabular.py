@@ -63,20 +63,27 @@ def _total_row(plan_build, label: str) -> dict[str, Any]:
         "line_total_usd": tot["total_price_usd"],
         "max_w": tot["max_w"],
         "idle_w": tot["idle_w"],
+        "annual_kwh": tot["annual_kwh"],
+        "annual_cost": tot["annual_cost"],
         "price_source": tot["power_basis"],
     }
 
 
+def bom_with_totals(plan: Plan) -> list[dict[str, Any]]:
+    """Bill of materials of the plan and of each alternative (column `build`), each followed
+    by its TOTAL row."""
+    bom: list[dict[str, Any]] = []
+    for name, build in [("this plan", plan.build)] + [(a.name, a.build) for a in plan.alternatives]:
+        rows = t.bom_rows(build)
+        if rows:
+            bom.extend(dict(r, build=name) for r in rows)
+            bom.append(dict(_total_row(build, "TOTAL"), build=name))
+    return bom
+
+
 def sheets(plan: Plan, clean=None) -> dict[str, Any]:
     """Sheet name -> DataFrame (already neutralised). Empty sections are left out."""
-    bom = [dict(r, build="this plan") for r in t.bom_rows(plan.build)]
-    if bom:
-        bom.append(dict(_total_row(plan.build, "TOTAL"), build="this plan"))
-    for alt in plan.alternatives:
-        rows = t.bom_rows(alt.build)
-        if rows:
-            bom.extend(dict(r, build=alt.name) for r in rows)
-            bom.append(dict(_total_row(alt.build, "TOTAL"), build=alt.name))
+    bom = bom_with_totals(plan)
     estimates = [dict(r, build="this plan") for r in t.estimate_rows(plan.build)]
     for alt in plan.alternatives:
         estimates.extend(dict(r, build=alt.name) for r in t.estimate_rows(alt.build))
@@ -93,14 +100,13 @@ def sheets(plan: Plan, clean=None) -> dict[str, Any]:
 
 
 def render_csv(plan: Plan) -> bytes:
-    """One rectangular CSV: bill of materials rows then measured-result rows, told apart by
-    the `section` column (a spreadsheet filters on it)."""
+    """One rectangular CSV: bill of materials rows (the plan's and each alternative's, column
+    `build`) then measured-result rows, told apart by the `section` column."""
     import pandas as pd
 
     frames = []
-    bom = [dict(r, build="this plan") for r in t.bom_rows(plan.build)]
+    bom = bom_with_totals(plan)
     if bom:
-        bom.append(dict(_total_row(plan.build, "TOTAL"), build="this plan"))
         frames.append(_frame(bom, section="bill_of_materials"))
     runs = t.run_rows(plan)
     if runs:

@@ -31,7 +31,12 @@ def atomic_path(dest: str | os.PathLike[str]) -> Iterator[Path]:
     parent = dest.parent if str(dest.parent) else Path(".")
     if not parent.is_dir():
         raise ForgePlannerError(f"{dest}: directory '{parent}' does not exist")
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=parent)
+    if dest.is_dir():
+        raise ForgePlannerError(f"{dest}: is a directory; give a file name")
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=parent)
+    except OSError as exc:
+        raise ForgePlannerError(f"{dest}: cannot write here: {exc.strerror}") from exc
     os.close(fd)
     tmp = Path(tmp_name)
     try:
@@ -43,9 +48,11 @@ def atomic_path(dest: str | os.PathLike[str]) -> Iterator[Path]:
         with open(tmp, "rb+") as fh:  # make the bytes durable before the rename
             os.fsync(fh.fileno())
         os.replace(tmp, dest)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
+        if isinstance(exc, OSError):
+            raise ForgePlannerError(f"{dest}: cannot write: {exc.strerror or exc}") from exc
         raise
 
 

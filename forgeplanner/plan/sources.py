@@ -180,7 +180,7 @@ class EngineSources:
         options = RunOptions(context=model.context, runtime=model.runtime)
         try:
             est = estimate(spec, model.quant, host, options)
-            depths = sorted({int(model.context * f) for f in CURVE_FRACTIONS} - {model.context})
+            depths = sorted({int(model.context * f) for f in CURVE_FRACTIONS})  # 0 .. full
             curve = decode_curve(spec, model.quant, host, options, depths)
         except ValueError as exc:
             raise ForgePlannerError(

@@ -8,6 +8,7 @@ reader sees the file, gguf_header.precheck_gguf validates every count and length
 
 from __future__ import annotations
 
+import re
 import warnings
 from pathlib import Path
 from typing import Any
@@ -44,7 +45,7 @@ def read_gguf(path: Path) -> tuple[dict[str, Any], tuple[TensorInfo, ...], int |
         with warnings.catch_warnings():
             # numpy overflow warnings would mean a corrupt header slipped through: make them
             # errors so they become a DataError below, not a printed warning.
-            warnings.simplefilter("error")
+            warnings.simplefilter("error", RuntimeWarning)
             reader = GGUFReader(path, "r")
             meta: dict[str, Any] = {}
             n_tokens = None
@@ -83,15 +84,68 @@ def read_gguf(path: Path) -> tuple[dict[str, Any], tuple[TensorInfo, ...], int |
     return meta, tensors, n_tokens
 
 
+_SHARD = re.compile(r"^(?P<prefix>.+)-(?P<no>\d{5})-of-(?P<count>\d{5})\.gguf$")
+MAX_SHARDS = 1024
+
+
+def _shard_paths(path: Path, count: int) -> list[Path]:
+    """All shards of a split GGUF, named as llama.cpp's gguf-split and GGUFWriter name them
+    (`{prefix}-00001-of-00003.gguf`)."""
+    m = _SHARD.match(path.name)
+    if m is None or int(m["count"]) != count:
+        raise DataError(
+            str(path),
+            "split.count",
+            count,
+            "a split GGUF, but the file name is not PREFIX-0000i-of-0000n.gguf",
+        )
+    shards = [
+        path.with_name(f"{m['prefix']}-{i:05d}-of-{count:05d}.gguf") for i in range(1, count + 1)
+    ]
+    for shard in shards:
+        if not shard.is_file():
+            raise DataError(str(path), "split.count", count, f"shard {shard.name} is missing")
+    return shards
+
+
 def import_gguf(path: str | Path, model_id: str | None = None) -> ModelSpec:
-    """Read a GGUF file's metadata and tensor table into a ModelSpec (DataError on bad input)."""
+    """Read a GGUF file's metadata and tensor table into a ModelSpec (DataError on bad input).
+
+    For a split GGUF (any shard may be given), the metadata comes from the first shard and the
+    tensor table is the union of all shards."""
     path = Path(path)
     meta, tensors, n_tokens = read_gguf(path)
+    count = meta.get("split.count")
     size = path.stat().st_size
+    if isinstance(count, int) and not isinstance(count, bool) and count > 1:
+        if count > MAX_SHARDS:
+            raise DataError(str(path), "split.count", count, f"more than {MAX_SHARDS} shards")
+        shards = _shard_paths(path, count)
+        merged: list[TensorInfo] = []
+        for shard in shards:
+            shard_meta, shard_tensors, shard_tokens = read_gguf(shard)
+            if shard == shards[0]:
+                meta, n_tokens = shard_meta, shard_tokens
+            merged.extend(shard_tensors)
+        names = [t.name for t in merged]
+        if len(set(names)) != len(names):
+            raise DataError(str(path), "split.tensors.count", len(names), "tensor in two shards")
+        declared = meta.get("split.tensors.count")
+        if isinstance(declared, int) and declared != len(merged):
+            raise DataError(
+                str(shards[0]),
+                "split.tensors.count",
+                declared,
+                f"the {count} shards hold {len(merged)} tensors",
+            )
+        tensors = tuple(merged)
+        size = sum(s.stat().st_size for s in shards)
+        path = shards[0]
     return spec_from_gguf_metadata(
         meta,
         file=str(path),
-        source=f"GGUF file {path.resolve()} ({size} bytes)",
+        source=f"GGUF file {path.resolve()} ({size} bytes"
+        + (f" in {count} shards)" if isinstance(count, int) and count > 1 else ")"),
         origin="import:gguf",
         tensors=tensors,
         model_id=model_id,

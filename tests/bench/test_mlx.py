@@ -68,9 +68,10 @@ def test_bad_output_names_what_is_missing() -> None:
 
 
 def test_argv() -> None:
-    argv = mlx_benchmark_argv(MlxSpec("mlx-community/Llama-3.2-3B-Instruct-4bit", 256, 64, 3), "py")
-    assert argv == ["py", "-m", "mlx_lm.benchmark", "--model",
-                    "mlx-community/Llama-3.2-3B-Instruct-4bit", "-p", "256", "-g", "64", "-n", "3"]  # fmt: skip
+    repo = "mlx-community/Llama-3.2-3B-Instruct-4bit"
+    argv = mlx_benchmark_argv(MlxSpec(repo, 256, 64, 3), "py")
+    assert argv == ["py", "-m", "mlx_lm.benchmark", "--model", repo,
+                    "-p", "256", "-g", "64", "-n", "3"]  # fmt: skip
 
 
 @pytest.mark.skipif(sys.platform == "darwin", reason="checks the refusal off macOS")

@@ -483,3 +483,14 @@ def tensor_data_bytes(path: Path) -> int:
     """Sum of the stored tensor bytes of a GGUF file (the gguf package's reader)."""
     r = gguf.GGUFReader(str(path))
     return int(sum(int(t.n_bytes) for t in r.tensors))
+
+
+def tensor_infos(path: Path) -> tuple:
+    """The file's tensor list as ModelSpec.tensors (what the GGUF importer provides)."""
+    from forgeplanner.domain.model import TensorInfo
+
+    r = gguf.GGUFReader(str(path))
+    return tuple(
+        TensorInfo(t.name, tuple(int(x) for x in t.shape), t.tensor_type.name, int(t.n_bytes))
+        for t in r.tensors
+    )

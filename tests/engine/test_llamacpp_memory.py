@@ -12,6 +12,7 @@ the buffer sizes llama.cpp logs are compared with the engine's figures computed 
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -30,6 +31,7 @@ from tests.engine.llamacpp_memory_harness import (  # noqa: E402
     quantize,
     spec_for,
     tensor_data_bytes,
+    tensor_infos,
     write_f16_gguf,
 )
 
@@ -230,3 +232,21 @@ def test_compute_buffer_close_to_llamacpp(
     err = _rel(mine, buf.compute)
     print(f"compute {shape} ctx {ctx} x{nseq} fa={fa}: {mine} vs {buf.compute} ({err:+.2%})")
     assert abs(err) < COMPUTE_TOL
+
+
+@pytest.mark.parametrize("shape", ["gqa", "mla", "hybrid"])
+def test_gguf_tensor_list_route(gguf_dir: Path, shape: str) -> None:
+    """A model imported from a GGUF file: its own quant is the exact tensor bytes; another
+    quant re-types each real tensor by name and shape with llama.cpp's policy and must give
+    the bytes llama.cpp's quantizer writes."""
+    base = spec_for(SHAPES[shape])
+    f16 = model_file(gguf_dir, shape, "F16")
+    from_f16 = dataclasses.replace(base, tensors=tensor_infos(f16), gguf_file_type="F16")
+    assert weights_breakdown(from_f16, "F16").exact
+    assert weights_breakdown(from_f16, "F16").total_bytes == tensor_data_bytes(f16)
+    for quant in ("Q4_K_M", "Q2_K", "Q8_0"):
+        qfile = model_file(gguf_dir, shape, quant)
+        mine = weights_breakdown(from_f16, quant, imatrix=False).total_bytes
+        assert mine == tensor_data_bytes(qfile), quant
+        mapped = load(qfile, 512).model["CPU_Mapped"]
+        assert abs(_rel(mine, mapped)) < 0.01

@@ -434,3 +434,14 @@ def test_importance_matrix_assumption_changes_the_mix() -> None:
     assert "Q5_K" not in weights_breakdown(LLAMA_8B, "IQ4_XS").types_by_group["ffn"]
     q40 = weights_breakdown(LLAMA_8B, "Q4_0", imatrix=True).types_by_group["ffn"]
     assert q40["Q4_1"] == 4 * 4096 * 14336
+
+
+def test_file_type_names_from_gguf_metadata_are_recognised() -> None:
+    from forgeplanner.domain.model import TensorInfo
+
+    assert get_quant("MXFP4_MOE").name == "MXFP4"
+    assert get_quant("Q4_1").name == "Q4_1" and "Q4_1" not in QUANT_NAMES
+    t = (TensorInfo("blk.0.ffn_down_exps.weight", (2880, 2880, 32), "MXFP4", 140_697_600),)
+    m = spec(id="oss-file", tensors=t, gguf_file_type="MXFP4_MOE", params_total=1)
+    assert weights_breakdown(m, "MXFP4").exact
+    assert weights_bytes(m, "MXFP4") == 140_697_600

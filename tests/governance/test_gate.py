@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from forgeplanner.domain.plan import Build
 from forgeplanner.governance.gate import (
@@ -168,3 +170,35 @@ def test_empty_build() -> None:
     plan = replace(sample_plan(), build=Build())
     result = evaluate(plan, policy("[budget]\nmax_usd = 1\n[power]\nmax_watts = 1\n"))
     assert {v.outcome for v in result.verdicts} == {ESCALATE}
+
+
+_SEVERITY = {ALLOW: 0, ESCALATE: 1, DENY: 2}
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    low=st.floats(min_value=0, max_value=20_000),
+    raise_by=st.floats(min_value=0, max_value=20_000),
+    watts=st.floats(min_value=0, max_value=2_000),
+    headroom=st.floats(min_value=0, max_value=200),
+)
+def test_a_looser_policy_is_never_stricter(low, raise_by, watts, headroom) -> None:
+    """Raising a ceiling or lowering a minimum can only move verdicts toward ALLOW, and the
+    overall outcome is always the most severe verdict."""
+    plan = sample_plan()
+
+    def outcome(budget: float, min_headroom: float):
+        text = (
+            f"[budget]\nmax_usd = {budget}\n[power]\nmax_watts = {watts}\n"
+            f"[memory]\nmin_headroom_gib = {min_headroom}\n"
+        )
+        result = evaluate(plan, policy(text))
+        worst = max((v.outcome for v in result.verdicts), key=_SEVERITY.__getitem__)
+        assert (
+            result.outcome == worst and result.exit_code == {ALLOW: 0, DENY: 1, ESCALATE: 2}[worst]
+        )
+        return {v.rule: _SEVERITY[v.outcome] for v in result.verdicts}
+
+    strict = outcome(low, headroom + 10)
+    loose = outcome(low + raise_by, headroom)
+    assert all(loose[rule] <= strict[rule] for rule in strict)

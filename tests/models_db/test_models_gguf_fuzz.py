@@ -4,7 +4,6 @@ DataError; never another exception, never a hang or a huge allocation."""
 from __future__ import annotations
 
 import struct
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -22,11 +21,15 @@ FUZZ = settings(
     deadline=3000,  # one import of these small files takes milliseconds
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-_TMP = Path(tempfile.mkdtemp(prefix="fp-gguf-fuzz-"))
 
 
-def _import(content: bytes) -> ModelSpec | None:
-    path = _TMP / "case.gguf"
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("gguf-fuzz")
+
+
+def _import(workdir: Path, content: bytes) -> ModelSpec | None:
+    path = workdir / "case.gguf"
     path.write_bytes(content)
     try:
         return import_gguf(path)
@@ -36,16 +39,16 @@ def _import(content: bytes) -> ModelSpec | None:
 
 
 @pytest.fixture(scope="module")
-def layout(tiny_gguf_bytes: bytes) -> tuple[list[int], list[tuple[int, int]]]:
-    result = _layout(tiny_gguf_bytes)
-    _import(tiny_gguf_bytes)  # warm imports so the first example is not slow
+def layout(workdir: Path, tiny_gguf_bytes: bytes) -> tuple[list[int], list[tuple[int, int]]]:
+    result = _layout(workdir, tiny_gguf_bytes)
+    _import(workdir, tiny_gguf_bytes)  # warm imports so the first example is not slow
     return result
 
 
-def _layout(content: bytes) -> tuple[list[int], list[tuple[int, int]]]:
+def _layout(workdir: Path, content: bytes) -> tuple[list[int], list[tuple[int, int]]]:
     """Offsets of the region boundaries and of every integer field (position, width) of the
     valid file, found by pointer arithmetic on GGUFReader's memory-mapped views."""
-    path = _TMP / "layout.gguf"
+    path = workdir / "layout.gguf"
     path.write_bytes(content)
     reader = GGUFReader(path)
     base = reader.data.__array_interface__["data"][0]
@@ -66,8 +69,8 @@ def _layout(content: bytes) -> tuple[list[int], list[tuple[int, int]]]:
 
 @FUZZ
 @given(st.binary(max_size=4096))
-def test_random_bytes(data):
-    _import(data)
+def test_random_bytes(workdir, data):
+    _import(workdir, data)
 
 
 @FUZZ
@@ -77,17 +80,17 @@ def test_random_bytes(data):
     st.integers(0, 2**64 - 1),
     st.integers(0, 2**64 - 1),
 )
-def test_random_body_after_valid_magic(body, version, n_tensors, n_kv):
-    _import(b"GGUF" + struct.pack("<IQQ", version, n_tensors, n_kv) + body)
+def test_random_body_after_valid_magic(workdir, body, version, n_tensors, n_kv):
+    _import(workdir, b"GGUF" + struct.pack("<IQQ", version, n_tensors, n_kv) + body)
 
 
 @FUZZ
 @given(st.data())
-def test_truncation_at_every_offset_class(tiny_gguf_bytes, layout, data):
+def test_truncation_at_every_offset_class(workdir, tiny_gguf_bytes, layout, data):
     bounds, _ = layout
     region = data.draw(st.integers(0, len(bounds) - 2), label="region")
     cut = data.draw(st.integers(bounds[region], bounds[region + 1]), label="cut")
-    spec = _import(tiny_gguf_bytes[:cut])
+    spec = _import(workdir, tiny_gguf_bytes[:cut])
     # Complete once the last tensor's bytes are in; only the alignment padding may be missing.
     assert (spec is not None) == (cut >= bounds[-2])
 
@@ -100,23 +103,23 @@ _ABSURD = st.one_of(
 
 @FUZZ
 @given(st.data())
-def test_mutated_counts_and_lengths(tiny_gguf_bytes, layout, data):
+def test_mutated_counts_and_lengths(workdir, tiny_gguf_bytes, layout, data):
     _, ints = layout
     buf = bytearray(tiny_gguf_bytes)
     for _ in range(data.draw(st.integers(1, 3), label="n_mutations")):
         pos, width = data.draw(st.sampled_from(ints), label="field")
         value = data.draw(_ABSURD, label="value") % (1 << (8 * width))
         struct.pack_into("<Q" if width == 8 else "<I", buf, pos, value)
-    spec = _import(bytes(buf))
+    spec = _import(workdir, bytes(buf))
     assert spec is None or isinstance(spec, ModelSpec)
 
 
 @FUZZ
 @given(st.data())
-def test_flipped_header_bytes(tiny_gguf_bytes, layout, data):
+def test_flipped_header_bytes(workdir, tiny_gguf_bytes, layout, data):
     bounds, _ = layout
     buf = bytearray(tiny_gguf_bytes)
     for _ in range(data.draw(st.integers(1, 8), label="n_flips")):
         pos = data.draw(st.integers(0, bounds[-2] - 1), label="pos")
         buf[pos] = data.draw(st.integers(0, 255), label="byte")
-    _import(bytes(buf))
+    _import(workdir, bytes(buf))

@@ -305,3 +305,42 @@ def test_missing_required_metadata(meta_gguf):
 def test_not_a_file(tmp_path):
     with pytest.raises(DataError, match="cannot read"):
         import_gguf(tmp_path / "missing.gguf")
+
+
+def _split_gguf(tmp_path: Path) -> list[Path]:
+    base = tmp_path / "split.gguf"
+    w = GGUFWriter(base, "llama", split_max_tensors=2)
+    for key, value in {
+        "llama.block_count": 1,
+        "llama.embedding_length": 32,
+        "llama.attention.head_count": 4,
+        "llama.context_length": 64,
+    }.items():
+        w.add_uint32(key, value)
+    for name, shape in [
+        ("token_embd.weight", (10, 32)),
+        ("blk.0.attn_norm.weight", (32,)),
+        ("blk.0.attn_q.weight", (32, 32)),
+        ("output.weight", (10, 32)),
+        ("output_norm.weight", (32,)),
+    ]:
+        w.add_tensor(name, np.ones(shape, dtype=np.float32))
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    return sorted(tmp_path.glob("split-*-of-*.gguf"))
+
+
+def test_split_gguf_merges_all_shards(tmp_path):
+    shards = _split_gguf(tmp_path)
+    assert [s.name for s in shards] == [f"split-0000{i}-of-00003.gguf" for i in (1, 2, 3)]
+    for given in (shards[0], shards[2]):
+        spec = import_gguf(given)
+        assert len(spec.tensors) == 5 and spec.n_layers == 1 and spec.max_context == 64
+        assert spec.params_total == 10 * 32 * 2 + 32 + 32 * 32 + 32
+        assert "in 3 shards" in spec.source
+    shards[1].unlink()
+    with pytest.raises(DataError) as err:
+        import_gguf(shards[0])
+    assert err.value.field == "split.count" and "split-00002-of-00003.gguf" in err.value.problem

@@ -78,9 +78,49 @@ def test_catalog_shapes(tmp_path):
         64,
     )
     assert shape.tie_word_embeddings and shape.context_length == 2048
-    for mid, why in (("mixtral-8x7b", "MoE"), ("gemma-3-4b", "sliding"), ("deepseek-v3", "MoE")):
+    mixtral = shape_of(db.get("mixtral-8x7b"))
+    assert (mixtral.n_experts, mixtral.experts_per_token, mixtral.intermediate_size) == (
+        8,
+        2,
+        14336,
+    )
+    qwen = shape_of(db.get("qwen3-30b-a3b"))
+    assert (qwen.n_experts, qwen.intermediate_size, qwen.head_dim) == (128, 768, 128)
+    for mid, why in (
+        ("gemma-3-4b", "sliding"),
+        ("deepseek-v3", "mla"),
+        ("qwen3-next-80b-a3b", "hybrid"),
+        ("glm-4.5-air", "shared experts"),
+    ):
         with pytest.raises(ValueError, match=why):
             shape_of(db.get(mid))
+
+
+MOE = SyntheticShape(
+    n_layers=2,
+    hidden_size=128,
+    intermediate_size=64,
+    n_heads=4,
+    n_kv_heads=2,
+    vocab_size=600,
+    context_length=512,
+    n_experts=4,
+    experts_per_token=2,
+)
+
+
+def test_moe_expert_tensors(tmp_path):
+    spec = import_gguf(write_synthetic_gguf(tmp_path / "moe.gguf", MOE, "Q8_0", seed=4))
+    assert spec.moe is not None and (spec.moe.n_experts, spec.moe.experts_per_token) == (4, 2)
+    t = {x.name: x for x in spec.tensors}
+    # ggml order: {n_embd, n_ff, n_expert} for gate/up, {n_ff, n_embd, n_expert} for down.
+    assert t["blk.0.ffn_gate_exps.weight"].shape == (128, 64, 4)
+    assert t["blk.1.ffn_down_exps.weight"].shape == (64, 128, 4)
+    assert t["blk.0.ffn_gate_inp.weight"].shape == (128, 4)
+    assert t["blk.0.ffn_gate_inp.weight"].ggml_type == "F32"
+    assert t["blk.0.ffn_up_exps.weight"].n_bytes == 128 * 64 * 4 // 32 * 34
+    experts = 3 * 128 * 64
+    assert spec.params_active == spec.params_total - 2 * 2 * experts - 600 * 128
 
 
 def test_bad_arguments(tmp_path):
@@ -127,7 +167,8 @@ def llama_no_repack(monkeypatch):
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    ("shape", "ftype"), [(GQA, "F16"), (GQA, "Q8_0"), (GQA, "Q4_0"), (TIED, "Q8_0")]
+    ("shape", "ftype"),
+    [(GQA, "F16"), (GQA, "Q8_0"), (GQA, "Q4_0"), (TIED, "Q8_0"), (MOE, "Q8_0"), (MOE, "Q4_0")],
 )
 def test_llama_cpp_loads_and_generates(tmp_path, llama_no_repack, shape, ftype):
     path = write_synthetic_gguf(tmp_path / "m.gguf", shape, ftype, seed=5)
@@ -145,13 +186,13 @@ def test_llama_cpp_loads_and_generates(tmp_path, llama_no_repack, shape, ftype):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("ftype", ["F16", "Q4_0"])
-def test_llama_bench_runs_the_file(tmp_path, llamacpp_bin, ftype):
+@pytest.mark.parametrize(("shape", "ftype"), [(GQA, "F16"), (GQA, "Q4_0"), (MOE, "Q8_0")])
+def test_llama_bench_runs_the_file(tmp_path, llamacpp_bin, shape, ftype):
     """The real llama-bench CLI measures the synthetic file (`--repack 0`: see llama_no_repack)."""
     import json
     import subprocess
 
-    path = write_synthetic_gguf(tmp_path / "m.gguf", GQA, ftype, seed=2)
+    path = write_synthetic_gguf(tmp_path / "m.gguf", shape, ftype, seed=2)
     argv = [
         str(llamacpp_bin / "llama-bench"),
         "-m",

@@ -233,14 +233,18 @@ def test_used_price_is_the_price_engines_including_your_observations(tmp_path, c
 
     store = open_store()
     with store.session() as s:
-        PriceRepo(s).add(config_id=STUDIO, price=4100.0, currency="USD",
-                         observed_on=date.today() - timedelta(days=10), condition="used",
-                         source="my local listing")
+        PriceRepo(s).add(
+            config_id=STUDIO,
+            price=4100.0,
+            currency="USD",
+            observed_on=date.today() - timedelta(days=10),
+            condition="used",
+            source="my local listing",
+        )
     store.close()
     path = tmp_path / "used.fplan"
     run_json(capsys, ["plan", "new", "Used", "--out", str(path), "--no-db"])
-    run_json(capsys, ["plan", "add-machine", str(path), STUDIO, "--condition", "used",
-                      "--no-db"])
+    run_json(capsys, ["plan", "add-machine", str(path), STUDIO, "--condition", "used", "--no-db"])
     price = read_plan(path).build.machines[0].price
     shown = run_json(capsys, ["prices", "show", STUDIO])
     assert price.basis == "observed" == shown["used"]["basis"]

@@ -47,3 +47,9 @@ def test_missing_directory_is_a_clear_error(tmp_path: Path) -> None:
 def test_missing_plan_file(tmp_path: Path) -> None:
     with pytest.raises(ForgePlannerError, match="no such plan file"):
         read_plan(tmp_path / "absent.fplan")
+
+
+def test_a_directory_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(ForgePlannerError, match="is a directory"):
+        atomic_write(tmp_path, b"x")
+    assert list(tmp_path.iterdir()) == []

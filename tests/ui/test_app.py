@@ -117,8 +117,8 @@ def test_shortcuts_switch_views_and_open_about(window, qtbot, monkeypatch):
 
 def test_about_lists_versions_and_sources(window, qtbot, monkeypatch):
     import numpy
-    import PySide6
     import pyqtgraph
+    import PySide6
 
     monkeypatch.setattr(app_mod, "data_sources_html", lambda ctx: "<p>sources</p>")
     box = window.about()

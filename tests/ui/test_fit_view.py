@@ -62,12 +62,12 @@ def test_numbers_are_the_engines(qtbot, ctx):
     assert view.physical_line.value() == pytest.approx(budget.physical_bytes / GiB)
     assert view.summary["max_context"].text() == f"{est.max_context_that_fits:,} tokens"
     assert view.summary["decode"].text() == f"{est.speed.decode_tps:,.1f} tok/s"
-    curve = decode_curve(
-        view.model_spec(), "Q4_K_M", view.host(), view.options(), [0, 32768]
-    )
+    top = view.model_spec().max_context
+    curve = decode_curve(view.model_spec(), "Q4_K_M", view.host(), view.options(), [0, top])
     xs, ys = view.curve.getData()
-    assert xs[0] == 0 and xs[-1] == 32768
+    assert xs[0] == 0 and xs[-1] == top  # decode speed over every depth the model allows
     assert ys[0] == pytest.approx(curve[0][1]) and ys[-1] == pytest.approx(curve[1][1])
+    assert view.context_marker.value() == 32768  # the selected context on that curve
 
 
 def test_slider_updates_chart_in_place(qtbot, ctx):
@@ -82,6 +82,27 @@ def test_slider_updates_chart_in_place(qtbot, ctx):
     assert bar_heights(view)["kv_cache"] > kv_small
     assert view.context_label.text() == f"{view.context():,} tok"
     assert list(view.mem_plot.getPlotItem().items) == items_before  # no new items
+    # the every-quantization table follows, debounced, for the new context
+    qtbot.waitUntil(lambda: not view.busy(), timeout=5000)
+    wait_idle(qtbot, ctx)
+    expected = estimate_quants(view.model_spec(), view.host(), view.options())
+    kv = {e.quant: e.fit.memory.kv_cache_bytes / GiB for e in expected.estimates}
+    for r in range(view.quant_model.rowCount()):
+        row = view.quant_model.row_dict(r)
+        assert row["kv_gib"] == pytest.approx(kv[row["quant"]])
+
+
+def test_slider_burst_is_coalesced_into_one_redraw(qtbot, ctx):
+    view = make_view(qtbot, ctx)
+    draws: list = []
+    view.chart_updated.connect(lambda: draws.append(view.context()))
+    start = view.context_slider.value()
+    for i in range(1, 11):
+        view.context_slider.setValue(start + i)
+    qtbot.waitUntil(lambda: len(draws) >= 1, timeout=1000)
+    qtbot.wait(20)
+    assert draws == [view.context()]
+    assert view.estimate_now().options.context == view.context()
 
 
 def test_every_quantization_table(qtbot, qtmodeltester, ctx):
@@ -138,6 +159,8 @@ def test_explain_panel_shows_formulas_with_numbers(qtbot, ctx):
     view = make_view(qtbot, ctx)
     select(view, "qwen3-30b-a3b", "mac-studio-m2-ultra-76c-192gb", "Q8_0")
     est = engine_estimate(view)
+    assert view._explain_dirty  # laid out only when shown
+    view.tabs.setCurrentWidget(view.explain)
     text = view.explain.toPlainText()
     for x in (*est.fit.memory.explain, *est.speed.explain):
         assert x.formula in text

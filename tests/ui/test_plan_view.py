@@ -171,3 +171,24 @@ def test_charts_tab_shows_the_exports_charts(view: PlanView) -> None:
     view._new_clicked()
     assert all(w.isHidden() for w in view.chart_widgets.values())
     assert not view.charts_empty.isHidden()
+
+
+def test_plan_document_files_and_dirty_state(qtbot, tmp_path: Path) -> None:
+    from forgeplanner.errors import ForgePlannerError
+    from forgeplanner.plan import edit
+
+    ctx = AppContext(max_threads=1)
+    try:
+        doc = ctx.plan
+        doc.open(EXAMPLE)
+        assert doc.path == EXAMPLE and not doc.is_dirty and doc.undo_stack.count() == 0
+        doc.set_plan(edit.rename(doc.plan, "Mine", "2026-11-27T00:00:00Z"), "Rename")
+        assert doc.is_dirty
+        out = doc.save(tmp_path / "mine.fplan")
+        assert out == tmp_path / "mine.fplan" and doc.path == out and not doc.is_dirty
+        assert read_plan(out).name == "Mine"
+        with pytest.raises(ForgePlannerError, match="no such plan file"):
+            doc.open(tmp_path / "absent.fplan")
+        assert doc.path == out  # a failed open changes nothing
+    finally:
+        ctx.shutdown()

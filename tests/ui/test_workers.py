@@ -128,3 +128,29 @@ def test_cancel_stops_generator_and_runs_its_cleanup(qtbot, pool):
     qtbot.waitUntil(lambda: cancelled == [True])
     assert results == []
     assert cleaned.is_set()
+
+
+def test_runner_raising_cancelled_is_a_cancel_not_an_error(qtbot, pool):
+    from forgeplanner.bench.progress import Progress, check
+
+    def runner(token):
+        while True:
+            time.sleep(0.002)
+            check(token, "sweep")  # the bench runners' own cancellation check
+            yield Progress("run", None)
+
+    errors: list = []
+    cancelled: list = []
+    done: list = []
+    worker = start_worker(
+        pool,
+        runner,
+        on_error=errors.append,
+        on_cancelled=lambda: cancelled.append(True),
+        on_finished=lambda: done.append(True),
+    )
+    qtbot.wait(20)
+    worker.cancel()
+    _finish(qtbot, done)
+    assert cancelled == [True]
+    assert errors == []

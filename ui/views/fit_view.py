@@ -163,6 +163,11 @@ class FitView(QWidget):
         self._host_worker: Any = None
         self._quant_generation = 0
         self._quant_busy = False
+        self._curve: list[tuple[int, float]] = []
+        self._curve_key: tuple | None = None
+        self._curve_drawn = False
+        self._mem_top = 0.0
+        self._explain_dirty = False
         self._build_controls()
         self._build_outputs()
         self._populate()
@@ -336,11 +341,18 @@ class FitView(QWidget):
         self.speed_plot.setMenuEnabled(False)
         self.speed_plot.hideButtons()
         sp = self.speed_plot.getPlotItem()
-        sp.setTitle("Decode tokens/s across context depth")
+        sp.setTitle("Decode tokens/s across context depth")  # marker: the selected context
         sp.setLabel("bottom", "tokens already in context")
         sp.setLabel("left", "tokens/s")
         sp.showGrid(x=True, y=True, alpha=0.25)
         self.curve = sp.plot([], [], pen=pg.mkPen(theme.series_colour(210), width=2), name="decode")
+        self.context_marker = pg.InfiniteLine(
+            angle=90,
+            pen=pg.mkPen(text, width=1, style=Qt.PenStyle.DashLine),
+            label="context",
+            labelOpts={"position": 0.95, "color": text, "anchors": [(0, 0), (0, 0)]},
+        )
+        sp.addItem(self.context_marker)
         self.speed_empty = pg.TextItem("", color=text, anchor=(0.5, 0.5))
         sp.addItem(self.speed_empty)
         theme.style_plot(self.speed_plot)
@@ -400,6 +412,13 @@ class FitView(QWidget):
         self._debounce.setSingleShot(True)
         self._debounce.setInterval(QUANT_DEBOUNCE_MS)
         self._debounce.timeout.connect(self._start_quants)
+        # Slider moves are coalesced into one recompute per event-loop pass: a burst of
+        # valueChanged (fast drag, busy machine) never queues a backlog of redraws.
+        self._coalesce = QTimer(self)
+        self._coalesce.setSingleShot(True)
+        self._coalesce.setInterval(0)
+        self._coalesce.timeout.connect(self.recompute)
+        self.tabs.currentChanged.connect(lambda _i: self._render_explain())
 
     def _populate(self) -> None:
         models = sorted(self.ctx.models.all(), key=lambda m: m.id)
@@ -470,7 +489,9 @@ class FitView(QWidget):
         return self._steps[self.context_slider.value()]
 
     def set_context(self, tokens: int) -> None:
+        """Programmatic context change: applied at once (no coalescing)."""
         self.context_slider.setValue(self._nearest_step(tokens))
+        self.recompute()
 
     def _show_context(self) -> None:
         self.context_label.setText(f"{self.context():,} tok")
@@ -502,7 +523,7 @@ class FitView(QWidget):
 
     def _on_slider(self, _v: int) -> None:
         self._show_context()
-        self.recompute()
+        self._coalesce.start()
 
     # -- host ----------------------------------------------------------------------------------
     def host(self) -> HostSpec | None:
@@ -562,8 +583,9 @@ class FitView(QWidget):
     def recompute(self) -> None:
         """One engine call for the selected quantization, drawn in place; the table of every
         quantization follows, debounced, from a worker."""
-        from forgeplanner.engine.estimate import decode_curve, estimate
+        from forgeplanner.engine.estimate import estimate
 
+        self._coalesce.stop()
         host = self.host()
         if host is None:
             return
@@ -579,8 +601,7 @@ class FitView(QWidget):
         try:
             opts = self.options()
             est = estimate(model, quant, host, opts)
-            depths = np.linspace(0, opts.context, CURVE_POINTS).astype(int).tolist()
-            curve = decode_curve(model, quant, host, opts, depths)
+            curve = self._curve_for(model, quant, host, opts)
         except (ValueError, Exception) as exc:  # engine refusals are one clear line
             from ui.errors import one_line_reason
 
@@ -592,6 +613,23 @@ class FitView(QWidget):
         self._estimate = est
         self._draw(est, curve)
         self._debounce.start()
+
+    def _curve_for(
+        self, model: Any, quant: str, host: HostSpec, opts: RunOptions
+    ) -> list[tuple[int, float]]:
+        """Decode tokens/s over depth 0..the model's max context. Depth, not the context
+        setting, decides decode speed, so the curve is computed once per model x quant x
+        host x runtime x KV setup; the slider only moves the marker."""
+        from forgeplanner.engine.estimate import decode_curve
+
+        key = (model.id, quant, id(host), opts.runtime, opts.kv_type, opts.flash_attention)
+        if key != self._curve_key:
+            top = max(int(model.max_context or 0), opts.context, 2048)
+            depths = np.linspace(0, top, CURVE_POINTS).astype(int).tolist()
+            self._curve = decode_curve(model, quant, host, opts, depths)
+            self._curve_key = key
+            self._curve_drawn = False
+        return self._curve
 
     def estimate_now(self) -> Estimate | None:
         return self._estimate
@@ -612,6 +650,10 @@ class FitView(QWidget):
         self.sysctl.setText("")
         self.copy_button.setEnabled(False)
         self.explain.setHtml("")
+        self._explain_dirty = False
+        self._curve_key = None
+        self._curve_drawn = False
+        self.context_marker.setVisible(False)
         self.quant_model.set_frame(quants_frame_empty())
 
     def _draw(self, est: Estimate, curve: list[tuple[int, float]]) -> None:
@@ -636,23 +678,31 @@ class FitView(QWidget):
         self.mem_legend.setText(" &nbsp; ".join(legend) + " GiB")
         self.limit_line.setValue(budget.gpu_limit_bytes / GiB)
         self.physical_line.setValue(budget.physical_bytes / GiB)
+        # Keep the axis still while the slider moves (re-laying out an axis costs more than
+        # the estimate); rescale only when the stack outgrows it or shrinks well below.
         top = max(y0, budget.physical_bytes / GiB) * 1.08
-        self.mem_plot.getPlotItem().setYRange(0, top, padding=0)
+        if top > self._mem_top or top < 0.75 * self._mem_top:
+            self._mem_top = top
+            self.mem_plot.getPlotItem().setYRange(0, top, padding=0)
 
-        if curve:
+        if curve and not self._curve_drawn:
             xs = np.fromiter((d for d, _ in curve), float, len(curve))
             ys = np.fromiter((t for _, t in curve), float, len(curve))
             self.curve.setData(xs, ys)
             self.speed_plot.getPlotItem().setYRange(0, float(ys.max()) * 1.1, padding=0)
             self.speed_plot.getPlotItem().setXRange(0, float(xs.max()) or 1.0, padding=0.02)
             self.speed_empty.setText("")
-        else:
+            self._curve_drawn = True
+        elif not curve:
             self.curve.setData([], [])
             reason = est.warnings[-1] if est.warnings else "speed unknown"
             self.speed_empty.setText(reason[:90])
             self.speed_plot.getPlotItem().setXRange(-1, 1, padding=0)
             self.speed_plot.getPlotItem().setYRange(-1, 1, padding=0)
             self.speed_empty.setPos(0, 0)
+            self._curve_drawn = False
+        self.context_marker.setVisible(bool(curve))
+        self.context_marker.setValue(est.options.context)
 
         self.verdict_label.setText(VERDICT_TEXT.get(fit.verdict, fit.verdict))
         pal = self.verdict_label.palette()
@@ -693,8 +743,17 @@ class FitView(QWidget):
             )
             self.sysctl.setToolTip("")
             self.copy_button.setEnabled(False)
-        self.explain.setHtml(explain_html(est))
+        self._explain_dirty = True
+        if self.tabs.currentWidget() is self.explain:
+            self._render_explain()
         self.chart_updated.emit()
+
+    def _render_explain(self) -> None:
+        """The explain panel is laid out only when visible (a rich-text table costs a few
+        ms per slider step otherwise)."""
+        if self._explain_dirty and self._estimate is not None:
+            self.explain.setHtml(explain_html(self._estimate))
+            self._explain_dirty = False
 
     def copy_sysctl(self) -> None:
         est = self._estimate
@@ -744,8 +803,8 @@ class FitView(QWidget):
         )
 
     def busy(self) -> bool:
-        """True while a table update is pending or running (screenshots wait for it)."""
-        return self._debounce.isActive() or self._quant_busy
+        """True while a redraw or table update is pending or running (screenshots wait)."""
+        return self._coalesce.isActive() or self._debounce.isActive() or self._quant_busy
 
     def _pick_quant_from_table(self, index: Any) -> None:
         src = self.quant_proxy.mapToSource(index)

@@ -19,7 +19,6 @@ from typing import Any
 
 import pandas as pd
 from PySide6.QtCore import QByteArray, QSignalBlocker, Qt
-from PySide6.QtGui import QKeySequence
 from PySide6.QtSvgWidgets import QSvgWidget
 from PySide6.QtWidgets import (
     QComboBox,
@@ -267,7 +266,6 @@ class PlanView(QWidget):
         super().__init__(parent)
         self.ctx = ctx
         self.doc = ctx.plan
-        self.path: Path | None = None
         self._worker: Any = None
         self._policy_path: str | None = None
         self._build_ui()
@@ -289,10 +287,8 @@ class PlanView(QWidget):
         self.save_as_button = QPushButton("Save as…")
         self.undo_action = self.doc.undo_stack.createUndoAction(self, "Undo")
         self.redo_action = self.doc.undo_stack.createRedoAction(self, "Redo")
-        self.undo_action.setShortcut(QKeySequence.StandardKey.Undo)
-        self.redo_action.setShortcut(QKeySequence.StandardKey.Redo)
-        self.addAction(self.undo_action)
-        self.addAction(self.redo_action)
+        # No shortcuts here: the main window's Edit menu binds Ctrl+Z / Ctrl+Shift+Z to the
+        # same stack, and a second binding would make the keys ambiguous.
         self.undo_button = QToolButton()
         self.undo_button.setDefaultAction(self.undo_action)
         self.redo_button = QToolButton()
@@ -631,12 +627,14 @@ class PlanView(QWidget):
 
         self._replace_document(edit.new_plan("Untitled plan", now_iso()), None)
 
+    @property
+    def path(self) -> Path | None:
+        """The document's file (kept on `ctx.plan`, so it survives the view)."""
+        return self.doc.path
+
     def _replace_document(self, plan: Plan, path: Path | None) -> None:
         """Load without an undo entry: opening a file starts a fresh history."""
-        self.path = path
-        self.doc.set_plan(plan, "Open plan")
-        self.doc.undo_stack.clear()
-        self.doc.undo_stack.setClean()
+        self.doc.replace_plan(plan, path)
         self._update_title()
 
     def _on_plan_changed(self, plan: Plan | None) -> None:
@@ -957,29 +955,23 @@ class PlanView(QWidget):
                 show_error(self, exc)
 
     def open(self, path: str | Path) -> None:
-        from forgeplanner.plan.files import read_plan
-
-        plan = read_plan(path)
-        self._replace_document(plan, Path(path))
+        self.doc.open(path)
+        self._update_title()
         settings().setValue(SETTINGS_LAST_FILE, str(path))
         self.ctx.status(f"Opened {path}")
 
     def save(self, path: str | Path | None = None) -> bool:
-        from forgeplanner.plan.files import write_plan
-
         plan = self.plan()
         target = Path(path) if path else self.path
         if plan is None:
             return False
         if target is None or (path is None and target == EXAMPLE):
-            return self._save_as_clicked()
+            return self._save_as_clicked()  # never overwrite the shipped example silently
         try:
-            write_plan(target, plan)
+            self.doc.save(target)
         except Exception as exc:
             show_error(self, exc)
             return False
-        self.path = target
-        self.doc.undo_stack.setClean()
         settings().setValue(SETTINGS_LAST_FILE, str(target))
         self._update_title()
         self.ctx.status(f"Saved {target}")
