@@ -12,7 +12,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-from PySide6.QtCore import QByteArray, QSettings, QSize, Qt, Signal
+from PySide6.QtCore import QByteArray, QSettings, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
@@ -217,6 +217,32 @@ class MainWindow(QMainWindow):
         self.stack.setCurrentWidget(self._holders[entry.key])
         self.view_changed.emit(entry.key)
 
+    def start_warmup(self) -> object:
+        """After the first paint: import every view's module and the heavy libraries, load the
+        shared data and prime the engine in a worker thread, so opening a view for the first
+        time costs only building its widgets (imports would otherwise stall the GUI thread
+        for hundreds of milliseconds)."""
+        from ui.workers import start_worker
+
+        ctx = self.ctx
+
+        def job(token):
+            for entry in VIEWS:
+                if token.is_set():
+                    return None
+                try:
+                    importlib.import_module(f"ui.views.{entry.module_name}")
+                except Exception:  # a missing or broken view reports itself when opened
+                    pass
+                yield entry.key
+            ctx.catalog  # noqa: B018 (load now, in this thread)
+            ctx.models  # noqa: B018
+            yield "data"
+            _prime_engine(ctx)
+            return None
+
+        return start_worker(ctx.pool, job, on_error=lambda _err: None)
+
     def current_view_key(self) -> str | None:
         row = self.sidebar.currentRow()
         return VIEWS[row].key if row >= 0 else None
@@ -303,6 +329,20 @@ class MainWindow(QMainWindow):
         super().closeEvent(event)
 
 
+def _prime_engine(ctx: AppContext) -> None:
+    """One small estimate: fills the engine's lazily built tables (quantization policies,
+    speed constants) off the GUI thread."""
+    from forgeplanner.domain.estimates import RunOptions
+    from forgeplanner.engine.estimate import estimate
+    from forgeplanner.host import host_from_chip
+
+    cat = ctx.catalog
+    cfg = next(iter(cat.configs.values()))
+    host = host_from_chip(cat.chips[cfg.chip_id], cfg.memory_gb, config=cfg)
+    model = next(iter(ctx.models.all()))
+    estimate(model, "Q4_K_M", host, RunOptions(context=4096))
+
+
 def data_sources_html(ctx: AppContext) -> str:
     """Where the shipped numbers come from, from the loaded data itself."""
     parts: list[str] = []
@@ -353,6 +393,7 @@ def run(view: str | None = None, screenshot: str | None = None) -> int:
         return _screenshot(app, window, ctx, screenshot)
     window.restore_state(view)
     window.show()
+    QTimer.singleShot(0, window.start_warmup)
     code = app.exec()
     ctx.shutdown()
     return code
@@ -391,7 +432,16 @@ def _screenshot(app: QApplication, window: MainWindow, ctx: AppContext, path: st
         if ctx.pool.activeThreadCount() == 0 and not (callable(busy) and busy()):
             break
     app.processEvents()
-    pixmap = window.grab()
+    if QGuiApplication.platformName() == "xcb":
+        # A real X server (xvfb-run): grab what the server shows for the window, after the
+        # window has been exposed and painted there.
+        from PySide6.QtTest import QTest
+
+        QTest.qWaitForWindowExposed(window, 3000)
+        QTest.qWait(150)
+        pixmap = window.screen().grabWindow(window.winId())
+    else:
+        pixmap = window.grab()
     ok = pixmap.save(path)
     window.close()
     ctx.shutdown()

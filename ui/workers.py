@@ -147,11 +147,22 @@ def start_worker(
     on_cancelled: Callable[[], None] | None = None,
     on_finished: Callable[[], None] | None = None,
     token: CancelToken | None = None,
+    owner: QObject | None = None,
 ) -> Worker:
     """Start `job(token)` on `pool`. Errors go to `on_error`, or to the error dialog if none is
-    given, never to the console only."""
+    given, never to the console only. With `owner` (the view), callbacks are dropped once the
+    owner's C++ object is gone (a result arriving after its view closed), and the job is
+    cancelled when the owner is destroyed."""
     worker = Worker(job, token)
     s = worker.signals
+    if owner is not None:
+        on_progress, on_result, on_error, on_cancelled, on_finished = (
+            _guard(owner, cb)
+            for cb in (on_progress, on_result, on_error, on_cancelled, on_finished)
+        )
+        if on_error is None:
+            on_error = _guard(owner, _default_error)
+        owner.destroyed.connect(worker.token.cancel)
     if on_progress is not None:
         s.progress.connect(on_progress)
     if on_result is not None:
@@ -167,6 +178,18 @@ def start_worker(
         _running.add(worker)
     pool.start(worker)
     return worker
+
+
+def _guard(owner: QObject, callback: Callable[..., None] | None) -> Callable[..., None] | None:
+    if callback is None:
+        return None
+    from shiboken6 import isValid
+
+    def guarded(*args: Any) -> None:
+        if isValid(owner):
+            callback(*args)
+
+    return guarded
 
 
 def _release(worker: Worker) -> None:

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from forgeplanner.bench.stats import error_pct
-from forgeplanner.domain.estimates import HostSpec
+from forgeplanner.domain.estimates import HostSpec, RunOptions
 from forgeplanner.store import CalibrationRecord, CalibrationRepo, RunRecord, Store
 
 RUNTIME = "llama.cpp"
@@ -55,9 +55,27 @@ class HostFit:
     details: dict[str, Any]
 
 
+def run_flash_attention(run: RunRecord) -> bool | None:
+    """The flash-attention setting a stored llama.cpp run was made with: the value a test row
+    reports as run (0/1; llama-bench reports -1 for its default auto), else the spec's choice
+    (None = llama-bench's default -fa auto, resolved by the engine like any estimate). Runs of
+    the llama-cpp-python fallback made before it resolved auto itself ran with Llama()'s
+    default, flash attention off."""
+    measured = run.measured or {}
+    for t in measured.get("tests", []):
+        fa = (t.get("extra") or {}).get("flash_attn")
+        if fa in (0, 1) and not isinstance(fa, bool):
+            return bool(fa)
+    requested = (run.params or {}).get("flash_attn")
+    if requested is None and measured.get("tool") == "llama-cpp-python":
+        return False
+    return None if requested is None else bool(requested)
+
+
 def samples_from_runs(runs: Sequence[RunRecord], base_constants, host: HostSpec) -> list[Sample]:
     """Turn stored llama.cpp runs into fit rows (pure given the records)."""
     from forgeplanner.engine.estimate import runtime_constants
+    from forgeplanner.engine.runtime_defaults import resolve_flash_attention
     from forgeplanner.engine.speed import model_speed_inputs, prefill_flops_per_token
     from forgeplanner.store.codec import model_from_json
 
@@ -72,7 +90,9 @@ def samples_from_runs(runs: Sequence[RunRecord], base_constants, host: HostSpec)
         model = model_from_json(params["model_spec"])
         quant = params.get("quant") or model.gguf_file_type or ""
         try:
-            m = model_speed_inputs(model, quant, RUNTIME, "f16", bool(params.get("flash_attn")))
+            fa = RunOptions(flash_attention=run_flash_attention(run))
+            fa_on = resolve_flash_attention(model, fa, host)
+            m = model_speed_inputs(model, quant, RUNTIME, "f16", fa_on)
         except (ValueError, KeyError):
             continue
         fixed = c.tau_token_s + c.tau_layer_s * m.n_layers
@@ -219,7 +239,7 @@ def errors_before_after(
         est = estimate_for_run(
             model, s.quant, host,
             prompt_tokens=t.get("n_prompt") or 512, depth=t.get("n_depth", 0),
-            flash_attention=bool(run.params.get("flash_attn")), constants=base,
+            flash_attention=run_flash_attention(run), constants=base,
         )  # fmt: skip
         e_before = error_pct(est.get(metric[s.test]), meas)
         e_after = error_pct(_predict(s, fitted), meas)

@@ -31,19 +31,39 @@ def latest_builtin(fingerprint_key: str, store) -> tuple[int, dict[str, Any]] | 
 
 
 def host_for_this_machine(fingerprint: dict[str, Any], store) -> HostSpec:
-    """host_this_machine(), with compute from our matmul run where the catalog has none."""
+    """host_this_machine(), with this machine's measurements from `store` (matched by
+    fingerprint key, more precise than the host builder's hostname match): bandwidth from the
+    latest calibration, else the latest built-in run; compute from the built-in matmul where
+    the catalog has no figure."""
     from forgeplanner.host import host_this_machine
+    from forgeplanner.store import CalibrationRepo
 
     host = host_this_machine()
-    if host.fp32_flops is None:
-        found = latest_builtin(fingerprint["key"], store)
-        if found is not None and found[1].get("compute_flops"):
-            run_id, measured = found
-            host = replace(
-                host,
-                fp32_flops=float(measured["compute_flops"]),
-                fp32_flops_basis=f"measured: float32 matmul, run {run_id}",
-            )
+    with store.session() as s:
+        cal = CalibrationRepo(s).latest(fingerprint["key"])
+    found = latest_builtin(fingerprint["key"], store)
+    if cal is not None and cal.bandwidth_bytes_per_s:
+        host = replace(
+            host,
+            bandwidth_bytes_per_s=cal.bandwidth_bytes_per_s,
+            bandwidth_basis=f"measured: calibration {cal.id}",
+        )
+    elif found is not None and found[1].get("bandwidth_bytes_per_s"):
+        host = replace(
+            host,
+            bandwidth_bytes_per_s=float(found[1]["bandwidth_bytes_per_s"]),
+            bandwidth_basis=f"measured: run {found[0]} (builtin)",
+        )
+    if (
+        found is not None
+        and found[1].get("compute_flops")
+        and (host.fp32_flops is None or host.fp32_flops_basis.startswith("measured"))
+    ):
+        host = replace(
+            host,
+            fp32_flops=float(found[1]["compute_flops"]),
+            fp32_flops_basis=f"measured: float32 matmul, run {found[0]}",
+        )
     return host
 
 
@@ -55,12 +75,17 @@ def estimate_for_run(
     prompt_tokens: int,
     depth: int = 0,
     runtime: str = "llama.cpp",
-    flash_attention: bool = False,
+    flash_attention: bool | None = None,
     constants=None,
 ) -> dict[str, Any]:
     """The engine's estimate as a JSON-able dict: decode/prefill tokens/s (None when the host's
-    bandwidth or compute is unknown, with the reason), plus its basis and the host used."""
+    bandwidth or compute is unknown, with the reason), plus its basis and the host used.
+
+    flash_attention is what the benchmark is run with: None = the tool's default (llama-bench
+    `-fa auto`; the llama-cpp-python fallback resolves auto with the same rule), resolved
+    here for this host and reported as `flash_attention` / `flash_attention_basis`."""
     from forgeplanner.engine.estimate import speed_estimate
+    from forgeplanner.engine.runtime_defaults import choice_for
 
     options = RunOptions(
         context=max(512, depth + prompt_tokens + 256),
@@ -84,6 +109,9 @@ def estimate_for_run(
         "depth": depth,
     }
     try:
+        fa = choice_for(model, options, host)
+        out["flash_attention"] = fa.enabled
+        out["flash_attention_basis"] = fa.basis
         sp = speed_estimate(model, quant, host, options, constants)
     except ValueError as exc:  # impossible model x quant x runtime: no estimate, say why
         return {**out, "decode_tps": None, "prefill_tps": None, "basis": f"no estimate: {exc}"}

@@ -25,6 +25,43 @@ def _log(i: int, n: int, what: str) -> None:
     print(f"llama-cpp-python: benchmark {i}/{n}: {what}", file=sys.stderr, flush=True)
 
 
+def _gguf_attention(path: str) -> tuple[str, int, int]:
+    """(architecture, K width, V width per head) from the GGUF's own metadata, as llama.cpp
+    reads them (MLA runs absorbed: K = kv_lora_rank + rope dims, V = kv_lora_rank)."""
+    from gguf import GGUFReader
+
+    r = GGUFReader(path)
+
+    def val(key: str):
+        f = r.get_field(key)
+        return None if f is None else f.contents()
+
+    arch = str(val("general.architecture") or "")
+    lora = val(f"{arch}.attention.kv_lora_rank")
+    if lora:
+        k = int(lora) + int(val(f"{arch}.rope.dimension_count") or 0)
+        return arch, k, int(lora)
+    heads = val(f"{arch}.attention.head_count")
+    heads = heads[0] if isinstance(heads, list) else heads
+    width = int(val(f"{arch}.embedding_length") or 0) // max(1, int(heads or 1))
+    k = int(val(f"{arch}.attention.key_length") or width)
+    v = int(val(f"{arch}.attention.value_length") or k)
+    return arch, k, v
+
+
+def flash_attn_for(spec: dict[str, Any]) -> bool:
+    """llama-bench's default is `-fa auto` (tools/llama-bench/llama-bench.cpp); Llama() only
+    takes on/off, so auto (flash_attn None) is resolved here with llama.cpp's own rule for this
+    file and backend (forgeplanner.engine.runtime_defaults), the rule the estimate uses too."""
+    if spec.get("flash_attn") is not None:
+        return bool(spec["flash_attn"])
+    from forgeplanner.engine.runtime_defaults import llamacpp_flash_attention
+
+    arch, k, v = _gguf_attention(spec["model_path"])
+    metal = sys.platform == "darwin" and spec.get("n_gpu_layers") != 0
+    return llamacpp_flash_attention(arch, k, v, apple_gpu=metal).enabled
+
+
 def main(argv: list[str]) -> int:
     import numpy as np
     from llama_cpp import Llama, llama_model_n_params, llama_model_size
@@ -36,6 +73,7 @@ def main(argv: list[str]) -> int:
     reps = int(spec["repetitions"])
     warmup = bool(spec.get("warmup", True))
     n_ctx = max(depths) + max(n_prompt + n_gen + [1]) + 8
+    flash_attn = flash_attn_for(spec)
     llm = Llama(
         spec["model_path"],
         n_ctx=n_ctx,
@@ -44,7 +82,7 @@ def main(argv: list[str]) -> int:
         n_threads=spec.get("threads") or None,
         n_threads_batch=spec.get("threads") or None,
         n_gpu_layers=spec["n_gpu_layers"] if spec.get("n_gpu_layers") is not None else -1,
-        flash_attn=bool(spec.get("flash_attn")),
+        flash_attn=flash_attn,
         verbose=False,
     )
     rng = np.random.default_rng(0)
@@ -94,6 +132,7 @@ def main(argv: list[str]) -> int:
                 "model_size": int(llama_model_size(llm.model)),
                 "model_n_params": int(llama_model_n_params(llm.model)),
                 "n_threads": spec.get("threads"),
+                "flash_attn": int(flash_attn),  # as run (llama-bench prints -1 for auto)
                 "n_prompt": p,
                 "n_gen": n,
                 "n_depth": d,

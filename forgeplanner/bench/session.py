@@ -254,7 +254,7 @@ def record_llamacpp(
         host,
         prompt_tokens=max(spec.n_prompt) if spec.n_prompt else 512,
         depth=min(spec.depth) if spec.depth else 0,
-        flash_attention=bool(spec.flash_attn),
+        flash_attention=spec.flash_attn,  # None = llama-bench's default -fa auto
         constants=constants,
     )
     if calibration_note:

@@ -78,7 +78,11 @@ def _register_bench(subparsers: argparse._SubParsersAction) -> None:
     ll.add_argument("-d", "--depth", type=_ints, default=(0,), help="tokens already in cache")
     ll.add_argument("-r", "--repetitions", type=int, default=5)
     ll.add_argument("--threads", type=int)
-    ll.add_argument("--flash-attn", choices=("on", "off"))
+    ll.add_argument(
+        "--flash-attn",
+        choices=("on", "off"),
+        help="default: llama-bench's own default (-fa auto); the estimate uses the same",
+    )
     ll.add_argument("--timeout", type=float, default=3600.0, help="seconds")
     add_json_flag(ll)
     ll.set_defaults(func=_run_llamacpp)

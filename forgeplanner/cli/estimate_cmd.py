@@ -3,7 +3,7 @@
     forgeplanner estimate (--model ID | --gguf PATH)
         (--machine CONFIG_ID | --chip "M3 Max" [--gpu-cores N] [--memory-gb N] | --this-machine)
         [--quant Q] [--runtime llama.cpp|mlx|ollama] [--context N] [--depth N]
-        [--prompt-tokens N] [--kv-type f16|q8_0|q4_0] [--flash-attention]
+        [--prompt-tokens N] [--kv-type f16|q8_0|q4_0] [--[no-]flash-attention]
         [--wired-limit-mb N] [--macos VER] [--json]
 
 JSON keys (stable, issue 3): memory.{weights_bytes, kv_cache_bytes, compute_bytes,
@@ -50,7 +50,13 @@ def register(subparsers: Any) -> None:
     p.add_argument("--depth", type=int, default=0, metavar="N", help="tokens in the cache")
     p.add_argument("--prompt-tokens", type=int, default=512, metavar="N")
     p.add_argument("--kv-type", default="f16", metavar="|".join(KV_TYPES))
-    p.add_argument("--flash-attention", action="store_true")
+    p.add_argument(
+        "--flash-attention",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="force flash attention on (--flash-attention) or off (--no-flash-attention); "
+        "default: the runtime's own default (llama.cpp -fa auto), reported in the output",
+    )
     p.add_argument("--wired-limit-mb", type=int, metavar="N", help="iogpu.wired_limit_mb in force")
     p.add_argument("--macos", metavar="VER", help="macOS version (default wired limit rule)")
     add_json_flag(p)
@@ -213,8 +219,10 @@ def _header(e) -> None:
     print(f"{e.model_id} {e.quant} on {e.host.name}")
     print(
         f"runtime {o.runtime}, context {o.context}, depth {o.depth}, prompt {o.prompt_tokens}, "
-        f"KV {o.kv_type}{', flash attention' if o.flash_attention else ''}"
+        f"KV {o.kv_type}, flash attention {'on' if o.flash_attention else 'off'}"
     )
+    if e.flash_attention_basis:
+        print(f"flash attention: {e.flash_attention_basis}")
     print()
 
 

@@ -33,7 +33,9 @@ class RunOptions:
     depth: int = 0  # tokens already in the KV cache when measuring decode speed
     prompt_tokens: int = 512
     kv_type: str = "f16"
-    flash_attention: bool = False
+    # True = on (-fa on), False = off (-fa off), None = the runtime's default ("auto": what it
+    # resolves to is decided by forgeplanner.engine.runtime_defaults; use the resolved value)
+    flash_attention: bool | None = None
     parallel: int = 1  # parallel sequences (llama.cpp -np / n_seq_max)
     runtime: str = "llama.cpp"
     n_batch: int = 2048
@@ -52,12 +54,13 @@ class RunOptions:
             raise ValueError(f"kv_type '{self.kv_type}' unknown; valid: {', '.join(KV_TYPES)}")
         if self.runtime not in RUNTIMES:
             raise ValueError(f"runtime '{self.runtime}' unknown; valid: {', '.join(RUNTIMES)}")
-        if self.kv_type != "f16" and not self.flash_attention and self.runtime != "mlx":
+        if self.kv_type != "f16" and self.flash_attention is False and self.runtime != "mlx":
             # llama.cpp: a quantized V cache requires flash attention (llama-context.cpp
-            # refuses "V cache quantization requires flash_attn").
+            # refuses "quantized V cache requires flash_attn to be enabled" with -fa off;
+            # under the default -fa auto it turns flash attention on).
             raise ValueError(
                 f"kv_type {self.kv_type} quantizes the V cache, which needs flash attention "
-                "(pass --flash-attention)"
+                "(drop --no-flash-attention)"
             )
 
 
@@ -159,3 +162,5 @@ class Estimate:
     speed: SpeedEstimate | None
     max_context_that_fits: int | None = None
     warnings: tuple[str, ...] = field(default_factory=tuple)
+    # options.flash_attention is the resolved value; this says why (runtime default, ...)
+    flash_attention_basis: str = ""

@@ -26,7 +26,9 @@ n_kv is the cells of one stream. Metal's allocator packs the same graph, so the 
 used for Apple GPUs (not measured here: no Mac in CI).
 
 MLX allocates lazily; its transient working set for one prefill chunk is of the same kind (the
-attention scores of one chunk, the logits of the last token only). Ollama runs llama.cpp, with
+attention scores of one chunk unless the fused kernel runs, the logits of the last token only).
+Whether flash attention (MLX: the fused kernel) is used is resolved by
+forgeplanner.engine.runtime_defaults from the user's choice or the runtime's default. Ollama runs llama.cpp, with
 n_ubatch 512 and its own server/runner process.
 """
 
@@ -40,6 +42,7 @@ from forgeplanner.domain.estimates import RunOptions
 from forgeplanner.domain.model import ModelSpec
 from forgeplanner.domain.units import MiB
 from forgeplanner.engine.kv_cache import kv_cells, kv_layout
+from forgeplanner.engine.runtime_defaults import flash_attention_choice
 from forgeplanner.engine.weights import delta_net_dims
 
 # Runtime overhead outside weights/KV/compute: documented heuristics, not measurements.
@@ -165,6 +168,14 @@ def _llamacpp_terms(
     }
 
 
+def _resolved_fa(model: ModelSpec, options: RunOptions, runtime: str) -> bool:
+    """Flash attention as the runtime runs it (None = its default; see runtime_defaults).
+    Callers with a host resolve first (resolved_options); here no host means Metal."""
+    return flash_attention_choice(
+        model, runtime, options.kv_type, options.flash_attention
+    ).enabled
+
+
 def compute_breakdown(
     model: ModelSpec, options: RunOptions, runtime: str | None = None, fit: ComputeFit = COMPUTE_FIT
 ) -> ComputeBreakdown:
@@ -175,7 +186,8 @@ def compute_breakdown(
         # logits are computed. HEURISTIC: same terms as llama.cpp with the chunk as micro-batch.
         chunk = min(options.prompt_tokens, MLX_PREFILL_STEP, options.context)
         n_kv = options.context
-        terms = _llamacpp_terms(model, chunk, n_kv, options.kv_type == "f16", fit)
+        fused = _resolved_fa(model, options, rt)
+        terms = _llamacpp_terms(model, chunk, n_kv, fused, fit)
         terms["logits"] = (
             4.0 * (model.vocab_size + fit.out_h * model.hidden_size) * options.parallel
         )
@@ -191,12 +203,11 @@ def compute_breakdown(
         assert isinstance(full, int) and isinstance(swa, int)
         streams = 1 if rt == "ollama" else options.parallel
         n_kv = full // streams  # the graph attends over one stream's cells
-        terms = _llamacpp_terms(
-            model, n_ub, n_kv, options.flash_attention, fit, n_kv_swa=swa // streams
-        )
+        fa_on = _resolved_fa(model, options, rt)
+        terms = _llamacpp_terms(model, n_ub, n_kv, fa_on, fit, n_kv_swa=swa // streams)
         largest = max(terms, key=lambda k: terms[k])
         comp = int(terms[largest])
-        fa = "flash attention" if options.flash_attention else "no flash attention"
+        fa = "flash attention" if fa_on else "no flash attention"
         formula = (
             "max(mask + KQ + (3 H + 2 q + 2 kv) * 4 B * n_ubatch, "
             "mask + (3 n_ff + 4 H) * 4 B * n_ubatch, (n_vocab + 2 H) * 4 B * n_ubatch)"
@@ -224,7 +235,7 @@ def compute_bytes(model: ModelSpec, options: RunOptions, runtime: str | None = N
 def compute_bytes_array(
     model: ModelSpec,
     contexts: np.ndarray,
-    flash_attention: bool = False,
+    flash_attention: bool | None = None,
     parallel: int = 1,
     runtime: str = "llama.cpp",
     n_ubatch: int = 512,
@@ -232,10 +243,12 @@ def compute_bytes_array(
     kv_type: str = "f16",
     prompt_tokens: int = 512,
 ) -> np.ndarray:
-    """Vectorised compute_bytes over contexts (same rules as the scalar path)."""
+    """Vectorised compute_bytes over contexts (same rules as the scalar path).
+    flash_attention None = the runtime's default, resolved like the scalar path."""
     ctx = np.asarray(contexts, dtype=np.int64)
+    flash_attention = flash_attention_choice(model, runtime, kv_type, flash_attention).enabled
     if runtime == "mlx":
-        fa = kv_type == "f16"  # fused sdpa; quantized caches materialise the scores
+        fa = flash_attention  # fused sdpa; else (quantized cache, head size) scores materialised
         a, f, _ = _floats_per_token(model, fa, fit)
         chunk = np.minimum(min(prompt_tokens, MLX_PREFILL_STEP), ctx).astype(np.float64)
         n_kv = ctx.astype(np.float64)

@@ -23,6 +23,7 @@ from forgeplanner.domain.model import ModelSpec
 from forgeplanner.domain.units import GB
 from forgeplanner.engine.fit import best_quant_that_fits, fit, max_context_that_fits
 from forgeplanner.engine.quant import QuantScheme, check_combination, get_quant, quants_for
+from forgeplanner.engine.runtime_defaults import choice_for, resolved_options
 from forgeplanner.engine.speed import (
     UBATCH_DEFAULT,
     HostSpeedInputs,
@@ -85,6 +86,7 @@ def speed_estimate(
         return None
     k = constants or default_constants()
     c, basis = runtime_constants(k, options.runtime, host)
+    options = resolved_options(model, options, host)  # flash attention as the runtime runs it
     m = inputs or model_speed_inputs(
         model, quant, options.runtime, options.kv_type, options.flash_attention
     )
@@ -192,6 +194,7 @@ def decode_curve(
         return []
     k = constants or default_constants()
     c, _ = runtime_constants(k, options.runtime, host)
+    options = resolved_options(model, options, host)
     m = model_speed_inputs(model, quant, options.runtime, options.kv_type, options.flash_attention)
     out = []
     for d in depths:
@@ -218,9 +221,13 @@ def estimate(
     NotFoundError for an unknown quantization."""
     q = get_quant(quant)
     check_combination(model, q, options.runtime)
+    # fit, max_context_that_fits and speed_estimate each resolve the runtime's default flash
+    # attention for this host (runtime_defaults); the Estimate carries the resolved options
+    fa = choice_for(model, options, host)
     fr = fit(model, q, host, options)
     mctx = max_context_that_fits(model, q, host, options)
     speed = speed_estimate(model, q, host, options, constants)
+    options = resolved_options(model, options, host)
     warnings: list[str] = [e.value for e in fr.memory.explain if e.term == "warning"]
     if speed is None:
         warnings.append(
@@ -236,6 +243,7 @@ def estimate(
         speed=speed,
         max_context_that_fits=mctx,
         warnings=tuple(warnings),
+        flash_attention_basis=fa.basis,
     )
 
 
@@ -272,6 +280,8 @@ def estimate_to_dict(e: Estimate, best_quant: str | None = None) -> dict[str, ob
         "host": e.host.name,
         "runtime": e.options.runtime,
         "context": e.options.context,
+        "flash_attention": bool(e.options.flash_attention),
+        "flash_attention_basis": e.flash_attention_basis,
         "memory": e.fit.memory.to_dict(),
         "budget": e.fit.budget.to_dict(),
         "verdict": e.fit.verdict,

@@ -30,6 +30,7 @@ from forgeplanner.domain.units import GiB, MiB, fmt_gib
 from forgeplanner.engine.budget import gpu_budget
 from forgeplanner.engine.memory import estimate_memory
 from forgeplanner.engine.quant import QuantScheme, check_combination, get_quant, quants_for
+from forgeplanner.engine.runtime_defaults import resolved_options
 
 RAISE_SLACK = 1 * GiB
 MIN_CONTEXT = 256  # llama.cpp pads n_ctx to 256 cells; nothing smaller is worth reporting
@@ -64,7 +65,7 @@ def verdict_codes(totals: np.ndarray, budget: GpuBudget, apple: bool) -> np.ndar
 def fit(
     model: ModelSpec, quant: str | QuantScheme, host: HostSpec, options: RunOptions
 ) -> FitResult:
-    mem = estimate_memory(model, quant, options)
+    mem = estimate_memory(model, quant, options, host)
     budget = gpu_budget(host)
     total = mem.total_bytes
     verdict = verdict_for(total, budget, host.is_apple_silicon)
@@ -114,6 +115,7 @@ def fit(
 
 
 def _fits_at(model, q, options, limit, ctx) -> bool:
+    # options arrive resolved (flash attention a bool for this host)
     opts = dataclasses.replace(options, context=int(ctx), depth=min(options.depth, int(ctx)))
     return estimate_memory(model, q, opts).total_bytes <= limit
 
@@ -130,6 +132,7 @@ def max_context_that_fits(
     not even 256 tokens fit. Memory is monotone in context, so bisection is exact."""
     q = get_quant(quant)
     check_combination(model, q, options.runtime)
+    options = resolved_options(model, options, host)
     budget = gpu_budget(host)
     limit = budget.max_raisable_limit_bytes if allow_raised_limit else budget.gpu_limit_bytes
     # llama.cpp's -c is shared by the parallel sequences; elsewhere context is per sequence
@@ -157,6 +160,7 @@ def best_quant_that_fits(
     """Highest-quality quantization (quants_for order) that fits at options.context."""
     budget = gpu_budget(host)
     limit = budget.max_raisable_limit_bytes if allow_raised_limit else budget.gpu_limit_bytes
+    options = resolved_options(model, options, host)
     for q in quants_for(model, options.runtime):
         if estimate_memory(model, q, options).total_bytes <= limit:
             return q.name

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
-from forgeplanner.domain.estimates import Explanation, MemoryEstimate, RunOptions
+from forgeplanner.domain.estimates import Explanation, HostSpec, MemoryEstimate, RunOptions
 from forgeplanner.domain.model import ModelSpec
 from forgeplanner.domain.units import fmt_gib
 from forgeplanner.engine.compute_buffer import (
@@ -15,6 +17,7 @@ from forgeplanner.engine.compute_buffer import (
 )
 from forgeplanner.engine.kv_cache import kv_bytes_array, kv_cache_breakdown
 from forgeplanner.engine.quant import QuantScheme, check_combination, get_quant
+from forgeplanner.engine.runtime_defaults import choice_for
 from forgeplanner.engine.weights import GROUPS, weights_breakdown
 
 
@@ -40,11 +43,20 @@ def _context_note(model: ModelSpec, options: RunOptions) -> Explanation | None:
 
 
 def estimate_memory(
-    model: ModelSpec, quant: str | QuantScheme, options: RunOptions
+    model: ModelSpec,
+    quant: str | QuantScheme,
+    options: RunOptions,
+    host: HostSpec | None = None,
 ) -> MemoryEstimate:
-    """Weights + KV cache (+ recurrent state) + compute buffer + runtime overhead."""
+    """Weights + KV cache (+ recurrent state) + compute buffer + runtime overhead.
+
+    options.flash_attention None (the runtime's default) is resolved for `host` (None: the
+    Apple GPU / Metal backend) by forgeplanner.engine.runtime_defaults."""
     q = get_quant(quant)
     check_combination(model, q, options.runtime)
+    fa = choice_for(model, options, host)
+    if options.flash_attention is not fa.enabled:
+        options = dataclasses.replace(options, flash_attention=fa.enabled)
     note = _context_note(model, options)
     wb = weights_breakdown(model, q)
     kv = kv_cache_breakdown(model, options)
@@ -90,6 +102,13 @@ def estimate_memory(
             source=cb.source,
         ),
         Explanation(
+            term="flash_attention",
+            formula="user's choice, else the runtime's default (auto)",
+            numbers=fa.label,
+            value="on" if fa.enabled else "off",
+            source=fa.basis,
+        ),
+        Explanation(
             term="runtime",
             formula="process + Metal context + output buffer (4 B * n_vocab * n_seq)",
             numbers=f"{options.runtime}",
@@ -114,10 +133,11 @@ def estimate_memory_array(
     quant: str | QuantScheme,
     contexts: np.ndarray,
     kv_type: str = "f16",
-    flash_attention: bool = False,
+    flash_attention: bool | None = None,
     parallel: int = 1,
     runtime: str = "llama.cpp",
     n_ubatch: int = 512,
+    prompt_tokens: int = 512,
 ) -> dict[str, np.ndarray]:
     """estimate_memory over an array of contexts for sweeps: int64 arrays with the keys of
     MemoryEstimate.to_dict(). Same rules as the scalar path (tests check they agree)."""
@@ -128,7 +148,10 @@ def estimate_memory_array(
         raise ValueError("contexts must be positive numbers of tokens")
     w = weights_breakdown(model, q).total_bytes
     kv = kv_bytes_array(model, ctx, kv_type, parallel, runtime, n_ubatch)
-    comp = compute_bytes_array(model, ctx, flash_attention, parallel, runtime, n_ubatch)
+    comp = compute_bytes_array(
+        model, ctx, flash_attention=flash_attention, parallel=parallel, runtime=runtime,
+        n_ubatch=n_ubatch, kv_type=kv_type, prompt_tokens=prompt_tokens,
+    )  # fmt: skip
     rt = runtime_overhead_bytes(model, RunOptions(runtime=runtime, parallel=parallel), runtime)
     weights = np.full(ctx.shape, w, dtype=np.int64)
     runtime_b = np.full(ctx.shape, rt, dtype=np.int64)

@@ -360,10 +360,19 @@ def model_speed_inputs(
     quant: QuantScheme | str,
     runtime: str = "llama.cpp",
     kv_type: str = "f16",
-    flash_attention: bool = False,
+    flash_attention: bool | None = None,
+    *,
+    apple_gpu: bool = True,
 ) -> ModelSpeedInputs:
+    """flash_attention None = the runtime's default, resolved by runtime_defaults (for the
+    Metal backend unless apple_gpu is False)."""
     from forgeplanner.engine.kv_cache import kv_layout, kv_row_bytes
     from forgeplanner.engine.quant import get_quant
+    from forgeplanner.engine.runtime_defaults import flash_attention_choice
+
+    flash_attention = flash_attention_choice(
+        model, runtime, kv_type, flash_attention, apple_gpu=apple_gpu
+    ).enabled
 
     q = get_quant(quant)
     read, total = weights_read_per_token(model, q)

@@ -12,6 +12,10 @@ the memory engine's tables (`weights_bytes_table`, `kv_bytes_array`, `compute_by
 
 then broadcast to [H, M, Q, C]. tests/engine/test_sweep.py checks a sample of points against
 the scalar estimate.
+
+Flash attention left at the runtime's default (options.flash_attention None) is resolved per
+model by forgeplanner.engine.runtime_defaults for the Apple GPU (Metal) backend; CPU hosts
+resolve the same for every head size Metal supports (all models in the database).
 """
 
 from __future__ import annotations
@@ -115,7 +119,13 @@ def sweep(
             rt[i] = 0
             continue
         kv[i] = kv_bytes_array(m, ctx, opts.kv_type, opts.parallel, opts.runtime, n_ub)
-        cb[i] = compute_bytes_array(m, ctx, opts.flash_attention, opts.parallel, opts.runtime, n_ub)
+        # keywords: the MLX branch depends on kv_type and prompt_tokens too (scalar path
+        # compute_breakdown reads them from the options)
+        cb[i] = compute_bytes_array(
+            m, ctx, flash_attention=opts.flash_attention, parallel=opts.parallel,
+            runtime=opts.runtime, n_ubatch=n_ub, kv_type=opts.kv_type,
+            prompt_tokens=opts.prompt_tokens,
+        )  # fmt: skip
         rt[i] = runtime_overhead_bytes(m, opts)
     total = np.where(valid_mq[:, :, None], w[:, :, None] + (kv + cb + rt)[:, None, :], -1)
 

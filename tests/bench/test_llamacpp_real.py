@@ -158,41 +158,46 @@ def test_llama_cpp_python_fallback_follows_the_same_protocol(tiny_gguf: Path) ->
     assert by[("pp", 0)].model_n_params == 1443072
 
 
-def test_calibration_from_runs_reduces_the_error(
-    llamacpp_bin: Path, tiny_gguf: Path, tmp_path: Path, store: Store
+@pytest.fixture(scope="module")
+def qwen05_q8(tmp_path_factory) -> Path:
+    """A ~0.5B-parameter GGUF: qwen2.5-0.5b's shape, Q8_0, random weights (525 MB)."""
+    from models_db import load_models
+
+    spec = load_models().get("qwen2.5-0.5b")
+    folder = tmp_path_factory.mktemp("qwen05")
+    return write_synthetic_gguf(folder / "qwen2.5-0.5b-Q8_0.gguf", spec, "Q8_0")
+
+
+def test_calibration_from_runs_is_used_by_later_estimates(
+    llamacpp_bin: Path, qwen05_q8: Path, store: Store
 ) -> None:
-    """Runs of two model sizes separate bandwidth from per-token cost; the calibrated
-    estimates of those runs are then closer than the engine's defaults."""
-    bigger = SyntheticShape(
-        n_layers=4, hidden_size=1024, intermediate_size=2816, n_heads=8, n_kv_heads=2,
-        vocab_size=4096, name="small",
-    )  # fmt: skip
-    second = write_synthetic_gguf(tmp_path / "small-f16.gguf", bigger, "F16")
+    """One model bigger than the caches: the fit keeps the engine's per-token cost and fits
+    the effective bandwidth and compute; its in-sample error is below the default's, and the
+    next run on this machine is estimated with it. (The two-size fit is checked exactly on
+    known numbers in test_calibrate.py: here tiny models would sit in the 480 MiB L3.)"""
     bench = llamacpp_bin / "llama-bench"
-    cfg = BuiltinConfig(kernels=("matmul", "decode"), matmul_n=512, decode_weight_bytes=64 << 20)
+    cfg = BuiltinConfig(kernels=("matmul", "decode"), matmul_n=512,
+                        decode_weight_bytes=qwen05_q8.stat().st_size)  # fmt: skip
     drive(record_builtin(store, cfg), bar=False)
-    for path in (tiny_gguf, second):
-        spec = LlamaBenchSpec(str(path), n_prompt=(64,), n_gen=(32,), repetitions=3)
-        drive(record_llamacpp(store, target_from_gguf(path), spec, binary=bench), bar=False)
-    fp = machine_fingerprint()
-    cal = calibrate(store, fp)
+    target = target_from_gguf(qwen05_q8)
+    spec = LlamaBenchSpec(str(qwen05_q8), n_prompt=(64,), n_gen=(32,), repetitions=3)
+    drive(record_llamacpp(store, target, spec, binary=bench), bar=False)
+    cal = calibrate(store, machine_fingerprint())
     assert cal.bandwidth_bytes_per_s and cal.bandwidth_bytes_per_s > 0
     assert cal.compute_flops and cal.compute_flops > 0
     assert cal.per_token_s is not None and cal.per_token_s >= 0
-    assert len(cal.run_ids) == 2
+    assert "bandwidth only" in cal.details["decode_fit"]
     before, after = cal.error_before["decode_tps_mape"], cal.error_after["decode_tps_mape"]
-    assert after is not None and after < 25.0, (cal.to_dict(), cal.error_before)
-    if before is not None:
-        assert after <= before + 1e-9
-    # later runs on this machine are estimated with the calibration
-    spec = LlamaBenchSpec(str(second), n_prompt=(64,), n_gen=(32,), repetitions=2)
-    rec = drive(record_llamacpp(store, target_from_gguf(second), spec, binary=bench), bar=False)
+    assert after is not None and after < 5.0, cal.to_dict()
+    assert before is None or after <= before + 1e-9
+    rec = drive(record_llamacpp(store, target, spec, binary=bench), bar=False)
     assert "host calibration" in rec.estimate["calibration"]
     assert "host calibration" in rec.estimate["basis"]
+    assert rec.estimate["bandwidth_basis"] == f"measured: calibration {cal.id}"
 
 
 def test_estimate_with_measured_bandwidth_is_within_20pct_of_real_decode_on_a_0_5b_model(
-    llamacpp_bin: Path, tmp_path: Path, store: Store
+    llamacpp_bin: Path, qwen05_q8: Path, store: Store
 ) -> None:
     """The issue's check: a ~0.5B-parameter GGUF (qwen2.5-0.5b shape, Q8_0, random weights),
     the engine's estimate for this host with the bandwidth measured by the built-in decode
@@ -201,7 +206,7 @@ def test_estimate_with_measured_bandwidth_is_within_20pct_of_real_decode_on_a_0_
     from models_db import load_models
 
     spec = load_models().get("qwen2.5-0.5b")
-    path = write_synthetic_gguf(tmp_path / "qwen2.5-0.5b-Q8_0.gguf", spec, "Q8_0")
+    path = qwen05_q8
     target = target_from_gguf(path)
     target = ModelTarget(target.gguf_path, target.spec, target.quant, synthetic=True)
     size = path.stat().st_size

@@ -18,6 +18,7 @@ from forgeplanner.engine.kv_cache import (
     kv_cache_bytes,
 )
 from forgeplanner.engine.memory import estimate_memory
+from forgeplanner.engine.runtime_defaults import resolve_flash_attention
 from forgeplanner.engine.quant import (
     QUANT_NAMES,
     check_combination,
@@ -229,8 +230,14 @@ def test_mlx_cache_grows_in_steps_of_256() -> None:
 
 
 def test_quantized_kv_needs_flash_attention_on_llamacpp() -> None:
+    # llama.cpp refuses a quantized V cache with -fa off ...
     with pytest.raises(ValueError, match="flash attention"):
-        RunOptions(kv_type="q8_0")
+        RunOptions(kv_type="q8_0", flash_attention=False)
+    # ... and under its default -fa auto turns flash attention on (llama-context.cpp)
+    o = RunOptions(kv_type="q8_0")
+    assert o.flash_attention is None and resolve_flash_attention(LLAMA_8B, o)
+    on = RunOptions(kv_type="q8_0", flash_attention=True)
+    assert compute_bytes(LLAMA_8B, o) == compute_bytes(LLAMA_8B, on)
 
 
 @settings(max_examples=60, deadline=None)
@@ -411,10 +418,19 @@ def test_impossible_combinations_say_what_is_valid() -> None:
         estimate_memory(LLAMA_8B, "MXFP4", RunOptions())
 
 
-def test_estimate_explains_every_term() -> None:
+def test_default_flash_attention_is_llamacpp_auto() -> None:
+    # llama.cpp's default -fa auto resolves on (Metal supports head size 128): no score
+    # matrix, so at 8192 the logits (n_vocab + 2 H) * 4 B * 512 are the largest peak
     est = estimate_memory(LLAMA_8B, "Q4_K_M", RunOptions(context=8192))
+    assert est.compute_bytes == (128256 + 2 * 4096) * 4 * 512
+    fa = next(e for e in est.explain if e.term == "flash_attention")
+    assert fa.numbers == "auto -> on" and "llama-context.cpp" in fa.source
+
+
+def test_estimate_explains_every_term() -> None:
+    est = estimate_memory(LLAMA_8B, "Q4_K_M", RunOptions(context=8192, flash_attention=False))
     terms = {e.term for e in est.explain}
-    assert {"weights", "kv_cache", "compute", "runtime"} <= terms
+    assert {"weights", "kv_cache", "compute", "flash_attention", "runtime"} <= terms
     kv = next(e for e in est.explain if e.term == "kv_cache")
     assert kv.numbers == "2 * 32 * 8 * 128 * 2 B * 8192" and kv.value == "1.000 GiB"
     assert est.total_bytes == sum(

@@ -20,6 +20,7 @@ from ui.views.fit_view import FitView, context_steps
 def make_view(qtbot, ctx) -> FitView:
     view = fit_view.create_view(ctx)
     qtbot.addWidget(view)
+    qtbot.waitUntil(lambda: not view.busy(), timeout=10000)
     wait_idle(qtbot, ctx)
     return view
 
@@ -168,12 +169,14 @@ def test_explain_panel_shows_formulas_with_numbers(qtbot, ctx):
     assert est.host.name in text
 
 
-def test_quantized_kv_turns_on_flash_attention(qtbot, ctx):
+def test_quantized_kv_never_runs_with_flash_attention_off(qtbot, ctx):
     view = make_view(qtbot, ctx)
     select(view, "llama-3.1-8b", "mac-mini-m4-pro-20c-64gb", "Q4_K_M")
+    view.flash.setCurrentIndex(view.flash.findData(False))
     f16_kv = bar_heights(view)["kv_cache"]
     view.kv_combo.setCurrentIndex(view.kv_combo.findData("q8_0"))
-    assert view.flash.isChecked()
+    assert view.flash.currentData() is None  # back to the runtime's auto, which enables it
+    assert view.options().kv_type == "q8_0"
     assert not view.message.isVisibleTo(view)
     assert bar_heights(view)["kv_cache"] < f16_kv
 
@@ -220,3 +223,25 @@ def test_context_steps():
 def test_options_default(qtbot, ctx):
     view = make_view(qtbot, ctx)
     assert view.options() == RunOptions(context=8192)
+
+
+def test_palette_change_restyles_plots_and_tints(qtbot, ctx):
+    from PySide6.QtGui import QColor, QPalette
+    from PySide6.QtWidgets import QApplication
+
+    view = make_view(qtbot, ctx)
+    original = QApplication.palette()
+    try:
+        dark = QPalette(original)
+        dark.setColor(QPalette.ColorRole.Window, QColor(30, 30, 30))
+        dark.setColor(QPalette.ColorRole.Base, QColor(20, 20, 20))
+        dark.setColor(QPalette.ColorRole.Text, QColor(230, 230, 230))
+        QApplication.setPalette(dark)
+        qtbot.waitUntil(lambda: view.mem_plot.backgroundBrush().color() == QColor(20, 20, 20))
+        r = 0
+        verdict = view.quant_model.row_dict(r)["verdict"]
+        bg = view.quant_model.index(r, 1).data(Qt.ItemDataRole.BackgroundRole)
+        assert bg == theme.verdict_tint(verdict)
+        assert bg.lightness() < 100
+    finally:
+        QApplication.setPalette(original)

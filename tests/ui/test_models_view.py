@@ -22,6 +22,7 @@ HF_DIR = Path(__file__).resolve().parents[1] / "models_db" / "data" / "hf"
 def make_view(qtbot, ctx) -> ModelsView:
     view = models_view.create_view(ctx)
     qtbot.addWidget(view)
+    qtbot.waitUntil(lambda: not view.busy(), timeout=10000)
     wait_idle(qtbot, ctx)
     return view
 

@@ -19,10 +19,9 @@ from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QSignalBlocker, Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, QSignalBlocker, Qt, QTimer, Signal
 from PySide6.QtGui import QFont, QGuiApplication
 from PySide6.QtWidgets import (
-    QCheckBox,
     QComboBox,
     QCompleter,
     QFormLayout,
@@ -172,6 +171,13 @@ class FitView(QWidget):
         self._build_outputs()
         self._populate()
         self._connect()
+        # The first estimate runs on the next event-loop pass, after the page has painted
+        # its frame: opening the view is two short stalls instead of one long one.
+        self._first_pending = True
+        QTimer.singleShot(0, self, self._first_compute)
+
+    def _first_compute(self) -> None:
+        self._first_pending = False
         self.recompute()
         self._debounce.stop()
         self._start_quants()  # first table at once; later ones debounced
@@ -200,8 +206,13 @@ class FitView(QWidget):
         self.kv_combo = QComboBox()
         for k in KV_TYPES:
             self.kv_combo.addItem(k, k)
-        self.flash = QCheckBox("Flash attention")
-        self.flash.setToolTip("llama.cpp -fa; a quantized V cache (q8_0, q4_0) needs it")
+        self.flash = QComboBox()
+        for label, value in (("auto (runtime default)", None), ("on", True), ("off", False)):
+            self.flash.addItem(label, value)
+        self.flash.setToolTip(
+            "llama.cpp -fa auto|on|off; auto is resolved per runtime, model and chip by the "
+            "engine. A quantized V cache (q8_0, q4_0) needs it on."
+        )
         self.wired = QSpinBox()
         self.wired.setRange(0, 2_000_000)
         self.wired.setSingleStep(1024)
@@ -220,7 +231,7 @@ class FitView(QWidget):
         form.addRow("Runtime", self.runtime_combo)
         form.addRow("Quantization", self.quant_combo)
         form.addRow("KV cache", self.kv_combo)
-        form.addRow("", self.flash)
+        form.addRow("Flash attention", self.flash)
         form.addRow("GPU limit", self.wired)
         ctx_row = QHBoxLayout()
         ctx_row.addWidget(self.context_slider, 1)
@@ -445,7 +456,7 @@ class FitView(QWidget):
         self.runtime_combo.currentIndexChanged.connect(self._on_runtime)
         self.quant_combo.currentIndexChanged.connect(self._on_input)
         self.kv_combo.currentIndexChanged.connect(self._on_kv)
-        self.flash.toggled.connect(self._on_input)
+        self.flash.currentIndexChanged.connect(self._on_input)
         self.wired.valueChanged.connect(self._on_input)
         self.context_slider.valueChanged.connect(self._on_slider)
 
@@ -513,9 +524,10 @@ class FitView(QWidget):
         self.recompute()
 
     def _on_kv(self, _i: int) -> None:
-        if self.kv_combo.currentData() != "f16" and not self.flash.isChecked():
+        if self.kv_combo.currentData() != "f16" and self.flash.currentData() is False:
             with QSignalBlocker(self.flash):
-                self.flash.setChecked(True)  # a quantized V cache needs flash attention
+                # a quantized V cache needs flash attention: back to the runtime's auto
+                self.flash.setCurrentIndex(self.flash.findData(None))
         self.recompute()
 
     def _on_input(self, *_: Any) -> None:
@@ -568,7 +580,12 @@ class FitView(QWidget):
 
         self._show_message("Reading this machine's memory and chip...")
         self._host_worker = start_worker(
-            self.ctx.pool, job, on_result=done, on_error=failed, on_finished=finished
+            self.ctx.pool,
+            job,
+            on_result=done,
+            on_error=failed,
+            on_finished=finished,
+            owner=self,
         )
 
     # -- the estimate --------------------------------------------------------------------------
@@ -576,7 +593,7 @@ class FitView(QWidget):
         return RunOptions(
             context=self.context(),
             kv_type=self.kv_combo.currentData(),
-            flash_attention=self.flash.isChecked(),
+            flash_attention=self.flash.currentData(),
             runtime=self.runtime_combo.currentData(),
         )
 
@@ -799,12 +816,43 @@ class FitView(QWidget):
 
         self._quant_busy = True
         self._quant_worker = start_worker(
-            self.ctx.pool, job, on_result=done, on_error=failed, on_finished=finished
+            self.ctx.pool,
+            job,
+            on_result=done,
+            on_error=failed,
+            on_finished=finished,
+            owner=self,
         )
+
+    def changeEvent(self, event: QEvent) -> None:
+        """The system switched light/dark: re-derive every colour from the new palette."""
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.PaletteChange:
+            self.apply_palette()
+
+    def apply_palette(self) -> None:
+        for plot in (self.mem_plot, self.speed_plot):
+            theme.style_plot(plot)
+        for key, item in self.bars.items():
+            item.setOpts(brush=theme.series_colour(theme.SERIES_HUES[key]))
+        text = theme.text_colour()
+        self.physical_line.setPen(pg.mkPen(text, width=1.5))
+        self.limit_line.setPen(
+            pg.mkPen(theme.series_colour(40), width=2, style=Qt.PenStyle.DashLine)
+        )
+        self.curve.setPen(pg.mkPen(theme.series_colour(210), width=2))
+        self.quant_model.set_frame(self.quant_model.frame())
+        if self._estimate is not None:
+            self._draw(self._estimate, self._curve)
 
     def busy(self) -> bool:
         """True while a redraw or table update is pending or running (screenshots wait)."""
-        return self._coalesce.isActive() or self._debounce.isActive() or self._quant_busy
+        return (
+            self._first_pending
+            or self._coalesce.isActive()
+            or self._debounce.isActive()
+            or self._quant_busy
+        )
 
     def _pick_quant_from_table(self, index: Any) -> None:
         src = self.quant_proxy.mapToSource(index)

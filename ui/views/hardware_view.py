@@ -6,7 +6,7 @@ from __future__ import annotations
 import html
 from typing import Any
 
-from PySide6.QtCore import QItemSelection, Qt
+from PySide6.QtCore import QEvent, QItemSelection, Qt
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -130,7 +130,7 @@ class HardwareView(QWidget):
             yield "catalog"
             return hardware_frame(ctx.catalog)
 
-        self._worker = start_worker(ctx.pool, job, on_result=self._on_frame)
+        self._worker = start_worker(ctx.pool, job, on_result=self._on_frame, owner=self)
 
     def _on_frame(self, frame: Any) -> None:
         self.model.set_frame(frame)
@@ -142,6 +142,12 @@ class HardwareView(QWidget):
         if self.proxy.rowCount():
             self.table.selectRow(0)
         self.ctx.status(f"Hardware: {len(frame)} configurations", 3000)
+
+    def changeEvent(self, event: QEvent) -> None:
+        """Light/dark switch: re-derive the greyed "unknown" colour from the new palette."""
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.PaletteChange and self.model.frame() is not None:
+            self.model.set_frame(self.model.frame())
 
     def shutdown(self) -> None:
         if self._worker is not None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import html
 from typing import Any
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QEvent, Qt, QTimer
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -136,8 +136,17 @@ class ModelsView(QWidget):
         self.open_only.toggled.connect(self._apply_filters)
         self.import_button.clicked.connect(self._choose_file)
         self.table.selectionModel().selectionChanged.connect(self._on_selection)
-        self._load_user_models()
+        self._loading = True
+        # Fill the table on the next event-loop pass, after the page's first paint.
+        QTimer.singleShot(0, self, self._first_fill)
+
+    def _first_fill(self) -> None:
+        self._loading = False
         self._refresh()
+        self._load_user_models()
+
+    def busy(self) -> bool:
+        return self._loading
 
     # -- data ----------------------------------------------------------------------------------
     def all_models(self) -> list[Any]:
@@ -159,7 +168,9 @@ class ModelsView(QWidget):
             # The shipped database still works; say why imported models are missing.
             self.ctx.status(f"Your imported models could not be read: {err.reason}", 0)
 
-        self._workers.append(start_worker(self.ctx.pool, job, on_result=done, on_error=failed))
+        self._workers.append(
+            start_worker(self.ctx.pool, job, on_result=done, on_error=failed, owner=self)
+        )
 
     def _refresh(self, select: str | None = None) -> None:
         frame = models_frame(self.all_models())
@@ -283,6 +294,7 @@ class ModelsView(QWidget):
         worker = start_worker(
             self.ctx.pool,
             import_model_job(path),
+            owner=self,
             on_progress=progress,
             on_result=done,
             on_error=failed,
@@ -302,6 +314,12 @@ class ModelsView(QWidget):
             if url.isLocalFile():
                 self.import_path(url.toLocalFile())
         event.acceptProposedAction()
+
+    def changeEvent(self, event: QEvent) -> None:
+        """Light/dark switch: re-derive the greyed "unknown" colour from the new palette."""
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.PaletteChange and self.model.frame() is not None:
+            self.model.set_frame(self.model.frame())
 
     def shutdown(self) -> None:
         for w in self._workers:

@@ -1,0 +1,582 @@
+"""Benchmarks view: run benchmarks on this machine, see them beside their estimates, calibrate,
+and walk the lab protocols.
+
+- Run: runner (built-in, llama.cpp, Ollama), model (a catalog model benchmarked as a
+  random-weight GGUF of its shape, or a GGUF file), a progress bar, a live plot of the values
+  the run reports, Cancel. The run is the core's progress generator
+  (forgeplanner.bench.session.record_*) driven by `ui.workers` in the thread pool, so the window
+  never freezes and Cancel stops the tool process.
+- History: every stored run with its machine fingerprint, estimate, measurement and error.
+- Estimate vs measured: a scatter of decode and prefill tokens/s against the diagonal.
+- Calibrate: fit this machine from its llama.cpp runs and show the error before and after.
+- Labs: L-001 / L-002 as guided steps (procedure, command, recording sheet, observation
+  prompts); "Run lab" runs what can run here and stores the lab record.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pyqtgraph as pg
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QPlainTextEdit,
+    QProgressBar,
+    QPushButton,
+    QSpinBox,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ui import theme
+from ui.context import AppContext
+from ui.errors import show_error
+from ui.workers import start_worker
+
+RUNNERS = ("builtin", "llama.cpp", "ollama")
+SYNTHETIC_MODELS = ("qwen2.5-0.5b", "llama-3.2-1b", "qwen2.5-1.5b", "llama-3.2-3b", "qwen2.5-3b")
+SYNTHETIC_QUANTS = ("Q8_0", "Q4_0", "F16")
+HISTORY_COLUMNS = (
+    "id", "started (UTC)", "runner", "status", "model", "decode t/s", "estimate",
+    "error", "prefill t/s", "copy GB/s", "machine",
+)  # fmt: skip
+
+
+def _f(v: Any, fmt: str = "{:.2f}") -> str:
+    return "" if v is None else fmt.format(v)
+
+
+class BenchView(QWidget):
+    def __init__(self, ctx: AppContext, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.ctx = ctx
+        self.worker: Any = None
+        self.last_result: Any = None
+        self.last_error: str | None = None
+        self.builtin_config: Any = None  # None = BuiltinConfig() defaults (tests shrink it)
+        self.lab_options: dict[str, Any] = {}
+        self._live_x: list[float] = []
+        self._live_y: list[float] = []
+        self._live_metric: str | None = None
+        self._build()
+        self.refresh_history()
+        self._show_lab(self.lab_combo.currentText())
+
+    # -- layout ------------------------------------------------------------------------------
+    def _build(self) -> None:
+        self.tabs = QTabWidget()
+        self.tabs.addTab(self._build_run_tab(), "Run")
+        self.tabs.addTab(self._build_history_tab(), "History")
+        self.tabs.addTab(self._build_scatter_tab(), "Estimate vs measured")
+        self.tabs.addTab(self._build_lab_tab(), "Labs")
+        lay = QVBoxLayout(self)
+        lay.addWidget(self.tabs)
+
+    def _build_run_tab(self) -> QWidget:
+        box = QGroupBox("Benchmark")
+        form = QFormLayout(box)
+        self.runner_combo = QComboBox()
+        self.runner_combo.addItems(RUNNERS)
+        self.model_combo = QComboBox()
+        self.model_combo.addItems(SYNTHETIC_MODELS)
+        self.quant_combo = QComboBox()
+        self.quant_combo.addItems(SYNTHETIC_QUANTS)
+        self.gguf_edit = QLineEdit()
+        self.gguf_edit.setPlaceholderText("or a GGUF file (overrides the model)")
+        browse = QPushButton("Browse...")
+        browse.clicked.connect(self._browse)
+        gguf_row = QHBoxLayout()
+        gguf_row.addWidget(self.gguf_edit, 1)
+        gguf_row.addWidget(browse)
+        self.ollama_model = QLineEdit("llama3.1:8b")
+        self.ollama_url = QLineEdit("http://localhost:11434")
+        self.prompt_spin = QSpinBox()
+        self.prompt_spin.setRange(1, 65536)
+        self.prompt_spin.setValue(512)
+        self.gen_spin = QSpinBox()
+        self.gen_spin.setRange(1, 8192)
+        self.gen_spin.setValue(128)
+        self.reps_spin = QSpinBox()
+        self.reps_spin.setRange(1, 50)
+        self.reps_spin.setValue(5)
+        form.addRow("Runner", self.runner_combo)
+        form.addRow("Model (synthetic GGUF of its shape)", self.model_combo)
+        form.addRow("File type", self.quant_combo)
+        form.addRow("GGUF file", gguf_row)
+        form.addRow("Ollama model", self.ollama_model)
+        form.addRow("Ollama URL", self.ollama_url)
+        form.addRow("Prompt tokens", self.prompt_spin)
+        form.addRow("Generated tokens", self.gen_spin)
+        form.addRow("Repetitions", self.reps_spin)
+        self.runner_combo.currentTextChanged.connect(self._runner_changed)
+
+        self.run_button = QPushButton("Run")
+        self.run_button.clicked.connect(self.start_run)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setEnabled(False)
+        self.cancel_button.clicked.connect(self.cancel)
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 1000)
+        self.status_label = QLabel("Ready.")
+        self.status_label.setWordWrap(True)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.run_button)
+        buttons.addWidget(self.cancel_button)
+        buttons.addWidget(self.progress, 1)
+
+        self.live_plot = pg.PlotWidget()
+        theme.style_plot(self.live_plot)
+        self.live_plot.setLabel("bottom", "step")
+        self.live_plot.showGrid(x=True, y=True, alpha=0.3)
+        self.live_curve = self.live_plot.plot(
+            [], [], pen=pg.mkPen(theme.series_colour(210), width=2), symbol="o", symbolSize=5
+        )
+        self.result_text = QPlainTextEdit()
+        self.result_text.setReadOnly(True)
+
+        left = QWidget()
+        ll = QVBoxLayout(left)
+        ll.addWidget(box)
+        ll.addLayout(buttons)
+        ll.addWidget(self.status_label)
+        ll.addStretch(1)
+        right = QSplitter(Qt.Orientation.Vertical)
+        right.addWidget(self.live_plot)
+        right.addWidget(self.result_text)
+        split = QSplitter()
+        split.addWidget(left)
+        split.addWidget(right)
+        split.setStretchFactor(1, 1)
+        self._runner_changed(self.runner_combo.currentText())
+        return split
+
+    def _build_history_tab(self) -> QWidget:
+        self.history = QTableWidget(0, len(HISTORY_COLUMNS))
+        self.history.setHorizontalHeaderLabels(list(HISTORY_COLUMNS))
+        self.history.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.history.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
+        self.history.itemSelectionChanged.connect(self._history_selected)
+        self.history_detail = QPlainTextEdit()
+        self.history_detail.setReadOnly(True)
+        self.calibrate_button = QPushButton("Calibrate this machine")
+        self.calibrate_button.clicked.connect(self.start_calibrate)
+        self.calibration_label = QLabel(
+            "Calibration fits this machine's effective bandwidth, compute and per-token cost "
+            "from its llama.cpp runs; later estimates for this machine use them."
+        )
+        self.calibration_label.setWordWrap(True)
+        refresh = QPushButton("Refresh")
+        refresh.clicked.connect(self.refresh_history)
+        row = QHBoxLayout()
+        row.addWidget(self.calibrate_button)
+        row.addWidget(refresh)
+        row.addStretch(1)
+        w = QWidget()
+        lay = QVBoxLayout(w)
+        lay.addLayout(row)
+        lay.addWidget(self.calibration_label)
+        split = QSplitter(Qt.Orientation.Vertical)
+        split.addWidget(self.history)
+        split.addWidget(self.history_detail)
+        lay.addWidget(split, 1)
+        return w
+
+    def _build_scatter_tab(self) -> QWidget:
+        self.scatter_plot = pg.PlotWidget()
+        theme.style_plot(self.scatter_plot)
+        self.scatter_plot.setLabel("bottom", "estimate (tokens/s)")
+        self.scatter_plot.setLabel("left", "measured (tokens/s)")
+        self.scatter_plot.setLogMode(x=True, y=True)
+        self.scatter_plot.showGrid(x=True, y=True, alpha=0.3)
+        self.scatter_plot.addLegend(offset=(10, 10))
+        self.diagonal = self.scatter_plot.plot(
+            [], [], pen=pg.mkPen(theme.muted_text(), style=Qt.PenStyle.DashLine)
+        )
+        self.scatter_decode = pg.ScatterPlotItem(
+            brush=theme.series_colour(210), size=9, name="decode"
+        )
+        self.scatter_prefill = pg.ScatterPlotItem(
+            brush=theme.series_colour(30), size=9, name="prefill"
+        )
+        self.scatter_plot.addItem(self.scatter_decode)
+        self.scatter_plot.addItem(self.scatter_prefill)
+        self.scatter_note = QLabel("")
+        w = QWidget()
+        lay = QVBoxLayout(w)
+        lay.addWidget(self.scatter_plot, 1)
+        lay.addWidget(self.scatter_note)
+        return w
+
+    def _build_lab_tab(self) -> QWidget:
+        from forgeplanner.labs import LABS
+
+        self.lab_combo = QComboBox()
+        self.lab_combo.addItems(list(LABS))
+        self.lab_combo.currentTextChanged.connect(self._show_lab)
+        self.lab_title = QLabel("")
+        self.lab_title.setWordWrap(True)
+        self.lab_steps = QListWidget()
+        self.lab_steps.currentRowChanged.connect(self._lab_step_selected)
+        self.lab_step_text = QPlainTextEdit()
+        self.lab_step_text.setReadOnly(True)
+        self.lab_sheet = QTableWidget(0, 3)
+        self.lab_sheet.setHorizontalHeaderLabels(["recording sheet", "unit", "value"])
+        self.lab_sheet.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.lab_prompts = QPlainTextEdit()
+        self.lab_prompts.setReadOnly(True)
+        self.lab_run_button = QPushButton("Run lab (what can run here)")
+        self.lab_run_button.clicked.connect(self.start_lab)
+        self.lab_ladder = QCheckBox("include the llama.cpp ladder (L-002, minutes)")
+        self.lab_ladder.setChecked(True)
+        top = QHBoxLayout()
+        top.addWidget(QLabel("Lab"))
+        top.addWidget(self.lab_combo)
+        top.addWidget(self.lab_run_button)
+        top.addWidget(self.lab_ladder)
+        top.addStretch(1)
+        steps = QSplitter(Qt.Orientation.Vertical)
+        steps.addWidget(self.lab_steps)
+        steps.addWidget(self.lab_step_text)
+        sheet = QSplitter(Qt.Orientation.Vertical)
+        sheet.addWidget(self.lab_sheet)
+        sheet.addWidget(self.lab_prompts)
+        split = QSplitter()
+        split.addWidget(steps)
+        split.addWidget(sheet)
+        w = QWidget()
+        lay = QVBoxLayout(w)
+        lay.addLayout(top)
+        lay.addWidget(self.lab_title)
+        lay.addWidget(split, 1)
+        return w
+
+    # -- run ---------------------------------------------------------------------------------
+    def _runner_changed(self, runner: str) -> None:
+        llama = runner == "llama.cpp"
+        for w in (self.model_combo, self.quant_combo, self.gguf_edit):
+            w.setEnabled(llama)
+        for w in (self.ollama_model, self.ollama_url):
+            w.setEnabled(runner == "ollama")
+        for w in (self.prompt_spin, self.gen_spin):
+            w.setEnabled(llama)
+        self.reps_spin.setEnabled(runner != "builtin")
+
+    def _browse(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "GGUF file", "", "GGUF (*.gguf)")
+        if path:
+            self.gguf_edit.setText(path)
+
+    def _job(self):
+        """The progress generator for the chosen runner (runs in the worker thread)."""
+        from forgeplanner.bench import session
+
+        store = self.ctx.store()
+        runner = self.runner_combo.currentText()
+        if runner == "builtin":
+            from forgeplanner.bench.builtin import BuiltinConfig
+
+            cfg = self.builtin_config or BuiltinConfig()
+            return lambda token: session.record_builtin(store, cfg, token)
+        if runner == "ollama":
+            from forgeplanner.bench.ollama_runner import OllamaSpec
+
+            spec = OllamaSpec(
+                self.ollama_model.text().strip(),
+                url=self.ollama_url.text().strip(),
+                repetitions=self.reps_spin.value(),
+            )
+            return lambda token: session.record_ollama(store, spec, token)
+        gguf = self.gguf_edit.text().strip()
+        model, quant = self.model_combo.currentText(), self.quant_combo.currentText()
+        p, n, r = self.prompt_spin.value(), self.gen_spin.value(), self.reps_spin.value()
+
+        def job(token):
+            from forgeplanner.bench.llamacpp import LlamaBenchSpec
+
+            if gguf:
+                target = session.target_from_gguf(gguf)
+            else:
+                target = yield from session.target_from_model(model, quant)
+            spec = LlamaBenchSpec(str(target.gguf_path), n_prompt=(p,), n_gen=(n,), repetitions=r)
+            return (yield from session.record_llamacpp(store, target, spec, token))
+
+        return job
+
+    def start_run(self) -> None:
+        if self.worker is not None:
+            return
+        self._live_x, self._live_y, self._live_metric = [], [], None
+        self.live_curve.setData([], [])
+        self._start(self._job(), "run")
+
+    def _start(self, job, kind: str) -> None:
+        self.last_result = None
+        self.last_error = None
+        self.progress.setValue(0)
+        self.run_button.setEnabled(False)
+        self.lab_run_button.setEnabled(False)
+        self.calibrate_button.setEnabled(False)
+        self.cancel_button.setEnabled(True)
+        self.status_label.setText("Starting...")
+        self.worker = start_worker(
+            self.ctx.pool,
+            job,
+            on_progress=self._on_progress,
+            on_result=lambda res, k=kind: self._on_result(res, k),
+            on_error=self._on_error,
+            on_cancelled=self._on_cancelled,
+            on_finished=self._on_finished,
+        )
+
+    def cancel(self) -> None:
+        if self.worker is not None:
+            self.worker.cancel()
+            self.status_label.setText("Cancelling...")
+
+    def _on_progress(self, ev: Any) -> None:
+        if ev.fraction is not None:
+            self.progress.setValue(int(ev.fraction * 1000))
+        self.status_label.setText(f"{ev.stage}: {ev.message}" if ev.message else ev.stage)
+        if ev.metric and ev.value is not None:
+            if ev.metric != self._live_metric:
+                self._live_metric = ev.metric
+                self._live_x, self._live_y = [], []
+                self.live_plot.setLabel("left", ev.metric)
+            self._live_x.append(float(len(self._live_x) + 1))
+            self._live_y.append(float(ev.value))
+            self.live_curve.setData(self._live_x, self._live_y)
+
+    def _on_result(self, res: Any, kind: str) -> None:
+        self.last_result = res
+        self.progress.setValue(1000)
+        if kind == "run":
+            from forgeplanner.bench.session import run_summary
+
+            s = run_summary(res)
+            self.result_text.setPlainText(_describe_run(s))
+            self.status_label.setText(f"Run {res.id} stored ({res.status}).")
+        elif kind == "calibrate":
+            self._show_calibration(res)
+        elif kind == "lab":
+            self.status_label.setText(f"Lab record {res.id} stored.")
+            self._fill_sheet(res.body.get("sheet", {}))
+            self._mark_steps(res.body.get("steps", []))
+        self.refresh_history()
+        status = getattr(self.ctx, "status", None)
+        if status is not None:
+            status(self.status_label.text())
+
+    def _on_error(self, err: Any) -> None:
+        self.last_error = err.reason
+        self.status_label.setText(f"Failed: {err.reason}")
+        show_error(self, err.reason, err.details)
+        self.refresh_history()
+
+    def _on_cancelled(self) -> None:
+        self.status_label.setText("Cancelled.")
+        self.refresh_history()
+
+    def _on_finished(self) -> None:
+        self.worker = None
+        self.run_button.setEnabled(True)
+        self.lab_run_button.setEnabled(True)
+        self.calibrate_button.setEnabled(True)
+        self.cancel_button.setEnabled(False)
+
+    # -- history, scatter, calibration --------------------------------------------------------
+    def _runs(self) -> list[Any]:
+        from forgeplanner.store import BenchRunRepo
+
+        store = self.ctx.store()
+        with store.session() as s:
+            return BenchRunRepo(s).list(limit=500)
+
+    def refresh_history(self) -> None:
+        from forgeplanner.bench.fingerprint import describe
+
+        runs = self._runs()
+        self._history_runs = runs
+        self.history.setRowCount(len(runs))
+        for i, r in enumerate(runs):
+            m, e, err = r.measured or {}, r.estimate or {}, r.error_pct or {}
+            cells = (
+                str(r.id), r.started_at.strftime("%Y-%m-%d %H:%M"), r.runner, r.status,
+                (r.model_ref or "").rsplit("/", 1)[-1], _f(m.get("decode_tps")),
+                _f(e.get("decode_tps")), _f(err.get("decode_tps"), "{:+.1f} %"),
+                _f(m.get("prefill_tps"), "{:.1f}"), _f(m.get("copy_gbps"), "{:.1f}"),
+                describe(r.fingerprint),
+            )  # fmt: skip
+            for j, text in enumerate(cells):
+                self.history.setItem(i, j, QTableWidgetItem(text))
+        self.history.resizeColumnsToContents()
+        self._update_scatter(runs)
+
+    def _update_scatter(self, runs: list[Any]) -> None:
+        pts: dict[str, list[tuple[float, float]]] = {"decode_tps": [], "prefill_tps": []}
+        for r in runs:
+            if r.status != "ok" or not r.estimate or not r.measured:
+                continue
+            for k in pts:
+                est, meas = r.estimate.get(k), r.measured.get(k)
+                if est and meas and est > 0 and meas > 0:
+                    pts[k].append((est, meas))
+        self.scatter_points = pts
+        self.scatter_decode.setData(
+            [p[0] for p in pts["decode_tps"]], [p[1] for p in pts["decode_tps"]]
+        )
+        self.scatter_prefill.setData(
+            [p[0] for p in pts["prefill_tps"]], [p[1] for p in pts["prefill_tps"]]
+        )
+        allv = [v for series in pts.values() for p in series for v in p]
+        if allv:
+            lo, hi = min(allv) * 0.8, max(allv) * 1.25
+            self.diagonal.setData([lo, hi], [lo, hi])
+            self.scatter_note.setText(
+                f"{len(pts['decode_tps'])} decode and {len(pts['prefill_tps'])} prefill "
+                "measurements; on the dashed line the estimate was exact, above it the machine "
+                "was faster than estimated."
+            )
+        else:
+            self.diagonal.setData([], [])
+            self.scatter_note.setText("No runs with an estimate yet: run llama.cpp or Ollama.")
+
+    def _history_selected(self) -> None:
+        import json
+
+        rows = {i.row() for i in self.history.selectedItems()}
+        if not rows:
+            return
+        run = self._history_runs[min(rows)]
+        from forgeplanner.bench.session import run_summary
+
+        self.history_detail.setPlainText(json.dumps(run_summary(run), indent=1, default=str))
+
+    def start_calibrate(self) -> None:
+        if self.worker is not None:
+            return
+        store = self.ctx.store()
+
+        def job(token):
+            from forgeplanner.bench.calibrate import calibrate
+            from forgeplanner.bench.fingerprint import machine_fingerprint
+            from forgeplanner.bench.progress import Progress
+
+            yield Progress("calibrate", 0.1, "fitting this machine's runs")
+            return calibrate(store, machine_fingerprint())
+
+        self._start(job, "calibrate")
+
+    def _show_calibration(self, rec: Any) -> None:
+        d = rec.to_dict()
+        b, a = rec.error_before, rec.error_after
+        self.calibration_label.setText(
+            f"Calibration {rec.id} (runs {', '.join(map(str, rec.run_ids))}): effective "
+            f"bandwidth {_f(d['bandwidth_gbps'])} GB/s, compute {_f(d['compute_gflops'], '{:.1f}')}"
+            f" GFLOP/s, per-token cost {_f(d['per_token_ms'])} ms. Decode error "
+            f"{_f(b.get('decode_tps_mape'), '{:.1f} %')} before -> "
+            f"{_f(a.get('decode_tps_mape'), '{:.1f} %')} after; prefill "
+            f"{_f(b.get('prefill_tps_mape'), '{:.1f} %')} -> "
+            f"{_f(a.get('prefill_tps_mape'), '{:.1f} %')}."
+        )
+        self.status_label.setText(f"Calibration {rec.id} stored.")
+
+    # -- labs --------------------------------------------------------------------------------
+    def _show_lab(self, lab_id: str) -> None:
+        from forgeplanner.labs import get_lab
+
+        if not lab_id:
+            return
+        lab = get_lab(lab_id)
+        self._lab = lab
+        self.lab_title.setText(f"<b>{lab.id} {lab.title}</b> ({lab.module})<br>{lab.goal}")
+        self.lab_steps.clear()
+        for i, s in enumerate(lab.steps, 1):
+            tag = " [automated]" if s.automated else " [manual]"
+            self.lab_steps.addItem(f"{i}. {s.title}{tag}")
+        self.lab_sheet.setRowCount(len(lab.sheet))
+        for i, f in enumerate(lab.sheet):
+            self.lab_sheet.setItem(i, 0, QTableWidgetItem(f.label))
+            self.lab_sheet.setItem(i, 1, QTableWidgetItem(f.unit))
+            self.lab_sheet.setItem(i, 2, QTableWidgetItem(""))
+        self.lab_prompts.setPlainText(
+            "Observation prompts:\n" + "\n".join(f"- {o}" for o in lab.observations)
+        )
+        self.lab_steps.setCurrentRow(0)
+
+    def _lab_step_selected(self, row: int) -> None:
+        if row < 0 or row >= len(self._lab.steps):
+            return
+        s = self._lab.steps[row]
+        text = s.procedure + (f"\n\n$ {s.command}" if s.command else "")
+        if s.macos_only:
+            text += "\n\n(needs a Mac for the full procedure)"
+        self.lab_step_text.setPlainText(text)
+
+    def _fill_sheet(self, sheet: dict[str, Any]) -> None:
+        for i, f in enumerate(self._lab.sheet):
+            v = sheet.get(f.key)
+            if isinstance(v, float):
+                v = f"{v:.3g}"
+            elif isinstance(v, (dict, list)):
+                v = f"{len(v)} entries (see the lab record)"
+            self.lab_sheet.setItem(i, 2, QTableWidgetItem("" if v is None else str(v)))
+
+    def _mark_steps(self, steps: list[dict[str, Any]]) -> None:
+        for i, st in enumerate(steps):
+            item = self.lab_steps.item(i)
+            if item is not None:
+                item.setText(f"{i + 1}. {st['title']} [{st['status']}]")
+
+    def start_lab(self) -> None:
+        if self.worker is not None:
+            return
+        from forgeplanner.labs.runner import run_lab
+
+        store = self.ctx.store()
+        lab_id = self._lab.id
+        options = dict(self.lab_options)
+        if self.builtin_config is not None:
+            options.setdefault("builtin_config", self.builtin_config)
+        if not self.lab_ladder.isChecked():
+            options["ladder"] = ()
+        self._start(lambda token: run_lab(lab_id, store, token, options=options), "lab")
+
+    def shutdown(self) -> None:
+        if self.worker is not None:
+            self.worker.cancel()
+
+
+def _describe_run(s: dict[str, Any]) -> str:
+    lines = [f"Run {s['id']} ({s['runner']}, {s['status']})"]
+    if s["runner"] == "builtin":
+        for k in ("copy_gbps", "triad_gbps", "matmul_gflops", "decode_sim_tps", "decode_sim_gbps"):
+            lines.append(f"{k}: {_f(s.get(k))}")
+    else:
+        m, e, err = s["measured"], s["estimate"], s["error_pct"]
+        for k in ("decode_tps", "prefill_tps"):
+            lines.append(
+                f"{k}: measured {_f(m.get(k))}, estimate {_f(e.get(k))}, "
+                f"error {_f(err.get(k), '{:+.1f} %')}"
+            )
+        if e.get("basis"):
+            lines.append(f"estimate basis: {e['basis']}")
+    if s.get("message"):
+        lines.append(f"note: {s['message']}")
+    return "\n".join(lines)
+
+
+def create_view(ctx: AppContext) -> QWidget:
+    return BenchView(ctx)
