@@ -356,20 +356,30 @@ def data_sources_html(ctx: AppContext) -> str:
             sources.update(getattr(m, "sources", ()) or ())
         parts.append(
             f"<p>Hardware catalog: {len(machines)} configurations, {n_chips} chip bins, "
-            f"{len(sources)} cited sources (every figure's source and date in the Hardware "
-            "view).</p>"
+            f"{len(sources)} cited sources, from <code>{_data_dir()}</code> (every figure's "
+            "source and date in the Hardware view).</p>"
         )
     except Exception as exc:
         parts.append(f"<p>Hardware catalog: not available ({one_line_reason(exc)})</p>")
     try:
         models = ctx.models
         parts.append(
-            f"<p>Model database: {len(models)} models from their published configs "
-            "(source per model in the Models view).</p>"
+            f"<p>Model database: {len(models)} models from their published configs, from "
+            f"<code>{getattr(models, 'file', 'models_db')}</code> (source per model in the "
+            "Models view).</p>"
         )
     except Exception as exc:
         parts.append(f"<p>Model database: not available ({one_line_reason(exc)})</p>")
     return "".join(parts)
+
+
+def _data_dir() -> str:
+    try:
+        from catalog import DATA_DIR
+
+        return str(DATA_DIR)
+    except ImportError:
+        return "catalog/data"
 
 
 def _catalog_machines(cat: object) -> list:

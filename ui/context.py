@@ -98,12 +98,14 @@ class AppContext(QObject):
     """Shared state handed to `create_view(ctx)`."""
 
     status_message = Signal(str, int)  # text, timeout ms (0 = until replaced)
+    models_changed = Signal()  # the user's models (imported / from the store) changed
 
     def __init__(self, parent: QObject | None = None, max_threads: int | None = None) -> None:
         super().__init__(parent)
         self._catalog: Any = None
         self._models: Any = None
         self._store: Any = None
+        self._user_models: dict[str, Any] = {}  # id -> ModelSpec, imported or from the store
         self.pool = QThreadPool(self)
         if max_threads is not None:
             self.pool.setMaxThreadCount(max_threads)
@@ -127,6 +129,31 @@ class AppContext(QObject):
 
             self._models = models_db.load_models()
         return self._models
+
+    def user_models(self) -> list[Any]:
+        return list(self._user_models.values())
+
+    def add_user_models(self, specs: list[Any]) -> None:
+        """Make imported models known to every view (Models lists them, Fit sizes them)."""
+        changed = False
+        for spec in specs:
+            if self._user_models.get(spec.id) != spec:
+                self._user_models[spec.id] = spec
+                changed = True
+        if changed:
+            self.models_changed.emit()
+
+    def all_models(self) -> list[Any]:
+        """Shipped models first, then the user's (a user id never shadows a shipped one)."""
+        shipped = list(self.models.all())
+        ids = {m.id for m in shipped}
+        return shipped + [m for m in self._user_models.values() if m.id not in ids]
+
+    def model(self, model_id: str) -> Any:
+        spec = self._user_models.get(model_id)
+        if spec is not None and model_id not in self.models:
+            return spec
+        return self.models.get(model_id)
 
     def store(self) -> Any:
         """The user database (`forgeplanner.store`), opened on first use."""

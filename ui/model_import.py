@@ -57,6 +57,27 @@ def import_model_job(path: str | Path, save: bool = True):
     return job
 
 
+def import_ollama_job(model: str, url: str, save: bool = True):
+    """`job(token)` importing `model` from a running Ollama at `url` (localhost by default)."""
+
+    def job(token: Any) -> Generator[ImportProgress, None, ImportResult | None]:
+        from forgeplanner.cli.models_cmd import _save
+        from models_db.importers import import_ollama_model
+
+        where = f"{url} ({model})"
+        yield ImportProgress(where, "read")
+        spec = import_ollama_model(model, url=url)
+        if token.cancelled:
+            return None
+        saved_as = spec.id
+        if save:
+            yield ImportProgress(where, "save")
+            saved_as = _save(spec)
+        return ImportResult(spec=spec, kind="ollama", saved_as=saved_as)
+
+    return job
+
+
 def user_models() -> list[Any]:
     """The user's imported models from the store."""
     from forgeplanner.cli.models_cmd import _user_models

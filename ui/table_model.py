@@ -218,6 +218,10 @@ class DataFrameTableModel(QAbstractTableModel):
                 return i
         raise KeyError(key)
 
+    def column_texts(self, column: int) -> list[str]:
+        """Display texts of one column (for sizing columns without querying every cell)."""
+        return [row[column] for row in self._text]
+
     def row_key(self, row: int) -> Any:
         return self._keys[row]
 

@@ -71,7 +71,7 @@ class BuiltinConfig:
     array_bytes: int | None = None  # per STREAM array; None = default_array_bytes()
     repetitions: int = 7
     warmup: int = 1
-    threads: int | None = None  # None = every logical CPU
+    threads: int | None = None  # every kernel; None = every logical CPU
     matmul_n: int = 2048
     matmul_repetitions: int = 5
     decode_weight_bytes: int = 256 * MiB  # "sized like the model": set from the model
@@ -255,34 +255,63 @@ def stream_kernels(
     return out
 
 
+def _blas_child(
+    config: BuiltinConfig, args: dict[str, Any], cancel: CancelLike | None, tag: str
+) -> BenchGen[dict[str, Any]]:
+    """Run a BLAS kernel (forgeplanner.bench.decode_sim) in a child process with the BLAS
+    thread count set to `threads`; yields the per-step values it prints."""
+    import json
+    import sys
+
+    from forgeplanner.bench.process import run_process
+
+    env = dict(os.environ)
+    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "VECLIB_MAXIMUM_THREADS",
+                "MKL_NUM_THREADS"):  # fmt: skip
+        env[var] = str(config.resolved_threads())
+    argv = [sys.executable, "-m", "forgeplanner.bench.decode_sim", json.dumps(args)]
+    gen = run_process(argv, timeout=3600, cancel=cancel, env=env)
+    try:
+        while True:
+            try:
+                line = next(gen)
+            except StopIteration as stop:
+                res = stop.value
+                break
+            if line.startswith(tag + " "):
+                yield float(line.split()[1])  # type: ignore[misc]
+    finally:
+        gen.close()
+    if res.returncode != 0:
+        raise RuntimeError(f"{args.get('kernel')} kernel failed: {res.stderr.strip()[-300:]}")
+    return json.loads(res.stdout)
+
+
 def matmul(
     config: BuiltinConfig, cancel: CancelLike | None = None, *, base_fraction: float = 0.0,
     span: float = 1.0,
 ) -> BenchGen[Spread]:  # fmt: skip
-    """float32 GEMM through numpy's BLAS (which uses every core): 2 n^3 FLOP per product."""
-    n = config.matmul_n
-    rng = np.random.default_rng(0)
-    x = rng.standard_normal((n, n), dtype=np.float32)
-    y = rng.standard_normal((n, n), dtype=np.float32)
-    z = np.empty((n, n), dtype=np.float32)
-    samples = []
+    """float32 GEMM through numpy's BLAS on `threads` cores: 2 n^3 FLOP per product."""
+    args = {"kernel": "matmul", "n": config.matmul_n, "warmup": config.warmup,
+            "repetitions": config.matmul_repetitions}  # fmt: skip
     total = config.warmup + config.matmul_repetitions
-    for rep in range(total):
-        check(cancel)
-        t0 = time.perf_counter()
-        np.matmul(x, y, out=z)
-        elapsed = time.perf_counter() - t0
-        gflops = 2.0 * n**3 / elapsed / 1e9
-        if rep >= config.warmup:
-            samples.append(gflops)
+    gen = _blas_child(config, args, cancel, "gflops")
+    done = 0
+    while True:
+        try:
+            gflops = next(gen)
+        except StopIteration as stop:
+            out = stop.value
+            break
+        done += 1
         yield Progress(
             stage="matmul",
-            fraction=base_fraction + span * (rep + 1) / total,
+            fraction=base_fraction + span * done / total,
             message=f"{gflops:.1f} GFLOP/s",
             metric="matmul_gflops",
             value=gflops,
         )
-    return Spread.of(samples)
+    return Spread.of(out["gflops"])
 
 
 def decode_simulation(
@@ -293,40 +322,35 @@ def decode_simulation(
     `decode_layers` layers; one "token" reads every weight once, layer after layer, each
     layer's input being the previous layer's output. Returns (tokens/s, GB/s of weights).
 
-    The products go through numpy's BLAS (sgemv), which spreads each product over all cores
-    with its own thread pool. (Tried and rejected: our own thread team with numpy.einsum,
-    which does not scale past one core, and blocked multiply+reduce, which is 2-3x slower.)"""
-    h = config.decode_hidden
-    layers = config.decode_layers
-    rows = max(h, config.decode_weight_bytes // (4 * h * layers))
-    weights = [np.full((rows, h), 1.0 / h, dtype=np.float32) for _ in range(layers)]
-    real_bytes = rows * h * 4 * layers
-    x = np.ones(h, dtype=np.float32)
-    y = np.empty(rows, dtype=np.float32)
-    tps, gbps = [], []
+    The products go through numpy's BLAS (sgemv) on `threads` cores, in a child process
+    (see _blas_child). Our own thread team was tried and rejected: numpy.einsum does not
+    scale past one core, blocked multiply+reduce is 2-3x slower than sgemv."""
+    args = {
+        "weight_bytes": config.decode_weight_bytes,
+        "layers": config.decode_layers,
+        "hidden": config.decode_hidden,
+        "tokens": config.decode_tokens,
+        "warmup": config.warmup,
+    }
     total = config.warmup + config.decode_tokens
-    for tok in range(total):
-        check(cancel)
-        t0 = time.perf_counter()
-        v = x
-        for w in weights:
-            np.matmul(w, v, out=y)
-            v = y[:h]  # the next layer reads this layer's output
-        elapsed = time.perf_counter() - t0
-        if tok >= config.warmup:
-            tps.append(1.0 / elapsed)
-            gbps.append(real_bytes / elapsed / GB)
+    mib = decode_sim_bytes(config) / 2**20
+    gen = _blas_child(config, args, cancel, "token")
+    done = 0
+    while True:
+        try:
+            tps = next(gen)
+        except StopIteration as stop:
+            out = stop.value
+            break
+        done += 1
         yield Progress(
             stage="decode simulation",
-            fraction=base_fraction + span * (tok + 1) / total,
-            message=f"{1.0 / elapsed:.1f} tok/s over {real_bytes / 2**20:.0f} MiB",
+            fraction=base_fraction + span * done / total,
+            message=f"{tps:.1f} tok/s over {mib:.0f} MiB",
             metric="decode_sim_tps",
-            value=1.0 / elapsed,
+            value=tps,
         )
-    if not np.allclose(y[:: max(1, rows // 97)], 1.0, rtol=1e-3):
-        raise RuntimeError("decode simulation produced wrong values")
-    del weights
-    return Spread.of(tps), Spread.of(gbps)
+    return Spread.of(out["tps"]), Spread.of(out["gbps"])
 
 
 def decode_sim_bytes(config: BuiltinConfig) -> int:

@@ -124,3 +124,41 @@ def test_lab_l002_computes_sizes_and_the_70b_case(lab_id: str) -> None:
         assert row["verdict"] in ("does-not-fit", "fits-with-raised-limit")
     else:
         assert row["verdict"] == "fits"
+
+
+def test_a_killed_benchmark_leaves_earlier_runs_intact_and_is_marked_interrupted(
+    capsys, _isolated_home
+) -> None:
+    """A real `forgeplanner bench run builtin` process killed with SIGKILL mid-run."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    first = _json(capsys, ["bench", "run", "builtin", "--json", *SMALL_BUILTIN])
+    env = {**os.environ, "FORGEPLANNER_HOME": str(_isolated_home)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "forgeplanner", "bench", "run", "builtin", "--array-mb", "64",
+         "-r", "500", "--decode-mb", "8"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            with Store() as st, st.session() as s:
+                if any(r.status == "running" for r in BenchRunRepo(s).list()):
+                    break
+            time.sleep(0.2)
+        else:
+            pytest.fail("the benchmark never started")
+        time.sleep(0.5)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    listed = _json(capsys, ["bench", "list", "--json"])
+    by_id = {r["id"]: r for r in listed["runs"]}
+    assert by_id[first["id"]]["status"] == "ok"
+    assert by_id[first["id"]]["memory_bandwidth_gbps"] == first["memory_bandwidth_gbps"]
+    (killed,) = [r for r in listed["runs"] if r["id"] != first["id"]]
+    assert killed["status"] == "interrupted"

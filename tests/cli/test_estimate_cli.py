@@ -106,7 +106,16 @@ def test_human_output_explains_formulas(capsys):
             "--context must be a positive number of tokens, got -5",
         ),
         (["--model", "llama-3.1-8b", "--chip", "M1", "--depth", "-1"], "--depth must be >= 0"),
-        (["--model", "llama-3.1-8b", "--chip", "M1", "--kv-type", "q8_0"], "flash attention"),
+        (
+            ["--model", "llama-3.1-8b", "--chip", "M1", "--kv-type", "q8_0",
+             "--no-flash-attention"],
+            "needs flash attention",
+        ),  # fmt: skip
+        (
+            ["--model", "deepseek-v3", "--chip", "M3 Ultra", "--runtime", "ollama",
+             "--kv-type", "q8_0"],
+            "Ollama does not run flash attention for deepseek-v3",
+        ),  # fmt: skip
         (
             ["--model", "llama-3.1-8b", "--machine", "mac-mini-m4-10c-16gb", "--gpu-cores", "10"],
             "--gpu-cores and --memory-gb go with --chip",
@@ -164,3 +173,19 @@ def test_gguf_file_uses_its_exact_tensor_bytes(capsys, tmp_path):
     assert d["decode_tps"] > 0
     assert main(["estimate", "--gguf", str(tmp_path / "missing.gguf"), "--chip", "M2"]) == 2
     assert "missing.gguf" in capsys.readouterr().err
+
+
+def test_flash_attention_is_tri_state(capsys):
+    base = ["estimate", "--model", "llama-3.1-8b", "--chip", "M2 Pro", "--memory-gb", "32",
+            "--quant", "Q4_K_M"]  # fmt: skip
+    auto = run_json(capsys, *base)
+    on = run_json(capsys, *base, "--flash-attention")
+    off = run_json(capsys, *base, "--no-flash-attention")
+    # default = llama.cpp's -fa auto, resolved and reported with its reason
+    assert auto["flash_attention"] is True and auto["flash_attention_basis"].startswith("auto")
+    assert on["flash_attention"] is True and on["memory"] == auto["memory"]
+    assert off["flash_attention"] is False and off["flash_attention_basis"].startswith("off")
+    assert off["max_context_that_fits"] == 88832 < auto["max_context_that_fits"] == 131072
+    # a quantized cache under auto turns flash attention on, as llama.cpp does
+    q8 = run_json(capsys, *base, "--kv-type", "q8_0")
+    assert q8["flash_attention"] is True and "V cache" in q8["flash_attention_basis"]

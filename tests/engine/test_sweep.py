@@ -93,3 +93,32 @@ def test_other_runtimes_agree_with_scalar(runtime):
             assert res.decode_tps[h, m, q] == pytest.approx(e.speed.decode_tps, rel=1e-12)
     if runtime == "mlx":
         assert all(q.startswith("MLX") for q in res.quants)
+
+
+@pytest.mark.parametrize(
+    ("runtime", "kv_type", "fa"),
+    [("mlx", "q8_0", None), ("mlx", "q4_0", None), ("llama.cpp", "f16", False),
+     ("llama.cpp", "q8_0", None), ("ollama", "f16", True)],
+)  # fmt: skip
+def test_kv_type_and_flash_attention_reach_the_sweep(runtime, kv_type, fa):
+    # every model at long contexts, where the score matrix (flash attention off, or MLX's
+    # quantized cache / unfused head sizes) dominates the compute buffer; prompt_tokens set
+    # so MLX's prefill chunk differs from the default
+    opts = RunOptions(runtime=runtime, kv_type=kv_type, flash_attention=fa, prompt_tokens=1500)
+    models = [
+        m for m in MODELS if not (runtime == "ollama" and m.attention.kind == "mla")
+    ]  # Ollama cannot run MLA models with flash attention (runtime_defaults)
+    ctxs = [4096, 65536]
+    res = sweep(HOSTS[:2], models, ctxs, opts)
+    for m_i, m in enumerate(models):
+        for q_i, q in enumerate(res.quants):
+            if not res.valid[0, m_i, q_i, 0]:
+                continue
+            for c_i, c in enumerate(ctxs):
+                o = RunOptions(
+                    runtime=runtime, kv_type=kv_type, flash_attention=fa, prompt_tokens=1500,
+                    context=c,
+                )  # fmt: skip
+                e = estimate(m, q, HOSTS[0][1], o)
+                assert e.fit.memory.total_bytes == res.total_bytes[m_i, q_i, c_i], (m.id, q, c)
+            break  # memory besides weights does not depend on the quantization

@@ -226,3 +226,29 @@ def test_high_dpi_policy_is_pass_through(qapp):
     assert QGuiApplication.highDpiScaleFactorRoundingPolicy() in (
         Qt.HighDpiScaleFactorRoundingPolicy.PassThrough,
     )
+
+
+def test_warmup_imports_views_and_primes_engine_in_a_worker(qtbot, monkeypatch):
+    import threading
+
+    import ui.app as A
+
+    threads: list[int] = []
+    original = A._prime_engine
+
+    def spy(ctx):
+        threads.append(threading.get_ident())
+        original(ctx)
+
+    monkeypatch.setattr(A, "_prime_engine", spy)
+    ctx = AppContext()
+    w = app_mod.MainWindow(ctx)
+    qtbot.addWidget(w)
+    done: list = []
+    worker = w.start_warmup()
+    worker.signals.finished.connect(lambda: done.append(True))
+    qtbot.waitUntil(lambda: bool(done) or ctx.pool.activeThreadCount() == 0, timeout=20000)
+    ctx.pool.waitForDone(20000)
+    assert threads and threads[0] != threading.get_ident()
+    assert "ui.views.fit_view" in sys.modules and "ui.views.hardware_view" in sys.modules
+    assert ctx._catalog is not None and ctx._models is not None

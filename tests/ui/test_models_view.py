@@ -97,9 +97,13 @@ def test_import_config_json_adds_saves_and_selects(qtbot, ctx, tmp_path):
     # selected and shown
     rows = view.table.selectionModel().selectedRows()
     assert rows and view.proxy.data(rows[0]) == imported[0].id
-    # saved to the user database: a fresh view lists it too
-    view2 = make_view(qtbot, ctx)
-    assert imported[0].id in {m.id for m in view2.all_models()}
+    # saved to the user database: a fresh app (new context) lists it too
+    from ui.context import AppContext
+
+    ctx2 = AppContext()
+    view2 = make_view(qtbot, ctx2)
+    qtbot.waitUntil(lambda: imported[0].id in {m.id for m in view2.all_models()}, timeout=5000)
+    ctx2.pool.waitForDone()
 
 
 def test_import_gguf_by_drop(qtbot, ctx, tmp_path):
@@ -123,6 +127,19 @@ def test_import_gguf_by_drop(qtbot, ctx, tmp_path):
     assert len(imported) == 1
     assert imported[0].n_layers == 2
     assert imported[0].tensors  # exact tensor table from the header
+
+    # the Fit view offers the imported model and sizes it with the engine
+    from ui.views import fit_view
+
+    fit = fit_view.create_view(ctx)
+    qtbot.addWidget(fit)
+    qtbot.waitUntil(lambda: not fit.busy(), timeout=10000)
+    i = fit.model_combo.findData(imported[0].id)
+    assert i >= 0
+    fit.model_combo.setCurrentIndex(i)
+    wait_idle(qtbot, ctx)
+    assert fit.estimate_now() is not None
+    assert fit.estimate_now().model_id == imported[0].id
 
 
 def test_import_error_is_a_dialog_with_the_importers_reason(qtbot, ctx, tmp_path):
@@ -154,5 +171,32 @@ def test_import_of_non_model_file_names_file_and_problem(qtbot, ctx, tmp_path):
     try:
         assert str(junk) in box.text()
         assert "neither GGUF nor JSON" in box.text()
+    finally:
+        box.close()
+
+
+# A loopback server replaying a recorded real Ollama /api/show reply (Ollama cannot run here).
+from tests.models_db.conftest import ollama_url  # noqa: E402, F401 (fixture)
+
+
+def test_import_from_running_ollama(qtbot, ctx, ollama_url):  # noqa: F811
+    view = make_view(qtbot, ctx)
+    view.import_ollama("llama3.1:8b", ollama_url)
+    wait_idle(qtbot, ctx)
+    imported = [m for m in view.all_models() if m.origin == "import:ollama"]
+    assert len(imported) == 1
+    assert imported[0].n_layers == 32
+    assert view.ollama_button.isEnabled()
+
+
+def test_import_from_ollama_unknown_model_is_one_line_error(qtbot, ctx, ollama_url):  # noqa: F811
+    view = make_view(qtbot, ctx)
+    view.import_ollama("nope:1b", ollama_url)
+    wait_idle(qtbot, ctx)
+    qtbot.waitUntil(lambda: len(open_error_dialogs()) == 1)
+    box = open_error_dialogs()[0]
+    try:
+        assert "nope:1b" in box.text()
+        assert ollama_url in box.text()
     finally:
         box.close()

@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
 from ui.context import AppContext
 from ui.frames import figure_rows, hardware_frame
 from ui.table_model import Column, DataFrameTableModel, make_proxy
-from ui.widgets import configure_table
+from ui.widgets import configure_table, fit_columns
 from ui.workers import start_worker
 
 
@@ -95,7 +95,10 @@ class HardwareView(QWidget):
         self.table.setObjectName("hardwareTable")
         self.table.setModel(self.proxy)
         configure_table(self.table)
-        self.table.sortByColumn(0, Qt.SortOrder.AscendingOrder)
+        # Cheapest memory first: what people building a lab compare first; unknown last.
+        self.table.sortByColumn(
+            [c.key for c in COLUMNS].index("usd_per_gb_used"), Qt.SortOrder.AscendingOrder
+        )
 
         self.detail = QTextBrowser()
         self.detail.setObjectName("hardwareDetail")
@@ -134,10 +137,7 @@ class HardwareView(QWidget):
 
     def _on_frame(self, frame: Any) -> None:
         self.model.set_frame(frame)
-        self.table.resizeColumnsToContents()
-        for col in ("machine", "chip"):
-            i = self.model.column_index(col)
-            self.table.setColumnWidth(i, min(self.table.columnWidth(i), 230))
+        fit_columns(self.table, self.model, max_width=230)
         self._update_count()
         if self.proxy.rowCount():
             self.table.selectRow(0)

@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (
     QDoubleSpinBox,
     QFileDialog,
     QHBoxLayout,
+    QInputDialog,
     QLabel,
     QLineEdit,
     QProgressBar,
@@ -29,9 +30,15 @@ from PySide6.QtWidgets import (
 from ui.context import AppContext
 from ui.errors import show_error
 from ui.frames import models_frame
-from ui.model_import import ImportProgress, ImportResult, import_model_job, user_models
+from ui.model_import import (
+    ImportProgress,
+    ImportResult,
+    import_model_job,
+    import_ollama_job,
+    user_models,
+)
 from ui.table_model import Column, DataFrameTableModel, make_proxy
-from ui.widgets import configure_table
+from ui.widgets import configure_table, fit_columns
 from ui.workers import WorkerError, start_worker
 
 COLUMNS = [
@@ -56,7 +63,6 @@ class ModelsView(QWidget):
         super().__init__(parent)
         self.ctx = ctx
         self.setAcceptDrops(True)
-        self._extra: list[Any] = []  # user models (store) + this session's imports
         self._workers: list[Any] = []
         self.model = DataFrameTableModel(COLUMNS, key_column="id", parent=self)
         self.proxy = make_proxy(self.model, self)
@@ -64,6 +70,8 @@ class ModelsView(QWidget):
         self.search = QLineEdit(placeholderText="Filter: id, family, name...")
         self.search.setClearButtonEnabled(True)
         self.family = QComboBox()
+        # filled after the first show (deferred fill): size to the items whenever they change
+        self.family.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
         self.moe = QComboBox()
         for label, value in (("Dense and MoE", None), ("Dense only", False), ("MoE only", True)):
             self.moe.addItem(label, value)
@@ -85,6 +93,8 @@ class ModelsView(QWidget):
         self.import_button.setToolTip(
             "Import a config.json, a .gguf file or an Ollama /api/show JSON (or drop it here)"
         )
+        self.ollama_button = QPushButton("From Ollama...")
+        self.ollama_button.setToolTip("Import a model from a running Ollama (localhost by default)")
         self.progress = QProgressBar()
         self.progress.setRange(0, 0)
         self.progress.setVisible(False)
@@ -99,6 +109,7 @@ class ModelsView(QWidget):
         bar1.addStretch(1)
         bar1.addWidget(self.progress)
         bar1.addWidget(self.import_button)
+        bar1.addWidget(self.ollama_button)
         bar2 = QHBoxLayout()
         bar2.addWidget(self.min_size)
         bar2.addWidget(self.max_size)
@@ -135,24 +146,29 @@ class ModelsView(QWidget):
             spin.valueChanged.connect(self._apply_filters)
         self.open_only.toggled.connect(self._apply_filters)
         self.import_button.clicked.connect(self._choose_file)
+        self.ollama_button.clicked.connect(self._ask_ollama)
         self.table.selectionModel().selectionChanged.connect(self._on_selection)
         self._loading = True
+        self._select_after_refresh: str | None = None
         # Fill the table on the next event-loop pass, after the page's first paint.
         QTimer.singleShot(0, self, self._first_fill)
 
     def _first_fill(self) -> None:
         self._loading = False
         self._refresh()
+        self.ctx.models_changed.connect(self._on_models_changed)
         self._load_user_models()
+
+    def _on_models_changed(self) -> None:
+        select, self._select_after_refresh = self._select_after_refresh, None
+        self._refresh(select=select)
 
     def busy(self) -> bool:
         return self._loading
 
     # -- data ----------------------------------------------------------------------------------
     def all_models(self) -> list[Any]:
-        shipped = list(self.ctx.models.all())
-        seen = {m.id for m in shipped}
-        return shipped + [m for m in self._extra if m.id not in seen]
+        return self.ctx.all_models()
 
     def _load_user_models(self) -> None:
         def job(token):
@@ -160,9 +176,7 @@ class ModelsView(QWidget):
             return user_models()
 
         def done(models: list[Any]) -> None:
-            known = {m.id for m in self._extra}
-            self._extra.extend(m for m in models if m.id not in known)
-            self._refresh()
+            self.ctx.add_user_models(models)
 
         def failed(err: WorkerError) -> None:
             # The shipped database still works; say why imported models are missing.
@@ -183,8 +197,7 @@ class ModelsView(QWidget):
             "All licences",
             sorted({x for x in frame["license"] if isinstance(x, str) and x}),
         )
-        self.table.resizeColumnsToContents()
-        self.table.setColumnWidth(0, min(self.table.columnWidth(0), 240))
+        fit_columns(self.table, self.model, max_width=240)
         self._apply_filters()
         if select is not None:
             self.select(select)
@@ -262,11 +275,34 @@ class ModelsView(QWidget):
         if path:
             self.import_path(path)
 
+    def _ask_ollama(self) -> None:
+        from models_db.importers import DEFAULT_OLLAMA_URL
+
+        name, ok = QInputDialog.getText(
+            self, "Import from Ollama", "Model name (as in `ollama list`):", text="llama3.1:8b"
+        )
+        if not ok or not name.strip():
+            return
+        url, ok = QInputDialog.getText(
+            self, "Import from Ollama", "Ollama URL:", text=DEFAULT_OLLAMA_URL
+        )
+        if ok and url.strip():
+            self.import_ollama(name.strip(), url.strip())
+
     def import_path(self, path: str) -> Any:
-        """Import in a worker; errors (the importer's one-line DataError) go to the dialog."""
+        """Import a file in a worker; errors (the importer's one-line DataError) go to the
+        error dialog."""
+        return self._run_import(import_model_job(path), path)
+
+    def import_ollama(self, model: str, url: str) -> Any:
+        """Import from a running Ollama in a worker (network off the GUI thread)."""
+        return self._run_import(import_ollama_job(model, url), f"{model} from {url}")
+
+    def _run_import(self, job: Any, what: str) -> Any:
         self.progress.setVisible(True)
         self.import_button.setEnabled(False)
-        self.ctx.status(f"Importing {path}...", 0)
+        self.ollama_button.setEnabled(False)
+        self.ctx.status(f"Importing {what}...", 0)
 
         def progress(event: ImportProgress) -> None:
             self.ctx.status(f"Importing {event.path}: {event.step}...", 0)
@@ -279,8 +315,8 @@ class ModelsView(QWidget):
                 import dataclasses
 
                 spec = dataclasses.replace(spec, id=result.saved_as)
-            self._extra = [m for m in self._extra if m.id != spec.id] + [spec]
-            self._refresh(select=spec.id)
+            self._select_after_refresh = spec.id
+            self.ctx.add_user_models([spec])  # -> models_changed -> _refresh
             self.ctx.status(f"Imported {spec.id} from {result.kind}", 8000)
 
         def failed(err: WorkerError) -> None:
@@ -290,15 +326,16 @@ class ModelsView(QWidget):
         def finished() -> None:
             self.progress.setVisible(False)
             self.import_button.setEnabled(True)
+            self.ollama_button.setEnabled(True)
 
         worker = start_worker(
             self.ctx.pool,
-            import_model_job(path),
-            owner=self,
+            job,
             on_progress=progress,
             on_result=done,
             on_error=failed,
             on_finished=finished,
+            owner=self,
         )
         self._workers.append(worker)
         return worker
