@@ -6,8 +6,10 @@ The CLI drives the same generator with a console bar; here a `QRunnable` on the 
 `QThreadPool` drives it and only forwards signals (progress / result / error / cancelled /
 finished), queued to the GUI thread because the signal object lives there.
 
-Progress events are throttled (at most one per `min_interval_s`, the last one always) so a
-generator that yields 100 000 tiny events cannot flood the event loop.
+Progress events are coalesced: plain progress events are delivered at most once per
+`min_interval_s` (the latest one; the last one always), so a generator that yields 100 000
+tiny events cannot flood the event loop; events that carry a measurement (`metric` set, as
+`forgeplanner.bench.progress.Progress` does for live plots) are all delivered, in order.
 """
 
 from __future__ import annotations
@@ -92,7 +94,19 @@ class Worker(QRunnable):
 
     def _drive(self) -> None:
         last_emit = 0.0
-        pending: Any = _NOTHING
+        kept: list[Any] = []  # measurement events since the last flush (never dropped)
+        pending: Any = _NOTHING  # the latest plain progress event (supersedes older ones)
+
+        def flush() -> None:
+            nonlocal pending, last_emit
+            for event in kept:
+                self.signals.progress.emit(event)
+            kept.clear()
+            if pending is not _NOTHING:
+                self.signals.progress.emit(pending)
+                pending = _NOTHING
+            last_emit = time.monotonic()
+
         try:
             gen = self.job(self.token)
             result: Any = None
@@ -106,15 +120,18 @@ class Worker(QRunnable):
                 except StopIteration as stop:
                     result = stop.value
                     break
-                now = time.monotonic()
-                if now - last_emit >= self.min_interval_s:
-                    self.signals.progress.emit(event)
-                    last_emit = now
-                    pending = _NOTHING
+                if getattr(event, "metric", None) is not None:
+                    # A live measurement (bench Progress.metric/value) is data for a plot:
+                    # keep every one, in order, behind any plain event still pending.
+                    if pending is not _NOTHING:
+                        kept.append(pending)
+                        pending = _NOTHING
+                    kept.append(event)
                 else:
                     pending = event
-            if pending is not _NOTHING:
-                self.signals.progress.emit(pending)
+                if time.monotonic() - last_emit >= self.min_interval_s:
+                    flush()
+            flush()
             if self.token.is_set():
                 self.signals.cancelled.emit()
                 return

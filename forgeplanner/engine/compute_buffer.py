@@ -27,9 +27,9 @@ used for Apple GPUs (not measured here: no Mac in CI).
 
 MLX allocates lazily; its transient working set for one prefill chunk is of the same kind (the
 attention scores of one chunk unless the fused kernel runs, the logits of the last token only).
-Whether flash attention (MLX: the fused kernel) is used is resolved by
-forgeplanner.engine.runtime_defaults from the user's choice or the runtime's default. Ollama runs llama.cpp, with
-n_ubatch 512 and its own server/runner process.
+Ollama runs llama.cpp, with n_ubatch 512 and its own server/runner process. Whether flash
+attention (MLX: the fused kernel) is used is resolved by forgeplanner.engine.runtime_defaults
+from the user's choice or the runtime's default.
 """
 
 from __future__ import annotations
@@ -171,9 +171,7 @@ def _llamacpp_terms(
 def _resolved_fa(model: ModelSpec, options: RunOptions, runtime: str) -> bool:
     """Flash attention as the runtime runs it (None = its default; see runtime_defaults).
     Callers with a host resolve first (resolved_options); here no host means Metal."""
-    return flash_attention_choice(
-        model, runtime, options.kv_type, options.flash_attention
-    ).enabled
+    return flash_attention_choice(model, runtime, options.kv_type, options.flash_attention).enabled
 
 
 def compute_breakdown(

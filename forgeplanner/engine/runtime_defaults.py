@@ -128,11 +128,11 @@ def _llamacpp_rule(
     if req is True:
         return True, "on: -fa on (--flash-attention)"
     if quant_v:
-        return True, (
-            f"auto -> on: a {kv_type} V cache turns flash attention on ({LLAMACPP_SRC})"
-        )
+        return True, (f"auto -> on: a {kv_type} V cache turns flash attention on ({LLAMACPP_SRC})")
     if not apple_gpu:
-        return True, f"auto -> on: the CPU backend runs FLASH_ATTN_EXT for any head size ({LLAMACPP_SRC})"
+        return True, (
+            f"auto -> on: the CPU backend runs FLASH_ATTN_EXT for any head size ({LLAMACPP_SRC})"
+        )
     if k in METAL_FA_HEAD_DIMS and k >= v:
         return True, (
             f"auto -> on: Metal supports FLASH_ATTN_EXT for head size {k} "
@@ -189,7 +189,9 @@ def _mlx(model: ModelSpec, kv_type: str) -> tuple:
             f"materialised ({MLX_SRC})"
         )
     if k == v and k in MLX_FUSED_PREFILL_HEAD_DIMS:
-        return True, f"mlx (no switch): fused scaled_dot_product_attention for head size {k} ({MLX_SRC})"
+        return True, (
+            f"mlx (no switch): fused scaled_dot_product_attention for head size {k} ({MLX_SRC})"
+        )
     return False, (
         f"mlx (no switch): no fused prefill kernel for head size {k}/{v}, scores are "
         f"materialised ({MLX_SRC})"

@@ -107,15 +107,22 @@ def test_human_output_explains_formulas(capsys):
         ),
         (["--model", "llama-3.1-8b", "--chip", "M1", "--depth", "-1"], "--depth must be >= 0"),
         (
-            ["--model", "llama-3.1-8b", "--chip", "M1", "--kv-type", "q8_0",
-             "--no-flash-attention"],
+            [
+                *("--model", "llama-3.1-8b", "--chip", "M1"),
+                "--kv-type",
+                "q8_0",
+                "--no-flash-attention",
+            ],
             "needs flash attention",
-        ),  # fmt: skip
+        ),
         (
-            ["--model", "deepseek-v3", "--chip", "M3 Ultra", "--runtime", "ollama",
-             "--kv-type", "q8_0"],
+            [
+                *("--model", "deepseek-v3", "--chip", "M3 Ultra", "--runtime", "ollama"),
+                "--kv-type",
+                "q8_0",
+            ],
             "Ollama does not run flash attention for deepseek-v3",
-        ),  # fmt: skip
+        ),
         (
             ["--model", "llama-3.1-8b", "--machine", "mac-mini-m4-10c-16gb", "--gpu-cores", "10"],
             "--gpu-cores and --memory-gb go with --chip",

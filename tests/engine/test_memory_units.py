@@ -18,7 +18,6 @@ from forgeplanner.engine.kv_cache import (
     kv_cache_bytes,
 )
 from forgeplanner.engine.memory import estimate_memory
-from forgeplanner.engine.runtime_defaults import resolve_flash_attention
 from forgeplanner.engine.quant import (
     QUANT_NAMES,
     check_combination,
@@ -27,6 +26,7 @@ from forgeplanner.engine.quant import (
     ggml_bpw,
     quants_for,
 )
+from forgeplanner.engine.runtime_defaults import resolve_flash_attention
 from forgeplanner.engine.weights import weights_breakdown, weights_bytes, weights_bytes_table
 from forgeplanner.errors import NotFoundError
 

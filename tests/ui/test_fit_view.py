@@ -245,3 +245,17 @@ def test_palette_change_restyles_plots_and_tints(qtbot, ctx):
         assert bg.lightness() < 100
     finally:
         QApplication.setPalette(original)
+
+
+def test_auto_flash_attention_shows_what_it_resolved_to(qtbot, ctx):
+    view = make_view(qtbot, ctx)
+    select(view, "llama-3.1-8b", "mac-mini-m4-pro-20c-64gb", "Q4_K_M")
+    assert view.flash.currentData() is None
+    # llama.cpp's -fa auto is on on Metal for head size 128
+    assert view.flash.currentText() == "auto (runtime default: on)"
+    assert "Metal supports FLASH_ATTN_EXT" in view.flash.toolTip()
+    view.runtime_combo.setCurrentIndex(view.runtime_combo.findData("ollama"))
+    view.recompute()
+    # Ollama does not enable it by default for the llama architecture
+    assert view.flash.currentText() == "auto (runtime default: off)"
+    assert view.estimate_now().options.flash_attention is False

@@ -154,3 +154,20 @@ def test_runner_raising_cancelled_is_a_cancel_not_an_error(qtbot, pool):
     _finish(qtbot, done)
     assert cancelled == [True]
     assert errors == []
+
+
+def test_measurement_events_are_never_dropped(qtbot, pool):
+    from forgeplanner.bench.progress import Progress
+
+    def runner(token):
+        for i in range(500):
+            yield Progress("run", i / 500, "plain")  # superseded ones may be coalesced
+            yield Progress("run", i / 500, "", metric="copy_gbps", value=float(i))
+        return "ok"
+
+    seen: list = []
+    done: list = []
+    start_worker(pool, runner, on_progress=seen.append, on_finished=lambda: done.append(True))
+    _finish(qtbot, done)
+    values = [e.value for e in seen if e.metric is not None]
+    assert values == [float(i) for i in range(500)]  # every measurement, in order

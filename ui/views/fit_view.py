@@ -162,6 +162,7 @@ class FitView(QWidget):
         self._host_worker: Any = None
         self._quant_generation = 0
         self._quant_busy = False
+        self._first_pending = True
         self._curve: list[tuple[int, float]] = []
         self._curve_key: tuple | None = None
         self._curve_drawn = False
@@ -177,6 +178,7 @@ class FitView(QWidget):
         QTimer.singleShot(0, self, self._first_compute)
 
     def _first_compute(self) -> None:
+        self._build_plots()
         self._first_pending = False
         self.recompute()
         self._debounce.stop()
@@ -305,6 +307,77 @@ class FitView(QWidget):
         sysctl_row.addWidget(self.sysctl, 1)
         sysctl_row.addWidget(self.copy_button)
 
+        # quantization table and explain panel
+        self.quant_model = DataFrameTableModel(
+            QUANT_COLUMNS, key_column="quant", background=_verdict_background, parent=self
+        )
+        self.quant_proxy = make_proxy(self.quant_model, self)
+        self.quant_table = QTableView()
+        self.quant_table.setObjectName("quantTable")
+        self.quant_table.setModel(self.quant_proxy)
+        configure_table(self.quant_table, sortable=True)
+        self.quant_table.sortByColumn(-1, Qt.SortOrder.AscendingOrder)  # engine order
+        self.quant_table.doubleClicked.connect(self._pick_quant_from_table)
+        self.explain = QTextBrowser()
+        self.explain.setObjectName("explainPanel")
+        self.tabs = QTabWidget()
+        self.tabs.addTab(self.quant_table, "Every quantization")
+        self.tabs.addTab(self.explain, "Explain")
+
+        left = QVBoxLayout()
+        left.addWidget(self.controls)
+        left.addWidget(self.verdict_label)
+        left.addLayout(grid)
+        left.addWidget(self.message)
+        left.addLayout(sysctl_row)
+        left.addStretch(1)
+        left_w = QWidget()
+        left_w.setLayout(left)
+
+        # The plots are built on the next event-loop pass (_build_plots), so opening the
+        # view is shorter stalls: controls and table first, plots and numbers next.
+        plots = QSplitter(Qt.Orientation.Horizontal)
+        self._plots_split = plots
+        top = QSplitter(Qt.Orientation.Horizontal)
+        top.addWidget(left_w)
+        top.addWidget(plots)
+        top.setStretchFactor(0, 0)
+        top.setStretchFactor(1, 1)
+        outer = QSplitter(Qt.Orientation.Vertical)
+        outer.addWidget(top)
+        outer.addWidget(self.tabs)
+        outer.setStretchFactor(0, 5)
+        outer.setStretchFactor(1, 4)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(outer)
+
+        self._debounce = QTimer(self)
+        self._debounce.setSingleShot(True)
+        self._debounce.setInterval(QUANT_DEBOUNCE_MS)
+        self._debounce.timeout.connect(self._start_quants)
+        # Slider moves are coalesced into one recompute per event-loop pass: a burst of
+        # valueChanged (fast drag, busy machine) never queues a backlog of redraws.
+        self._coalesce = QTimer(self)
+        self._coalesce.setSingleShot(True)
+        self._coalesce.setInterval(0)
+        self._coalesce.timeout.connect(self.recompute)
+        self.tabs.currentChanged.connect(lambda _i: self._render_explain())
+
+    def _fill_models(self) -> None:
+        current = self.model_combo.currentData()
+        with QSignalBlocker(self.model_combo):
+            self.model_combo.clear()
+            for m in sorted(self.ctx.all_models(), key=lambda m: m.id):
+                label = m.id if m.origin == "catalog" else f"{m.id}  ({m.origin})"
+                self.model_combo.addItem(label, m.id)
+            if current is not None:
+                self.model_combo.setCurrentIndex(max(0, self.model_combo.findData(current)))
+
+    def _on_models_changed(self) -> None:
+        self._fill_models()
+
+    def _build_plots(self) -> None:
         # memory bar: one BarGraphItem per component, stacked with y0, created once
         self.mem_plot = pg.PlotWidget()
         self.mem_plot.setObjectName("memoryPlot")
@@ -370,81 +443,17 @@ class FitView(QWidget):
         theme.style_plot(self.speed_plot)
         _major_ticks_only(self.speed_plot)
 
-        # quantization table and explain panel
-        self.quant_model = DataFrameTableModel(
-            QUANT_COLUMNS, key_column="quant", background=_verdict_background, parent=self
-        )
-        self.quant_proxy = make_proxy(self.quant_model, self)
-        self.quant_table = QTableView()
-        self.quant_table.setObjectName("quantTable")
-        self.quant_table.setModel(self.quant_proxy)
-        configure_table(self.quant_table, sortable=True)
-        self.quant_table.sortByColumn(-1, Qt.SortOrder.AscendingOrder)  # engine order
-        self.quant_table.doubleClicked.connect(self._pick_quant_from_table)
-        self.explain = QTextBrowser()
-        self.explain.setObjectName("explainPanel")
-        self.tabs = QTabWidget()
-        self.tabs.addTab(self.quant_table, "Every quantization")
-        self.tabs.addTab(self.explain, "Explain")
-
-        left = QVBoxLayout()
-        left.addWidget(self.controls)
-        left.addWidget(self.verdict_label)
-        left.addLayout(grid)
-        left.addWidget(self.message)
-        left.addLayout(sysctl_row)
-        left.addStretch(1)
-        left_w = QWidget()
-        left_w.setLayout(left)
-
         mem_box = QWidget()
         mem_layout = QVBoxLayout(mem_box)
         mem_layout.setContentsMargins(0, 0, 0, 0)
         mem_layout.addWidget(self.mem_plot, 1)
         mem_layout.addWidget(self.mem_legend)
-        plots = QSplitter(Qt.Orientation.Horizontal)
-        plots.addWidget(mem_box)
-        plots.addWidget(self.speed_plot)
-        plots.setStretchFactor(0, 2)
-        plots.setStretchFactor(1, 3)
-        top = QSplitter(Qt.Orientation.Horizontal)
-        top.addWidget(left_w)
-        top.addWidget(plots)
-        top.setStretchFactor(0, 0)
-        top.setStretchFactor(1, 1)
-        outer = QSplitter(Qt.Orientation.Vertical)
-        outer.addWidget(top)
-        outer.addWidget(self.tabs)
-        outer.setStretchFactor(0, 5)
-        outer.setStretchFactor(1, 4)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(4, 4, 4, 4)
-        layout.addWidget(outer)
-
-        self._debounce = QTimer(self)
-        self._debounce.setSingleShot(True)
-        self._debounce.setInterval(QUANT_DEBOUNCE_MS)
-        self._debounce.timeout.connect(self._start_quants)
-        # Slider moves are coalesced into one recompute per event-loop pass: a burst of
-        # valueChanged (fast drag, busy machine) never queues a backlog of redraws.
-        self._coalesce = QTimer(self)
-        self._coalesce.setSingleShot(True)
-        self._coalesce.setInterval(0)
-        self._coalesce.timeout.connect(self.recompute)
-        self.tabs.currentChanged.connect(lambda _i: self._render_explain())
-
-    def _fill_models(self) -> None:
-        current = self.model_combo.currentData()
-        with QSignalBlocker(self.model_combo):
-            self.model_combo.clear()
-            for m in sorted(self.ctx.all_models(), key=lambda m: m.id):
-                label = m.id if m.origin == "catalog" else f"{m.id}  ({m.origin})"
-                self.model_combo.addItem(label, m.id)
-            if current is not None:
-                self.model_combo.setCurrentIndex(max(0, self.model_combo.findData(current)))
-
-    def _on_models_changed(self) -> None:
-        self._fill_models()
+        self._plots_split.addWidget(mem_box)
+        self._plots_split.addWidget(self.speed_plot)
+        self._plots_split.setStretchFactor(0, 2)
+        self._plots_split.setStretchFactor(1, 3)
+        width = max(self._plots_split.width(), 500)  # already laid out: share 2 : 3
+        self._plots_split.setSizes([width * 2 // 5, width * 3 // 5])
 
     def _populate(self) -> None:
         self._fill_models()
@@ -617,6 +626,8 @@ class FitView(QWidget):
         from forgeplanner.engine.estimate import estimate
 
         self._coalesce.stop()
+        if self._first_pending:
+            return  # the first pass computes with whatever the inputs are by then
         host = self.host()
         if host is None:
             return
@@ -642,8 +653,15 @@ class FitView(QWidget):
             return
         self._show_message("")
         self._estimate = est
+        self._show_flash_resolution(est)
         self._draw(est, curve)
         self._debounce.start()
+
+    def _show_flash_resolution(self, est: Estimate) -> None:
+        """Say what "auto" resolved to for this runtime, model and chip, and why."""
+        state = "on" if est.options.flash_attention else "off"
+        self.flash.setItemText(self.flash.findData(None), f"auto (runtime default: {state})")
+        self.flash.setToolTip(f"flash attention {state}: {est.flash_attention_basis}")
 
     def _curve_for(
         self, model: Any, quant: str, host: HostSpec, opts: RunOptions
@@ -705,7 +723,8 @@ class FitView(QWidget):
             self.bars[key].setOpts(height=[h], y0=[y0])
             y0 += h
             colour = theme.series_colour(theme.SERIES_HUES[key]).name()
-            legend.append(f"<span style='color:{colour}'>&#9632;</span>&nbsp;{label} {h:,.1f}")
+            item = f"{label} {h:,.1f}".replace(" ", "&nbsp;")  # wrap between items only
+            legend.append(f"<span style='color:{colour}'>&#9632;</span>&nbsp;{item}")
         self.mem_legend.setText(" &nbsp; ".join(legend) + " GiB")
         self.limit_line.setValue(budget.gpu_limit_bytes / GiB)
         self.physical_line.setValue(budget.physical_bytes / GiB)
@@ -845,6 +864,8 @@ class FitView(QWidget):
             self.apply_palette()
 
     def apply_palette(self) -> None:
+        if self._first_pending:
+            return  # plots not built yet; they take the palette when they are
         for plot in (self.mem_plot, self.speed_plot):
             theme.style_plot(plot)
         for key, item in self.bars.items():
