@@ -20,14 +20,14 @@ llama.cpp (vendored in llama-cpp-python 0.3.36; also llama-server/llama-cli from
     192, 256, 320, 512, 576 with K width >= V width and K/V of the same type, on GPUs with
     simdgroup matrices (MTLGPUFamilyApple7: every M-series chip). The RPC backend reports
     every op as supported (ggml-rpc.cpp), so cluster layers follow the same rule.
-Ollama (fs/ggml/ggml.go + llm/server.go, checked at the 2026 sources):
+Ollama (fs/ggml/ggml.go + llm/server.go, the newest sources read, with gemma4/qwen3.5):
   - OLLAMA_FLASH_ATTENTION unset: on only for the architectures Ollama lists in
     `GGML.FlashAttention()` (gpt-oss since PR #11996, qwen3/qwen3moe since #12482, gemma3
     since #12639, qwen3.5/qwen3-next later) and only if `SupportsFlashAttention()` (not
-    gemma2/grok, K head width == V head width). Other architectures ran with it off in every
-    release before the llama runner started passing llama.cpp's auto through; which runner a
-    model uses depends on the Ollama version, so they are taken as off (conservative: the
-    larger compute buffer).
+    gemma2/grok, K head width == V head width). Other architectures ran with it off in older
+    releases (OLLAMA_FLASH_ATTENTION defaulted to false); newer ones pass llama.cpp's auto
+    through for models on the llama.cpp runner. Which runner a model uses depends on the
+    Ollama version, so they are taken as off (conservative: the larger compute buffer).
   - A quantized OLLAMA_KV_CACHE_TYPE is only used with flash attention on (otherwise Ollama
     silently keeps f16); asking for one is taken to mean OLLAMA_FLASH_ATTENTION=1.
 MLX (mlx-lm): no switch. Attention goes through `mx.fast.scaled_dot_product_attention`, whose
