@@ -81,7 +81,8 @@ class ModelSpec:
     # Filled by the GGUF importer: exact tensors of one file.
     tensors: tuple[TensorInfo, ...] = ()
     gguf_file_type: str | None = None
-    origin: str = "catalog"  # "catalog" | "user" | "import:config.json" | "import:gguf" | "import:ollama"
+    # "catalog" | "user" | "import:config.json" | "import:gguf" | "import:ollama"
+    origin: str = "catalog"
     extra: dict[str, object] = field(default_factory=dict)
 
     @property

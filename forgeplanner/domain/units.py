@@ -18,12 +18,12 @@ GB = 10**9
 
 def gib(n: float) -> int:
     """Bytes in `n` GiB (binary), rounded to an int."""
-    return int(round(n * GiB))
+    return round(n * GiB)
 
 
 def mib(n: float) -> int:
     """Bytes in `n` MiB (binary), rounded to an int."""
-    return int(round(n * MiB))
+    return round(n * MiB)
 
 
 def to_gib(n_bytes: int) -> float:
