@@ -8,6 +8,7 @@ on first use, and the current plan lives in a `PlanDocument` whose edits go thro
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from PySide6.QtCore import QObject, QThreadPool, Signal
@@ -106,6 +107,9 @@ class AppContext(QObject):
         self._models: Any = None
         self._store: Any = None
         self._user_models: dict[str, Any] = {}  # id -> ModelSpec, imported or from the store
+        # Views load data in workers: the first catalog / models / store use may come from
+        # two threads at once, and each must be opened once.
+        self._load_lock = threading.RLock()
         self.pool = QThreadPool(self)
         if max_threads is not None:
             self.pool.setMaxThreadCount(max_threads)
@@ -116,18 +120,22 @@ class AppContext(QObject):
     def catalog(self) -> Any:
         """`catalog.load_catalog()`, loaded once."""
         if self._catalog is None:
-            import catalog
+            with self._load_lock:
+                if self._catalog is None:
+                    import catalog
 
-            self._catalog = catalog.load_catalog()
+                    self._catalog = catalog.load_catalog()
         return self._catalog
 
     @property
     def models(self) -> Any:
         """`models_db.load_models()`, loaded once; `add_models` appends imported ones."""
         if self._models is None:
-            import models_db
+            with self._load_lock:
+                if self._models is None:
+                    import models_db
 
-            self._models = models_db.load_models()
+                    self._models = models_db.load_models()
         return self._models
 
     def user_models(self) -> list[Any]:
@@ -158,12 +166,14 @@ class AppContext(QObject):
     def store(self) -> Any:
         """The user database (`forgeplanner.store`), opened on first use."""
         if self._store is None:
-            from forgeplanner import store
+            with self._load_lock:
+                if self._store is None:
+                    from forgeplanner import store
 
-            opener = getattr(store, "open_store", None)
-            if opener is None:
-                raise RuntimeError("forgeplanner.store has no open_store() yet")
-            self._store = opener()
+                    opener = getattr(store, "open_store", None)
+                    if opener is None:
+                        raise RuntimeError("forgeplanner.store has no open_store() yet")
+                    self._store = opener()
         return self._store
 
     def status(self, text: str, timeout_ms: int = 5000) -> None:

@@ -30,7 +30,7 @@ def import_model_job(path: str | Path, save: bool = True):
     """`job(token)` for ui.workers.start_worker."""
 
     def job(token: Any) -> Generator[ImportProgress, None, ImportResult | None]:
-        from forgeplanner.cli.models_cmd import _save, detect_kind
+        from forgeplanner.user_models import detect_kind, save_user_model
         from models_db.importers import import_gguf, import_hf_config, import_ollama_show
 
         p = Path(path)
@@ -51,7 +51,7 @@ def import_model_job(path: str | Path, save: bool = True):
         if save:
             yield ImportProgress(str(p), "save")
             # The CLI's save rule: a catalog id is never shadowed; what is saved must load.
-            saved_as = _save(spec)
+            saved_as = save_user_model(spec)
         return ImportResult(spec=spec, kind=kind, saved_as=saved_as)
 
     return job
@@ -61,7 +61,7 @@ def import_ollama_job(model: str, url: str, save: bool = True):
     """`job(token)` importing `model` from a running Ollama at `url` (localhost by default)."""
 
     def job(token: Any) -> Generator[ImportProgress, None, ImportResult | None]:
-        from forgeplanner.cli.models_cmd import _save
+        from forgeplanner.user_models import save_user_model
         from models_db.importers import import_ollama_model
 
         where = f"{url} ({model})"
@@ -72,7 +72,7 @@ def import_ollama_job(model: str, url: str, save: bool = True):
         saved_as = spec.id
         if save:
             yield ImportProgress(where, "save")
-            saved_as = _save(spec)
+            saved_as = save_user_model(spec)
         return ImportResult(spec=spec, kind="ollama", saved_as=saved_as)
 
     return job
@@ -80,6 +80,6 @@ def import_ollama_job(model: str, url: str, save: bool = True):
 
 def user_models() -> list[Any]:
     """The user's imported models from the store."""
-    from forgeplanner.cli.models_cmd import _user_models
+    from forgeplanner.user_models import list_user_models
 
-    return list(_user_models())
+    return list(list_user_models())

@@ -24,6 +24,7 @@ from PySide6.QtCore import (
     Qt,
 )
 from PySide6.QtGui import QColor
+from PySide6.QtWidgets import QAbstractItemView, QTableView
 
 from ui import theme
 
@@ -60,6 +61,52 @@ class Column:
     missing: str = UNKNOWN  # text for a missing value ("unknown", or e.g. "none fits")
 
 
+@dataclass(frozen=True)
+class PreparedFrame:
+    """A frame's cells as the model serves them (see `DataFrameTableModel.prepare`)."""
+
+    frame: Any
+    raw: list[list[Any]]
+    known: list[list[bool]]
+    text: list[list[str]]
+    sort: list[list[Any]]
+    numeric: list[bool]
+    keys: list[Any]
+
+
+def prepare_frame(
+    columns: Sequence[Column], frame: Any, key_column: str | None = None
+) -> PreparedFrame:
+    n = len(frame)
+    raw_cols: list[list[Any]] = []
+    for col in columns:
+        values = frame[col.key].tolist() if col.key in frame.columns else [None] * n
+        raw_cols.append([None if is_unknown(v) else v for v in values])
+    raw = [list(r) for r in zip(*raw_cols, strict=True)] if n else []
+    text = [
+        [DataFrameTableModel._format(c, v) for c, v in zip(columns, row, strict=True)]
+        for row in raw
+    ]
+    numeric = [
+        all(isinstance(v, int | float) for v in values if v is not None)
+        and any(v is not None for v in values)
+        for values in raw_cols
+    ]
+    if key_column and key_column in frame.columns:
+        keys = frame[key_column].tolist()
+    else:
+        keys = list(range(n))
+    return PreparedFrame(
+        frame=frame,
+        raw=raw,
+        known=[[v is not None for v in row] for row in raw],
+        text=text,
+        sort=[[DataFrameTableModel._sort_value(v) for v in row] for row in raw],
+        numeric=numeric,
+        keys=keys,
+    )
+
+
 class DataFrameTableModel(QAbstractTableModel):
     """Columns are chosen and titled by `columns`; other DataFrame columns stay available
     to the view (e.g. a hidden id) through `row_dict()`."""
@@ -90,6 +137,7 @@ class DataFrameTableModel(QAbstractTableModel):
 
     # -- data replacement ----------------------------------------------------------------------
     def set_frame(self, frame: Any) -> None:
+        """Replace the data: a DataFrame, or a `PreparedFrame` made by `prepare` in a worker."""
         self.beginResetModel()
         self._load(frame)
         self.endResetModel()
@@ -97,35 +145,25 @@ class DataFrameTableModel(QAbstractTableModel):
     def frame(self) -> Any:
         return self._frame
 
+    def prepare(self, frame: Any) -> PreparedFrame:
+        """Everything `set_frame` derives from `frame` except the background colours: raw,
+        display, sort and known values per cell. Pure Python over this model's column specs,
+        no Qt: call it in the worker that built the frame, then hand the result to
+        `set_frame` so the GUI thread only swaps lists in."""
+        return prepare_frame(self._columns, frame, self._key_column)
+
     def _load(self, frame: Any) -> None:
-        self._frame = frame
-        n = len(frame)
-        raw_cols: list[list[Any]] = []
-        for col in self._columns:
-            if col.key in frame.columns:
-                values = frame[col.key].tolist()
-            else:
-                values = [None] * n
-            raw_cols.append([None if is_unknown(v) else v for v in values])
-        self._raw = [list(r) for r in zip(*raw_cols, strict=True)] if n else []
-        self._known = [[v is not None for v in row] for row in self._raw]
-        self._text = [
-            [self._format(c, v) for c, v in zip(self._columns, row, strict=True)]
-            for row in self._raw
-        ]
-        self._numeric = [
-            all(isinstance(r[i], int | float) for r in self._raw if r[i] is not None)
-            and any(r[i] is not None for r in self._raw)
-            for i in range(len(self._columns))
-        ]
-        self._sort = [[self._sort_value(v) for v in row] for row in self._raw]
-        if self._key_column and self._key_column in frame.columns:
-            self._keys = frame[self._key_column].tolist()
-        else:
-            self._keys = list(range(n))
+        prepared = frame if isinstance(frame, PreparedFrame) else self.prepare(frame)
+        self._frame = prepared.frame
+        self._raw = prepared.raw
+        self._known = prepared.known
+        self._text = prepared.text
+        self._numeric = prepared.numeric
+        self._sort = prepared.sort
+        self._keys = prepared.keys
         self._bg = []
         if self._background is not None:
-            records = frame.to_dict("records")
+            records = prepared.frame.to_dict("records")
             self._bg = [[self._background(rec, c.key) for c in self._columns] for rec in records]
         self._muted = theme.muted_text()
 
@@ -287,3 +325,93 @@ def make_proxy(model: DataFrameTableModel, parent: Any = None) -> TableFilterPro
     proxy = TableFilterProxy(parent)
     proxy.setSourceModel(model)
     return proxy
+
+
+class CellText:
+    """One cell as shown (view order): what `QTableWidget.item(r, c)` gave views and tests,
+    read from the proxy instead of being stored in items."""
+
+    __slots__ = ("_background", "_text")
+
+    def __init__(self, text: str, background: Any) -> None:
+        self._text = text
+        self._background = background
+
+    def text(self) -> str:
+        return self._text
+
+    def background(self) -> Any:
+        return self._background
+
+
+class FrameTable(QTableView):
+    """A read-only QTableView over a `DataFrameTableModel` behind a `TableFilterProxy`.
+
+    `set_frame` swaps in prepared data in one model reset. The rows stay in the frame's order
+    (e.g. llama.cpp device order) until the user clicks a header to sort. `rowCount()` and
+    `item(row, column).text()` read the table in view order, like the QTableWidget these
+    tables replaced."""
+
+    def __init__(
+        self,
+        columns: Sequence[Column],
+        *,
+        key_column: str | None = None,
+        background: Callable[[dict[str, Any], str], QColor | None] | None = None,
+        sortable: bool = True,
+        parent: Any = None,
+    ) -> None:
+        super().__init__(parent)
+        self.source = DataFrameTableModel(
+            columns, key_column=key_column, background=background, parent=self
+        )
+        self.proxy = make_proxy(self.source, self)
+        self.setModel(self.proxy)
+        self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.setWordWrap(False)
+        self.verticalHeader().setVisible(False)
+        self.horizontalHeader().setStretchLastSection(True)
+        if sortable:
+            # No sort column yet: frame order until a header is clicked.
+            self.horizontalHeader().setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
+            self.setSortingEnabled(True)
+
+    def set_frame(self, frame: Any) -> None:
+        self.source.set_frame(frame)
+        self._fit_columns()
+
+    def _fit_columns(self, max_width: int = 360) -> None:
+        # From the model's prepared texts and the font metrics: no per-cell model calls.
+        fm = self.fontMetrics()
+        header_fm = self.horizontalHeader().fontMetrics()
+        pad = fm.horizontalAdvance("M") + 8
+        for c in range(self.source.columnCount()):
+            title = str(self.source.headerData(c, Qt.Orientation.Horizontal) or "")
+            widest = header_fm.horizontalAdvance(title) + pad + 16  # room for the sort arrow
+            for text in set(self.source.column_texts(c)):
+                widest = max(widest, fm.horizontalAdvance(text) + pad)
+            self.setColumnWidth(c, min(widest, max_width))
+
+    def rowCount(self) -> int:
+        return self.proxy.rowCount()
+
+    def item(self, row: int, column: int) -> CellText | None:
+        index = self.proxy.index(row, column)
+        if not index.isValid():
+            return None
+        return CellText(
+            index.data(Qt.ItemDataRole.DisplayRole) or "",
+            index.data(Qt.ItemDataRole.BackgroundRole),
+        )
+
+    def source_row(self, row: int) -> int:
+        """The frame row shown at view row `row`."""
+        return self.proxy.mapToSource(self.proxy.index(row, 0)).row()
+
+    def selected_source_rows(self) -> list[int]:
+        model = self.selectionModel()
+        if model is None:
+            return []
+        return sorted({self.proxy.mapToSource(i).row() for i in model.selectedRows()})

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
+from collections.abc import Callable
+
+from PySide6.QtCore import QObject, Qt, QTimer
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView
 
 
@@ -42,3 +44,15 @@ def fit_columns(table: QTableView, model: object, max_width: int = 320) -> None:
         for text in set(model.column_texts(c)):  # type: ignore[attr-defined]
             widest = max(widest, fm.horizontalAdvance(text) + pad)
         table.setColumnWidth(c, min(widest, max_width))
+
+
+# Deferred construction: how long after scheduling a later piece of a page's construction
+# runs. Not 0: a zero timer can be handled in the same event-loop pass as the paint it was
+# meant to follow, so the two stalls add up; 20 ms leaves the loop free to paint, take input
+# and run its timers in between.
+DEFER_MS = 20
+
+
+def defer(owner: QObject, fn: Callable[[], None], delay_ms: int = DEFER_MS) -> None:
+    """Run `fn` on a later event-loop pass (dropped if `owner` is destroyed first)."""
+    QTimer.singleShot(delay_ms, owner, fn)

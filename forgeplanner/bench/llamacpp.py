@@ -394,7 +394,12 @@ def run_llama_cpp_python(
             "(macOS: `brew install llama.cpp`) or `pip install llama-cpp-python`"
         )
     if spec.rpc:
-        raise LlamaBenchError("RPC clusters need llama-bench; llama-cpp-python cannot drive them")
+        from forgeplanner.bench.llamacpp_tools import INSTALL_HINT
+
+        raise LlamaBenchError(
+            "RPC clusters need llama-bench (not found; llama-cpp-python cannot drive RPC "
+            f"servers): {INSTALL_HINT}"
+        )
     if not Path(spec.model_path).is_file():
         raise LlamaBenchError(f"model file not found: {spec.model_path}")
     argv = [sys.executable, "-m", "forgeplanner.bench.llamacpp_py", json.dumps(spec.to_dict())]

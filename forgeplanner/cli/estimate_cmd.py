@@ -16,6 +16,7 @@ top-level figures are then those of the best quantization that fits, else the be
 from __future__ import annotations
 
 import argparse
+import re
 from typing import Any
 
 from forgeplanner.cli.output import add_json_flag, print_json, print_table
@@ -66,6 +67,9 @@ def register(subparsers: Any) -> None:
 # ---------------------------------------------------------------------------------------------
 
 
+_MACOS_VERSION = re.compile(r"(1[0-9]|2[0-9])(\.\d+){0,2}")
+
+
 def _options(args: argparse.Namespace):
     from forgeplanner.domain.estimates import RunOptions
 
@@ -82,6 +86,16 @@ def _options(args: argparse.Namespace):
                                      f"tokens, got {v}")  # fmt: skip
     if args.depth < 0:
         raise EstimateInputError(f"--depth must be >= 0 tokens, got {args.depth}")
+    if args.depth > args.context:
+        # The cache cannot hold more tokens than the context it was sized for.
+        raise EstimateInputError(
+            f"--depth {args.depth} is more than --context {args.context}; valid: 0..{args.context}"
+        )
+    if args.macos is not None and not _MACOS_VERSION.fullmatch(args.macos.strip()):
+        # An unparsed version silently fell back to the old wired-limit rule.
+        raise EstimateInputError(
+            f"--macos '{args.macos}' is not a macOS version; valid: e.g. 14, 15.2, 26.1"
+        )
     if args.wired_limit_mb is not None and args.wired_limit_mb < 0:
         raise EstimateInputError(f"--wired-limit-mb must be >= 0, got {args.wired_limit_mb}")
     try:

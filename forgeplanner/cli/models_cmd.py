@@ -10,12 +10,12 @@ bool, "saved_as": id or null}. Unknown figures print as "unknown" in the tables.
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from forgeplanner.cli.output import add_json_flag, print_json, print_table
-from forgeplanner.errors import DataError, ForgePlannerError, NotFoundError
+from forgeplanner.errors import ForgePlannerError, NotFoundError
+from forgeplanner.user_models import detect_kind, list_user_models, save_user_model
 
 if TYPE_CHECKING:
     from forgeplanner.domain.model import ModelSpec
@@ -67,13 +67,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 # ---------------------------------------------------------------- helpers
 
 
-def _user_models() -> list[ModelSpec]:
-    from forgeplanner.store import Store, UserModelRepo
-
-    with Store().session() as s:
-        return UserModelRepo(s).list()
-
-
 def _billions(n: int | None) -> str:
     return "-" if n is None else f"{n / 1e9:.3f}".rstrip("0").rstrip(".") + "B"
 
@@ -123,7 +116,7 @@ def _list(args: argparse.Namespace) -> int:
 
     models = list(load_models().all())
     if not args.catalog_only:
-        models += _user_models()
+        models += list_user_models()
     if args.family:
         models = [m for m in models if m.family.lower() == args.family.lower()]
     if args.moe:
@@ -163,7 +156,7 @@ def _find(model_id: str) -> ModelSpec:
     db = load_models()
     if model_id in db:
         return db.get(model_id)
-    users = {m.id: m for m in _user_models()}
+    users = {m.id: m for m in list_user_models()}
     if model_id in users:
         return users[model_id]
     raise NotFoundError("model", model_id, [*db.ids(), *users])
@@ -258,40 +251,6 @@ def _show(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------- import
 
 
-def detect_kind(path: Path) -> str:
-    """'config' | 'gguf' | 'ollama' for a path given to `models import`."""
-    name = str(path)
-    if path.is_dir():
-        if (path / "config.json").is_file():
-            return "config"
-        raise DataError(name, "(path)", name, "directory without a config.json")
-    try:
-        with path.open("rb") as fh:
-            head = fh.read(4)
-    except OSError as exc:
-        raise DataError(name, "(file)", name, f"cannot read: {exc.strerror or exc}") from None
-    if head == b"GGUF":
-        return "gguf"
-    if path.suffix.lower() == ".gguf":
-        raise DataError(name, "magic", head, "a .gguf file must start with b'GGUF'")
-    if path.stat().st_size > 64 * 1024 * 1024:
-        raise DataError(name, "(file)", path.stat().st_size, "too large for a JSON description")
-    try:
-        data = json.loads(path.read_bytes().decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
-        raise DataError(name, "(file)", head, "neither GGUF nor JSON") from None
-    if isinstance(data, dict) and ("model_info" in data or "modelinfo" in data):
-        return "ollama"
-    if isinstance(data, dict) and ("model_type" in data or "architectures" in data):
-        return "config"
-    raise DataError(
-        name,
-        "(top level)",
-        type(data).__name__,
-        "JSON is neither a config.json (model_type) nor an Ollama /api/show reply (model_info)",
-    )
-
-
 def _do_import(args: argparse.Namespace) -> ModelSpec:
     from models_db.importers import (
         import_gguf,
@@ -315,25 +274,9 @@ def _do_import(args: argparse.Namespace) -> ModelSpec:
     return import_hf_config(path, model_id=args.model_id)
 
 
-def _save(spec: ModelSpec) -> str:
-    """Save to the user database; a catalog id is never shadowed (suffix -import)."""
-    import dataclasses
-
-    from forgeplanner.store import Store, UserModelRepo
-    from models_db import load_models, spec_from_dict, spec_to_dict
-
-    if spec.id in load_models():
-        spec = dataclasses.replace(spec, id=f"{spec.id}-import")
-    # Round-trip through the validating schema: what is saved must load again.
-    spec_from_dict(spec_to_dict(spec), file="(import)")
-    with Store().session() as s:
-        UserModelRepo(s).save(spec)
-    return spec.id
-
-
 def _import(args: argparse.Namespace) -> int:
     spec = _do_import(args)
-    saved_as = None if args.no_save else _save(spec)
+    saved_as = None if args.no_save else save_user_model(spec)
     if args.json:
         from models_db import spec_to_dict
 

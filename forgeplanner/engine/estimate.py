@@ -50,10 +50,17 @@ def runtime_constants(
     c = constants.for_runtime(runtime)
     basis = f"calibrated constants (fit {constants.fit_date}, {constants.basis})"
     if not host.is_apple_silicon and constants.host_calibration is None:
-        c = cpu_constants(c)
+        # CPU host (Intel Mac mini, any non-Apple machine): llama.cpp's CPU-backend decode
+        # constants (speed_constants_cpu.py, measured on one x86-64 host) with llama.cpp's
+        # default thread count, the physical cores.
+        from forgeplanner.engine.speed_constants_cpu import CPU_BACKEND
+
+        threads = host.cpu_cores or 1
+        c = cpu_constants(c, CPU_BACKEND, threads)
         basis = (
-            "CPU inference: uncalibrated (no CPU runs in the calibration data; the Apple GPU "
-            f"fit's efficiencies applied to CPU bandwidth and compute, fit {constants.fit_date})"
+            f"CPU inference, uncalibrated for this machine: {CPU_BACKEND.basis()} "
+            f"({threads} thread{'s' if threads != 1 else ''}; prefill: the Apple GPU fit's "
+            f"compute efficiencies, fit {constants.fit_date})"
         )
     return c, basis
 
@@ -287,6 +294,8 @@ def estimate_to_dict(e: Estimate, best_quant: str | None = None) -> dict[str, ob
         "verdict": e.fit.verdict,
         "headroom_bytes": e.fit.headroom_bytes,
         "sysctl_command": e.fit.sysctl_command,
+        # With fits-with-raised-limit: RAM left to macOS once the sysctl above is applied.
+        "memory_left_for_macos_bytes": e.fit.memory_left_for_macos_bytes,
         "max_context_that_fits": e.max_context_that_fits,
         "best_quant_that_fits": best_quant,
         "decode_tps": None if s is None else round(s.decode_tps, 3),

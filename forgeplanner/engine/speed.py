@@ -436,25 +436,81 @@ def host_speed_inputs(host) -> HostSpeedInputs | None:
     )
 
 
-def cpu_constants(gpu: RuntimeConstants) -> RuntimeConstants:
-    """Constants for CPU inference (Intel Macs, non-Apple hosts). No calibration runs exist, so
-    this is physics with the GPU fit's efficiencies, and estimates on CPU hosts say so:
+# ---------------------------------------------------------------------------------------------
+# CPU backend (llama.cpp on a CPU host: Intel Mac minis, any non-Apple machine)
+# ---------------------------------------------------------------------------------------------
 
-    - streaming: at most the peak bandwidth (a_bw >= 1); the GPU's core-limited streaming term
-      and the Ultra term do not apply;
-    - decode compute: a CPU is often compute-bound at batch 1 (a few hundred GFLOPS against
-      ~2 FLOPs per weight), so the dequant term becomes the matrix-vector work itself:
-      2 FLOPs per weight at the prefill-fitted efficiency of the quant class (d = 2 x c_q);
-    - prefill: the same compute efficiencies as the GPU fit; fixed per-layer costs unchanged.
-    """
+
+@dataclass(frozen=True, slots=True)
+class CpuBackendConstants:
+    """llama.cpp's CPU-backend decode constants, fitted by scripts/calibrate_cpu_backend.py on
+    real llama-bench runs of one x86-64 host (generated into speed_constants_cpu.py):
+
+        t_decode = R x a_bw / BW + N x d_q / F + L x (tau_layer + tau_sync x (threads - 1))
+
+    BW is the host's bandwidth as ForgePlanner measures it (built-in decode simulation: numpy
+    float32 sgemv streaming model-sized weights), F its float32 matmul FLOP/s (built-in runner),
+    both at the thread count llama.cpp runs with. Why each term: llama.cpp's CPU mat-vec
+    kernels (ggml_vec_dot_f16; q8_0 x q8_0 and q4_0 x q8_0 with the activations quantized per
+    token) do not stream at BLAS bandwidth (a_bw); each weight costs conversion/dequantization
+    plus the multiply-add on the CPU's vector units (d_q FLOP-equivalents of the measured
+    matmul throughput); every op ends at a thread barrier (ggml_graph_compute's
+    ggml_barrier), a fixed cost per layer that grows with the number of threads (tau_*)."""
+
+    a_bw: float
+    dequant: Mapping[str, float]  # per measured quant class
+    tau_layer_s: float  # per layer per token, one thread
+    tau_sync_s: float  # per layer per token per additional thread
+    measured_on: str  # CPU model / host the runs came from
+    fit_date: str
+    tool: str  # llama.cpp build the runs used
+    errors: Mapping[str, float] = field(default_factory=dict)
+
+    def dequant_for(self, qclass: str) -> float:
+        """Measured classes use their own value; K-/I-quants, MXFP4 and MLX-affine have no
+        CPU runs and take the block-4-bit (legacy4) value, the closest measured kernel."""
+        if qclass in self.dequant:
+            return float(self.dequant[qclass])
+        return float(self.dequant.get("legacy4", max(self.dequant.values(), default=0.0)))
+
+    def tau_layer_for(self, threads: int | None) -> float:
+        return self.tau_layer_s + self.tau_sync_s * max(0, (threads or 1) - 1)
+
+    def basis(self) -> str:
+        return (
+            f"llama.cpp CPU-backend constants measured on {self.measured_on}, {self.fit_date}; "
+            "your own `forgeplanner calibrate` replaces them"
+        )
+
+
+def cpu_constants(
+    gpu: RuntimeConstants, cpu: CpuBackendConstants | None = None, threads: int | None = None
+) -> RuntimeConstants:
+    """Constants for CPU inference (Intel Macs, non-Apple hosts), `threads` as llama.cpp runs
+    (its default: the physical cores).
+
+    With `cpu` (the measured CPU-backend constants, see CpuBackendConstants): decode from
+    those; the GPU's core-limited streaming and Ultra terms do not apply. Without it (no CPU
+    fit available) decode falls back to physics with the GPU fit's efficiencies: streaming at
+    most at the given bandwidth (a_bw >= 1), 2 FLOPs per weight at the prefill-fitted
+    efficiency of the quant class (d = 2 x c_q), the GPU's per-layer cost.
+    Prefill keeps the GPU fit's compute efficiencies either way (no CPU prefill fit)."""
     classes = set(gpu.compute) | set(gpu.dequant) | set(QUANT_CLASSES)
+    if cpu is None:
+        a_bw = max(1.0, gpu.a_bw)
+        dequant = {k: 2.0 * gpu.compute_for(k) for k in classes}
+        tau_token, tau_layer = gpu.tau_token_s, gpu.tau_layer_s
+    else:
+        a_bw = cpu.a_bw
+        dequant = {k: cpu.dequant_for(k) for k in classes}
+        tau_token, tau_layer = 0.0, cpu.tau_layer_for(threads)
     return RuntimeConstants(
-        a_bw=max(1.0, gpu.a_bw),
+        a_bw=a_bw,
         a_ultra=0.0,
         a_core=0.0,
-        dequant={k: 2.0 * gpu.compute_for(k) for k in classes},
-        tau_token_s=gpu.tau_token_s,
-        tau_layer_s=gpu.tau_layer_s,
+        dequant=dequant,
+        tau_token_s=tau_token,
+        tau_layer_s=tau_layer,
         kv_read_factor=gpu.kv_read_factor,
         compute={k: gpu.compute_for(k) for k in classes},
         c_ultra=0.0,

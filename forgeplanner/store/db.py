@@ -21,7 +21,8 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import DatabaseError as SQLAlchemyDatabaseError
 from sqlalchemy.orm import Session, sessionmaker
 
 from forgeplanner.errors import ForgePlannerError
@@ -63,7 +64,14 @@ def make_engine(url: str) -> Engine:
     except ArgumentError as exc:
         raise DatabaseError(f"FORGEPLANNER_DB: '{url}' is not a SQLAlchemy database URL") from exc
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
-        Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        folder = Path(parsed.database).expanduser().parent
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise DatabaseError(
+                f"FORGEPLANNER_DB: cannot create the folder '{folder}' for '{url}': "
+                f"{exc.strerror or exc}"
+            ) from exc
     try:
         engine = create_engine(parsed)
     except Exception as exc:  # missing driver for another backend, bad options
@@ -97,7 +105,8 @@ class Store:
         head = head_revision()
         try:
             current = self.current_revision()
-        except OperationalError as exc:
+        except SQLAlchemyDatabaseError as exc:
+            # OperationalError (locked, unreachable) and "file is not a database" alike.
             raise DatabaseError(f"cannot open database {self._shown()}: {exc.orig}") from exc
         if current is not None:
             known = {rev.revision for rev in script.walk_revisions()}

@@ -200,20 +200,21 @@ def test_estimate_with_measured_bandwidth_is_within_20pct_of_real_decode_on_a_0_
     llamacpp_bin: Path, qwen05_f16: Path, store: Store, tmp_path: Path
 ) -> None:
     """The issue's check on a ~0.5B-parameter GGUF (qwen2.5-0.5b shape, F16, random weights)
-    against real llama-bench decode, in two steps, both printed:
+    against real llama-bench decode, two estimates, both asserted within 20 % and printed:
 
-    1. the engine's estimate with this machine's bandwidth and compute measured by the
-       built-in runner (decode simulation sized like the model, float32 matmul). Reported, not
-       asserted: on this CPU llama.cpp's decode kernels reach ~half of what BLAS streams, a
-       compute cost the engine's uncalibrated CPU constants do not carry (+40..60 % here);
-    2. asserted: the estimate with this machine's effective bandwidth measured from its own
-       llama.cpp runs of a *different* model (held out: half the layers), i.e. the host
-       calibration, lands within 20 %.
+    1. uncalibrated: the engine's estimate with this machine's bandwidth and compute measured
+       by the built-in runner (decode simulation sized like the model, float32 matmul) and the
+       llama.cpp CPU-backend constants (speed_constants_cpu.py, fitted by
+       scripts/calibrate_cpu_backend.py on other shapes: this shape was not in the fit). It is
+       the estimate `bench run llama.cpp` stores before the run;
+    2. calibrated: with this machine's effective bandwidth measured from its own llama.cpp
+       runs of a *different* model (held out: half the layers), i.e. the host calibration.
 
     One thread everywhere: this 2-core machine is shared by several developers, and with two
     threads llama.cpp's spinning barriers collapse whenever another process takes a core
-    (2-thread decode swung from 24 to 1.3 tok/s here). Runs alternate three times and medians
-    are compared."""
+    (2-thread decode swung from 24 to 1.3 tok/s here; the 2-thread check is in
+    docs/calibration.md, measured with load recorded). Runs alternate three times and
+    medians are compared."""
     from forgeplanner.bench.calibrate import calibrated_constants, label_of, to_fit
     from forgeplanner.bench.estimate_link import estimate_for_run, host_for_this_machine
     from forgeplanner.engine.estimate import default_constants
@@ -267,7 +268,9 @@ def test_estimate_with_measured_bandwidth_is_within_20pct_of_real_decode_on_a_0_
         f"{cal.bandwidth_bytes_per_s / 1e9:.2f} GB/s -> estimate {est['decode_tps']:.2f} tok/s "
         f"({err:+.1f} %)"
     )
+    assert "llama.cpp CPU-backend constants measured on" in r.estimate["basis"]
     assert "host calibration" in est["basis"]
+    assert abs(err_uncal) <= 20.0
     assert abs(err) <= 20.0
 
 

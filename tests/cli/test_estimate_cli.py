@@ -196,3 +196,51 @@ def test_flash_attention_is_tri_state(capsys):
     # a quantized cache under auto turns flash attention on, as llama.cpp does
     q8 = run_json(capsys, *base, "--kv-type", "q8_0")
     assert q8["flash_attention"] is True and "V cache" in q8["flash_attention_basis"]
+
+
+def test_raised_limit_reports_the_exact_sysctl_and_what_macos_keeps(capsys):
+    # Found by the acceptance audit: the JSON carried the sysctl but not the memory then left
+    # for macOS, which issue 3 asks for alongside it (the table already showed it).
+    d = run_json(
+        capsys,
+        *("estimate", "--model", "llama-3.1-70b", "--machine", "mac-studio-m2-max-30c-64gb"),
+        *("--quant", "Q6_K"),
+    )
+    assert d["verdict"] == "fits-with-raised-limit"
+    n_mib = int(d["sysctl_command"].removeprefix("sudo sysctl iogpu.wired_limit_mb="))
+    ram = d["budget"]["physical_bytes"]
+    assert d["memory_left_for_macos_bytes"] == ram - n_mib * 2**20
+    # Raised limit holds the model, and macOS keeps at least the 4 GiB floor.
+    assert n_mib * 2**20 >= d["memory"]["total_bytes"]
+    assert d["memory_left_for_macos_bytes"] >= 4 * 2**30
+    fits = run_json(
+        capsys,
+        *("estimate", "--model", "llama-3.1-8b", "--machine", "mac-studio-m2-max-30c-64gb"),
+        *("--quant", "Q4_K_M"),
+    )
+    assert fits["verdict"] == "fits" and fits["memory_left_for_macos_bytes"] is None
+
+
+@pytest.mark.parametrize(
+    ("argv", "expect"),
+    [
+        # Found by the acceptance audit: both were accepted silently.
+        (["--depth", "9000", "--context", "8192"], "--depth 9000 is more than --context 8192"),
+        (["--macos", "banana"], "--macos 'banana' is not a macOS version; valid: e.g."),
+    ],
+)
+def test_impossible_depth_and_unparseable_macos_are_refused(capsys, argv, expect):
+    base = ["estimate", "--model", "llama-3.1-8b", "--machine", "mac-mini-m4-10c-16gb"]
+    assert main([*base, *argv]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and expect in err
+
+
+@pytest.mark.parametrize("version", ["14", "15.2", "26.1", "13.6.7"])
+def test_real_macos_versions_are_accepted(capsys, version):
+    d = run_json(
+        capsys,
+        *("estimate", "--model", "llama-3.1-8b", "--machine", "mac-mini-m4-10c-16gb"),
+        *("--quant", "Q4_K_M", "--macos", version),
+    )
+    assert f"macOS {version}" in d["budget"]["basis"]

@@ -320,3 +320,22 @@ def test_a_killed_writer_never_corrupts_earlier_runs(tmp_path: Path) -> None:
         for run in runs:
             full = repo.get(run.id)
             assert full.status == "ok" and len(full.raw_output or "") == 2_000_000
+
+
+def test_a_file_that_is_not_a_database_is_a_clear_error(tmp_path: Path) -> None:
+    # Found by the acceptance audit: this used to end in a sqlite3 traceback.
+    bogus = tmp_path / "notes.db"
+    bogus.write_bytes(b"these are my notes, not a database\n" * 20)
+    with pytest.raises(DatabaseError, match="file is not a database") as exc:
+        Store(f"sqlite:///{bogus}")
+    assert str(bogus) in str(exc.value)
+    assert bogus.read_bytes().startswith(b"these are my notes")
+
+
+def test_an_uncreatable_database_folder_is_a_clear_error(tmp_path: Path) -> None:
+    # Found by the acceptance audit: FORGEPLANNER_DB under a missing /proc path gave a traceback.
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    with pytest.raises(DatabaseError, match="cannot create the folder") as exc:
+        Store(f"sqlite:///{blocker / 'sub' / 'x.db'}")
+    assert "FORGEPLANNER_DB" in str(exc.value)

@@ -34,8 +34,6 @@ from PySide6.QtWidgets import (
     QPushButton,
     QSpinBox,
     QSplitter,
-    QTableWidget,
-    QTableWidgetItem,
     QTabWidget,
     QVBoxLayout,
     QWidget,
@@ -44,19 +42,62 @@ from PySide6.QtWidgets import (
 from ui import theme
 from ui.context import AppContext
 from ui.errors import show_error
+from ui.table_model import Column, FrameTable
+from ui.widgets import defer
 from ui.workers import start_worker
 
 RUNNERS = ("builtin", "llama.cpp", "ollama")
 SYNTHETIC_MODELS = ("qwen2.5-0.5b", "llama-3.2-1b", "qwen2.5-1.5b", "llama-3.2-3b", "qwen2.5-3b")
 SYNTHETIC_QUANTS = ("Q8_0", "Q4_0", "F16")
-HISTORY_COLUMNS = (
-    "id", "started (UTC)", "runner", "status", "model", "decode t/s", "estimate",
-    "error", "prefill t/s", "copy GB/s", "machine",
-)  # fmt: skip
 
 
 def _f(v: Any, fmt: str = "{:.2f}") -> str:
     return "" if v is None else fmt.format(v)
+
+
+def _fmt(fmt: str) -> Any:
+    return lambda v: fmt.format(v)
+
+
+# Raw numbers in the frame; a missing figure reads "" as before (not "unknown": a run that
+# did not measure prefill is not an unknown fact).
+HISTORY_COLUMNS = [
+    Column("id", "id"),
+    Column("started", "started (UTC)"),
+    Column("runner", "runner"),
+    Column("status", "status"),
+    Column("model", "model"),
+    Column("decode_tps", "decode t/s", _fmt("{:.2f}"), missing=""),
+    Column("estimate_tps", "estimate", _fmt("{:.2f}"), missing=""),
+    Column("error_pct", "error", _fmt("{:+.1f} %"), missing=""),
+    Column("prefill_tps", "prefill t/s", _fmt("{:.1f}"), missing=""),
+    Column("copy_gbps", "copy GB/s", _fmt("{:.1f}"), missing=""),
+    Column("machine", "machine"),
+]
+SHEET_COLUMNS = [
+    Column("label", "recording sheet"),
+    Column("unit", "unit"),
+    Column("value", "value", missing=""),
+]
+
+
+def history_frame(runs: list[Any]) -> Any:
+    """The History table's frame (raw values) of stored runs, newest first as listed."""
+    import pandas as pd
+
+    from forgeplanner.bench.fingerprint import describe
+
+    rows = []
+    for r in runs:
+        m, e, err = r.measured or {}, r.estimate or {}, r.error_pct or {}
+        rows.append({
+            "id": r.id, "started": r.started_at.strftime("%Y-%m-%d %H:%M"), "runner": r.runner,
+            "status": r.status, "model": (r.model_ref or "").rsplit("/", 1)[-1],
+            "decode_tps": m.get("decode_tps"), "estimate_tps": e.get("decode_tps"),
+            "error_pct": err.get("decode_tps"), "prefill_tps": m.get("prefill_tps"),
+            "copy_gbps": m.get("copy_gbps"), "machine": describe(r.fingerprint),
+        })  # fmt: skip
+    return pd.DataFrame(rows, columns=[c.key for c in HISTORY_COLUMNS], dtype=object)
 
 
 class BenchView(QWidget):
@@ -71,8 +112,12 @@ class BenchView(QWidget):
         self._live_x: list[float] = []
         self._live_y: list[float] = []
         self._live_metric: str | None = None
+        self._history_runs: list[Any] = []
+        self._history_generation = 0
+        self._history_worker: Any = None
         self._build()
-        self.refresh_history()
+        self._load_history_in_background()
+        defer(self, self._ensure_scatter)
         self._show_lab(self.lab_combo.currentText())
 
     # -- layout ------------------------------------------------------------------------------
@@ -80,7 +125,13 @@ class BenchView(QWidget):
         self.tabs = QTabWidget()
         self.tabs.addTab(self._build_run_tab(), "Run")
         self.tabs.addTab(self._build_history_tab(), "History")
-        self.tabs.addTab(self._build_scatter_tab(), "Estimate vs measured")
+        # The scatter tab's plot is built on a later event-loop pass (or when first needed):
+        # opening the view then costs one plot's construction, not two.
+        self._scatter_page = QWidget()
+        self._scatter_page.setLayout(QVBoxLayout())
+        self._scatter_page.layout().setContentsMargins(0, 0, 0, 0)
+        self.scatter_plot: Any = None
+        self.tabs.addTab(self._scatter_page, "Estimate vs measured")
         self.tabs.addTab(self._build_lab_tab(), "Labs")
         lay = QVBoxLayout(self)
         lay.addWidget(self.tabs)
@@ -164,11 +215,9 @@ class BenchView(QWidget):
         return split
 
     def _build_history_tab(self) -> QWidget:
-        self.history = QTableWidget(0, len(HISTORY_COLUMNS))
-        self.history.setHorizontalHeaderLabels(list(HISTORY_COLUMNS))
-        self.history.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
-        self.history.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
-        self.history.itemSelectionChanged.connect(self._history_selected)
+        self.history = FrameTable(HISTORY_COLUMNS)
+        self.history_model = self.history.source
+        self.history.selectionModel().selectionChanged.connect(self._history_selected)
         self.history_detail = QPlainTextEdit()
         self.history_detail.setReadOnly(True)
         self.calibrate_button = QPushButton("Calibrate this machine")
@@ -193,6 +242,11 @@ class BenchView(QWidget):
         split.addWidget(self.history_detail)
         lay.addWidget(split, 1)
         return w
+
+    def _ensure_scatter(self) -> None:
+        if self.scatter_plot is None:
+            self._scatter_page.layout().addWidget(self._build_scatter_tab())
+            self._update_scatter(self._history_runs)
 
     def _build_scatter_tab(self) -> QWidget:
         self.scatter_plot = pg.PlotWidget()
@@ -232,9 +286,8 @@ class BenchView(QWidget):
         self.lab_steps.currentRowChanged.connect(self._lab_step_selected)
         self.lab_step_text = QPlainTextEdit()
         self.lab_step_text.setReadOnly(True)
-        self.lab_sheet = QTableWidget(0, 3)
-        self.lab_sheet.setHorizontalHeaderLabels(["recording sheet", "unit", "value"])
-        self.lab_sheet.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.lab_sheet = FrameTable(SHEET_COLUMNS, sortable=False)
+        self.lab_sheet_model = self.lab_sheet.source
         self.lab_prompts = QPlainTextEdit()
         self.lab_prompts.setReadOnly(True)
         self.lab_run_button = QPushButton("Run lab (what can run here)")
@@ -405,26 +458,43 @@ class BenchView(QWidget):
             return BenchRunRepo(s).list(limit=500)
 
     def refresh_history(self) -> None:
-        from forgeplanner.bench.fingerprint import describe
-
+        """Re-read the stored runs now (after a run, a calibration or Refresh)."""
+        self._history_generation += 1  # a background load still running is now stale
         runs = self._runs()
+        self._apply_history(runs, history_frame(runs))
+
+    def _load_history_in_background(self) -> None:
+        """First fill: the store query and the frame in a worker, so opening the view does
+        not wait for the database."""
+        generation = self._history_generation
+        model = self.history_model
+
+        def job(token: Any):
+            yield "history"
+            runs = self._runs()
+            return runs, model.prepare(history_frame(runs))
+
+        def done(payload: Any) -> None:
+            if generation == self._history_generation:
+                self._apply_history(*payload)
+
+        self._history_worker = start_worker(
+            self.ctx.pool, job, on_result=done, on_error=self._history_failed, owner=self
+        )
+
+    def _history_failed(self, err: Any) -> None:
+        self.history_detail.setPlainText(f"The stored runs could not be read: {err.reason}")
+
+    def _apply_history(self, runs: list[Any], frame: Any) -> None:
         self._history_runs = runs
-        self.history.setRowCount(len(runs))
-        for i, r in enumerate(runs):
-            m, e, err = r.measured or {}, r.estimate or {}, r.error_pct or {}
-            cells = (
-                str(r.id), r.started_at.strftime("%Y-%m-%d %H:%M"), r.runner, r.status,
-                (r.model_ref or "").rsplit("/", 1)[-1], _f(m.get("decode_tps")),
-                _f(e.get("decode_tps")), _f(err.get("decode_tps"), "{:+.1f} %"),
-                _f(m.get("prefill_tps"), "{:.1f}"), _f(m.get("copy_gbps"), "{:.1f}"),
-                describe(r.fingerprint),
-            )  # fmt: skip
-            for j, text in enumerate(cells):
-                self.history.setItem(i, j, QTableWidgetItem(text))
-        self.history.resizeColumnsToContents()
+        self.history.set_frame(frame)
         self._update_scatter(runs)
 
     def _update_scatter(self, runs: list[Any]) -> None:
+        if self.scatter_plot is None:
+            self._ensure_scatter()  # builds the tab, then draws `self._history_runs`
+            if runs is self._history_runs:
+                return
         pts: dict[str, list[tuple[float, float]]] = {"decode_tps": [], "prefill_tps": []}
         for r in runs:
             if r.status != "ok" or not r.estimate or not r.measured:
@@ -453,13 +523,13 @@ class BenchView(QWidget):
             self.diagonal.setData([], [])
             self.scatter_note.setText("No runs with an estimate yet: run llama.cpp or Ollama.")
 
-    def _history_selected(self) -> None:
+    def _history_selected(self, *_: Any) -> None:
         import json
 
-        rows = {i.row() for i in self.history.selectedItems()}
-        if not rows:
+        rows = self.history.selected_source_rows()
+        if not rows or rows[0] >= len(self._history_runs):
             return
-        run = self._history_runs[min(rows)]
+        run = self._history_runs[rows[0]]
         from forgeplanner.bench.session import run_summary
 
         self.history_detail.setPlainText(json.dumps(run_summary(run), indent=1, default=str))
@@ -506,11 +576,7 @@ class BenchView(QWidget):
         for i, s in enumerate(lab.steps, 1):
             tag = " [automated]" if s.automated else " [manual]"
             self.lab_steps.addItem(f"{i}. {s.title}{tag}")
-        self.lab_sheet.setRowCount(len(lab.sheet))
-        for i, f in enumerate(lab.sheet):
-            self.lab_sheet.setItem(i, 0, QTableWidgetItem(f.label))
-            self.lab_sheet.setItem(i, 1, QTableWidgetItem(f.unit))
-            self.lab_sheet.setItem(i, 2, QTableWidgetItem(""))
+        self._set_sheet([""] * len(lab.sheet))
         self.lab_prompts.setPlainText(
             "Observation prompts:\n" + "\n".join(f"- {o}" for o in lab.observations)
         )
@@ -525,14 +591,25 @@ class BenchView(QWidget):
             text += "\n\n(needs a Mac for the full procedure)"
         self.lab_step_text.setPlainText(text)
 
+    def _set_sheet(self, values: list[str]) -> None:
+        import pandas as pd
+
+        rows = [
+            {"label": f.label, "unit": f.unit, "value": v}
+            for f, v in zip(self._lab.sheet, values, strict=True)
+        ]
+        self.lab_sheet.set_frame(pd.DataFrame(rows, columns=[c.key for c in SHEET_COLUMNS]))
+
     def _fill_sheet(self, sheet: dict[str, Any]) -> None:
-        for i, f in enumerate(self._lab.sheet):
+        values = []
+        for f in self._lab.sheet:
             v = sheet.get(f.key)
             if isinstance(v, float):
                 v = f"{v:.3g}"
             elif isinstance(v, (dict, list)):
                 v = f"{len(v)} entries (see the lab record)"
-            self.lab_sheet.setItem(i, 2, QTableWidgetItem("" if v is None else str(v)))
+            values.append("" if v is None else str(v))
+        self._set_sheet(values)
 
     def _mark_steps(self, steps: list[dict[str, Any]]) -> None:
         for i, st in enumerate(steps):
@@ -555,8 +632,9 @@ class BenchView(QWidget):
         self._start(lambda token: run_lab(lab_id, store, token, options=options), "lab")
 
     def shutdown(self) -> None:
-        if self.worker is not None:
-            self.worker.cancel()
+        for w in (self.worker, self._history_worker):
+            if w is not None:
+                w.cancel()
 
 
 def _describe_run(s: dict[str, Any]) -> str:

@@ -26,14 +26,14 @@ from PySide6.QtWidgets import (
     QScrollArea,
     QSpinBox,
     QSplitter,
-    QTableWidget,
-    QTableWidgetItem,
     QVBoxLayout,
     QWidget,
 )
 
 from ui import theme
 from ui.context import AppContext
+from ui.table_model import Column, FrameTable
+from ui.widgets import defer
 from ui.workers import start_worker
 
 GiB = 1 << 30
@@ -44,6 +44,28 @@ QUANTS = ["Q8_0", "Q6_K", "Q5_K_M", "Q4_K_M", "Q4_0", "IQ4_XS", "Q3_K_M", "Q2_K"
 LINKS = ["1gbe", "2.5gbe", "10gbe", "tb3", "tb4", "tb5", "tb5-rdma"]
 SERIES = (("weights", "weights"), ("kv_cache", "KV cache"), ("compute", "compute + runtime"))
 DEBOUNCE_MS = 150
+
+
+def _gib(v: Any) -> str:
+    return f"{v / GiB:.1f}"
+
+
+# Raw values in the frame (bytes, seconds), display text from the formatters; the verdict
+# cell is tinted by `_verdict_background`.
+NODE_COLUMNS = [
+    Column("name", "node"),
+    Column("config_id", "config"),
+    Column("layers", "layers"),
+    Column("total_bytes", "total GiB", _gib),
+    Column("gpu_limit_bytes", "GPU limit GiB", _gib),
+    Column("verdict", "verdict"),
+    Column("decode_stage_s", "stage ms", lambda v: f"{v * 1e3:.1f}"),
+    Column("holds", "holds"),
+]
+
+
+def _verdict_background(row: dict[str, Any], key: str) -> Any:
+    return theme.verdict_tint(row["verdict"]) if key == "verdict" else None
 
 
 class ClusterView(QWidget):
@@ -60,6 +82,9 @@ class ClusterView(QWidget):
         self._timer.timeout.connect(self.recompute)
         self._build()
         self.recompute()
+        # The chart is the page's most expensive widget: build it after the first paint, in
+        # its own event-loop pass (or at once if a result needs it first).
+        defer(self, self._ensure_plot)
 
     # -- layout ---------------------------------------------------------------------------------
     def _build(self) -> None:
@@ -120,43 +145,19 @@ class ClusterView(QWidget):
         ll.addWidget(form_box)
         ll.addWidget(nodes_box, 1)
 
-        # right: chart, speed, commands
-        self.plot = pg.PlotWidget()
-        self.plot.setMinimumHeight(240)
-        theme.style_plot(self.plot)
-        self.plot.setLabel("left", "memory (GiB)")
-        self.plot.showGrid(y=True, alpha=0.3)
-        self.plot.addLegend(offset=(10, 10))
+        # right: chart (built on the next event-loop pass, see _ensure_plot), speed, commands
+        self._plot_box = QWidget()
+        self._plot_box.setLayout(QVBoxLayout())
+        self._plot_box.layout().setContentsMargins(0, 0, 0, 0)
+        self._plot_box.setMinimumHeight(240)
+        self.plot: Any = None
         self.bars: dict[str, pg.BarGraphItem] = {}
-        for key, label in SERIES:
-            item = pg.BarGraphItem(
-                x=[],
-                height=[],
-                y0=[],
-                width=0.6,
-                brush=theme.series_colour(
-                    theme.SERIES_HUES["compute" if key == "compute" else key]
-                ),
-                name=label,
-            )
-            self.plot.addItem(item)
-            self.bars[key] = item
-        # each node's GPU limit as a thin bar at its height
-        self.limit_item = pg.BarGraphItem(
-            x=[], height=[], y0=[], width=0.8, brush=theme.text_colour(), name="GPU limit"
-        )
-        self.plot.addItem(self.limit_item)
 
         self.speed_label = QLabel("computing...")
         self.speed_label.setWordWrap(True)
         self.speed_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.node_table = QTableWidget(0, 8)
-        self.node_table.setHorizontalHeaderLabels(
-            ["node", "config", "layers", "total GiB", "GPU limit GiB", "verdict", "stage ms",
-             "holds"]
-        )  # fmt: skip
-        self.node_table.verticalHeader().setVisible(False)
-        self.node_table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.node_table = FrameTable(NODE_COLUMNS, background=_verdict_background)
+        self.node_model = self.node_table.source
 
         cmd_box = QGroupBox("Launch commands")
         self.cmd_layout = QVBoxLayout(cmd_box)
@@ -166,7 +167,7 @@ class ClusterView(QWidget):
 
         right = QWidget()
         rl = QVBoxLayout(right)
-        rl.addWidget(self.plot, 3)
+        rl.addWidget(self._plot_box, 3)
         rl.addWidget(self.speed_label)
         rl.addWidget(self.node_table, 2)
         rl.addWidget(cmd_scroll, 2)
@@ -186,6 +187,36 @@ class ClusterView(QWidget):
         self.add_button.clicked.connect(self.add_node)
         self.remove_button.clicked.connect(self.remove_node)
         self.up_button.clicked.connect(self.move_up)
+
+    def _ensure_plot(self) -> None:
+        if self.plot is not None:
+            return
+        self.plot = pg.PlotWidget()
+        self.plot.setMinimumHeight(240)
+        theme.style_plot(self.plot)
+        self.plot.setLabel("left", "memory (GiB)")
+        self.plot.showGrid(y=True, alpha=0.3)
+        self.plot.addLegend(offset=(10, 10))
+        for key, label in SERIES:
+            item = pg.BarGraphItem(
+                x=[],
+                height=[],
+                y0=[],
+                width=0.6,
+                brush=theme.series_colour(
+                    theme.SERIES_HUES["compute" if key == "compute" else key]
+                ),
+                name=label,
+            )
+            self.plot.addItem(item)
+            self.bars[key] = item
+        # each node's GPU limit as a thin bar at its height
+        self.limit_item = pg.BarGraphItem(
+            x=[], height=[], y0=[], width=0.8, brush=theme.text_colour(), name="GPU limit"
+        )
+        self.plot.addItem(self.limit_item)
+
+        self._plot_box.layout().addWidget(self.plot)
 
     # -- node editing ---------------------------------------------------------------------------
     def node_ids(self) -> list[str]:
@@ -241,16 +272,20 @@ class ClusterView(QWidget):
             self._show_error("add at least one node")
             return
 
+        node_model = self.node_model
+
         def job(token: Any):
             from forgeplanner.cli.cluster_cmd import build_cluster
 
             yield "planning"
-            return build_cluster(**req)
+            result = build_cluster(**req)
+            # The table's frame is prepared here too: the GUI thread only swaps it in.
+            return result, node_model.prepare(_node_frame(result.plan.nodes))
 
         self._worker = start_worker(
             self.ctx.pool,
             job,
-            on_result=self._on_result,
+            on_result=lambda payload: self._on_result(*payload),
             on_error=lambda err: self._show_error(err.reason),
             on_finished=self._on_finished,
         )
@@ -265,7 +300,8 @@ class ClusterView(QWidget):
         self.error = text.splitlines()[0] if text else "error"
         self.speed_label.setText(f"Cannot plan this cluster: {self.error}")
 
-    def _on_result(self, result: Any) -> None:
+    def _on_result(self, result: Any, frame: Any = None) -> None:
+        self._ensure_plot()
         self.result = result
         self.error = None
         plan = result.plan
@@ -301,26 +337,7 @@ class ClusterView(QWidget):
             + (f"<br><i>{result.link_default_reason}</i>" if result.link_default_reason else "")
             + "".join(f"<br>- {note}" for note in plan.notes)
         )
-        self.node_table.setRowCount(n)
-        for r, p in enumerate(plan.nodes):
-            cells = [
-                p.name,
-                p.config_id or "",
-                f"[{p.layers[0]}, {p.layers[1]})",
-                f"{p.total_bytes / GiB:.1f}",
-                f"{p.gpu_limit_bytes / GiB:.1f}",
-                p.verdict,
-                "unknown" if p.decode_stage_s is None else f"{p.decode_stage_s * 1e3:.1f}",
-                ", ".join(p.holds),
-            ]
-            for col, text in enumerate(cells):
-                item = QTableWidgetItem(text)
-                if col == 5:
-                    tint = theme.verdict_tint(p.verdict)
-                    if tint is not None:
-                        item.setBackground(tint)
-                self.node_table.setItem(r, col, item)
-        self.node_table.resizeColumnsToContents()
+        self.node_table.set_frame(frame if frame is not None else _node_frame(plan.nodes))
         self._show_commands(result.commands)
         self.ctx.status(f"cluster: {plan.model_id} {plan.quant} over {n} node(s), {dec}")
 
@@ -356,6 +373,25 @@ class ClusterView(QWidget):
         self._timer.stop()
         if self._worker is not None:
             self._worker.cancel()
+
+
+def _node_frame(nodes: Any) -> Any:
+    import pandas as pd
+
+    rows = [
+        {
+            "name": p.name,
+            "config_id": p.config_id or "",
+            "layers": f"[{p.layers[0]}, {p.layers[1]})",
+            "total_bytes": p.total_bytes,
+            "gpu_limit_bytes": p.gpu_limit_bytes,
+            "verdict": p.verdict,
+            "decode_stage_s": p.decode_stage_s,
+            "holds": ", ".join(p.holds),
+        }
+        for p in nodes
+    ]
+    return pd.DataFrame(rows, columns=[c.key for c in NODE_COLUMNS])
 
 
 def _html(text: str) -> str:

@@ -56,7 +56,7 @@ from forgeplanner.domain.units import GiB
 from ui import theme
 from ui.context import AppContext
 from ui.table_model import Column, DataFrameTableModel, make_proxy
-from ui.widgets import configure_table, fit_columns
+from ui.widgets import configure_table, defer, fit_columns
 from ui.workers import WorkerError, start_worker
 
 THIS_MACHINE = "__this_machine__"
@@ -175,10 +175,20 @@ class FitView(QWidget):
         # The first estimate runs on the next event-loop pass, after the page has painted
         # its frame: opening the view is two short stalls instead of one long one.
         self._first_pending = True
-        QTimer.singleShot(0, self, self._first_compute)
+        defer(self, self._first_compute)
 
     def _first_compute(self) -> None:
-        self._build_plots()
+        # One piece per event-loop pass, each well under the 50 ms stall budget: the memory
+        # plot, the speed plot, then the first estimate and the quantization table's worker.
+        self._build_memory_plot()
+        defer(self, self._first_compute_2)
+
+    def _first_compute_2(self) -> None:
+        self._build_speed_plot()
+        self._attach_plots()
+        defer(self, self._first_compute_3)
+
+    def _first_compute_3(self) -> None:
         self._first_pending = False
         self.recompute()
         self._debounce.stop()
@@ -334,7 +344,7 @@ class FitView(QWidget):
         left_w = QWidget()
         left_w.setLayout(left)
 
-        # The plots are built on the next event-loop pass (_build_plots), so opening the
+        # The plots are built on the next event-loop pass (_first_compute), so opening the
         # view is shorter stalls: controls and table first, plots and numbers next.
         plots = QSplitter(Qt.Orientation.Horizontal)
         self._plots_split = plots
@@ -377,7 +387,7 @@ class FitView(QWidget):
     def _on_models_changed(self) -> None:
         self._fill_models()
 
-    def _build_plots(self) -> None:
+    def _build_memory_plot(self) -> None:
         # memory bar: one BarGraphItem per component, stacked with y0, created once
         self.mem_plot = pg.PlotWidget()
         self.mem_plot.setObjectName("memoryPlot")
@@ -420,7 +430,9 @@ class FitView(QWidget):
         theme.style_plot(self.mem_plot)
         _major_ticks_only(self.mem_plot)
 
+    def _build_speed_plot(self) -> None:
         # tokens/s across depth: one curve, set in place
+        text = theme.text_colour()
         self.speed_plot = pg.PlotWidget()
         self.speed_plot.setObjectName("speedPlot")
         self.speed_plot.setMenuEnabled(False)
@@ -443,6 +455,7 @@ class FitView(QWidget):
         theme.style_plot(self.speed_plot)
         _major_ticks_only(self.speed_plot)
 
+    def _attach_plots(self) -> None:
         mem_box = QWidget()
         mem_layout = QVBoxLayout(mem_box)
         mem_layout.setContentsMargins(0, 0, 0, 0)
@@ -820,6 +833,7 @@ class FitView(QWidget):
             return
         model = self.model_spec()
         opts = self.options()
+        quant_model = self.quant_model
         self._quant_generation += 1
         generation = self._quant_generation
         if self._quant_worker is not None:
@@ -830,7 +844,8 @@ class FitView(QWidget):
             q = estimate_quants(model, host, opts)
             if token.cancelled:
                 return None
-            return quants_frame(q)
+            # Display texts and sort keys are made here; the GUI thread only swaps them in.
+            return quant_model.prepare(quants_frame(q))
 
         def done(frame: Any) -> None:
             if frame is None or generation != self._quant_generation:

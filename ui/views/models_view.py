@@ -154,10 +154,27 @@ class ModelsView(QWidget):
         QTimer.singleShot(0, self, self._first_fill)
 
     def _first_fill(self) -> None:
-        self._loading = False
-        self._refresh()
-        self.ctx.models_changed.connect(self._on_models_changed)
-        self._load_user_models()
+        # The model database is read and the table's frame and cells prepared in a worker;
+        # the GUI thread only swaps them in.
+        ctx, model = self.ctx, self.model
+
+        def job(token):
+            yield "models"
+            return model.prepare(models_frame(ctx.all_models()))
+
+        def done(prepared: Any) -> None:
+            self._loading = False
+            self._refresh(prepared=prepared)
+            self.ctx.models_changed.connect(self._on_models_changed)
+            self._load_user_models()
+
+        def failed(err: WorkerError) -> None:
+            self._loading = False
+            show_error(self, err.reason, err.details)
+
+        self._workers.append(
+            start_worker(self.ctx.pool, job, on_result=done, on_error=failed, owner=self)
+        )
 
     def _on_models_changed(self) -> None:
         select, self._select_after_refresh = self._select_after_refresh, None
@@ -186,9 +203,11 @@ class ModelsView(QWidget):
             start_worker(self.ctx.pool, job, on_result=done, on_error=failed, owner=self)
         )
 
-    def _refresh(self, select: str | None = None) -> None:
-        frame = models_frame(self.all_models())
-        self.model.set_frame(frame)
+    def _refresh(self, select: str | None = None, prepared: Any = None) -> None:
+        if prepared is None:
+            prepared = self.model.prepare(models_frame(self.all_models()))
+        frame = prepared.frame
+        self.model.set_frame(prepared)
         self._fill_combo(
             self.family, "All families", sorted({x for x in frame["family"] if isinstance(x, str)})
         )

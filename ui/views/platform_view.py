@@ -26,8 +26,6 @@ from PySide6.QtWidgets import (
     QPushButton,
     QSpinBox,
     QSplitter,
-    QTableWidget,
-    QTableWidgetItem,
     QTabWidget,
     QVBoxLayout,
     QWidget,
@@ -36,6 +34,7 @@ from PySide6.QtWidgets import (
 from ui import theme
 from ui.context import AppContext
 from ui.errors import show_error
+from ui.table_model import Column, FrameTable
 from ui.workers import start_worker
 
 GiB = 1 << 30
@@ -47,6 +46,28 @@ DEFAULT_SHELF = [
     ("studio", "mac-studio-m2-ultra-76c-192gb"),
 ]
 DEBOUNCE_MS = 150
+
+# Raw values in the frames (millicores, bytes, watts); display text from the formatters.
+NODE_COLUMNS = [
+    Column("name", "node"),
+    Column("config_id", "config"),
+    Column("roles", "roles"),
+    Column("k3s", "K3s"),
+    Column("cpu_request_millicores", "CPU req", lambda v: f"{v}m"),
+    Column("memory_request_bytes", "mem req", lambda v: f"{v / GiB:.1f} GiB"),
+    Column("idle_w", "idle W", lambda v: f"{v:.0f}"),
+    Column("max_w", "max W", lambda v: f"{v:.0f}"),
+]
+ASSIGN_COLUMNS = [
+    Column("service", "service"),
+    Column("node", "node"),
+    Column("requests", "requests"),
+    Column("source", "source"),
+]
+
+
+def _unplaced_background(row: dict[str, Any], key: str) -> Any:
+    return theme.verdict_tint("does-not-fit") if row["node"] == "UNPLACED" else None
 
 
 class PlatformView(QWidget):
@@ -118,16 +139,10 @@ class PlatformView(QWidget):
         self.summary_label = QLabel("computing...")
         self.summary_label.setWordWrap(True)
         self.summary_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.node_table = QTableWidget(0, 8)
-        self.node_table.setHorizontalHeaderLabels(
-            ["node", "config", "roles", "K3s", "CPU req", "mem req", "idle W", "max W"]
-        )
-        self.node_table.verticalHeader().setVisible(False)
-        self.node_table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
-        self.assign_table = QTableWidget(0, 4)
-        self.assign_table.setHorizontalHeaderLabels(["service", "node", "requests", "source"])
-        self.assign_table.verticalHeader().setVisible(False)
-        self.assign_table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.node_table = FrameTable(NODE_COLUMNS)
+        self.node_model = self.node_table.source
+        self.assign_table = FrameTable(ASSIGN_COLUMNS, background=_unplaced_background)
+        self.assign_model = self.assign_table.source
 
         mono = QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont)
         self.commands_text = QPlainTextEdit()
@@ -222,16 +237,22 @@ class PlatformView(QWidget):
         runtime = self.runtime_combo.currentText()
         context = self.context_spin.value()
 
+        node_model, assign_model = self.node_model, self.assign_model
+
         def job(token: Any):
             from forgeplanner.cli.platform_cmd import build_platform
 
             yield "placing"
-            return build_platform(nodes, model, quant, runtime, context)
+            result = build_platform(nodes, model, quant, runtime, context)
+            # Tables and manifests are prepared here: the GUI thread only swaps them in.
+            node_frame, assign_frame = _frames(result.layout)
+            frames = (node_model.prepare(node_frame), assign_model.prepare(assign_frame))
+            return result, frames, result.yaml_files()
 
         self._worker = start_worker(
             self.ctx.pool,
             job,
-            on_result=self._on_result,
+            on_result=lambda payload: self._on_result(*payload),
             on_error=lambda err: self._show_error(err.reason),
             on_finished=self._on_finished,
         )
@@ -246,7 +267,7 @@ class PlatformView(QWidget):
         self.error = text.splitlines()[0] if text else "error"
         self.summary_label.setText(f"Cannot lay out this shelf: {self.error}")
 
-    def _on_result(self, result: Any) -> None:
+    def _on_result(self, result: Any, frames: Any = None, yaml: Any = None) -> None:
         self.result = result
         self.error = None
         lay = result.layout
@@ -262,49 +283,13 @@ class PlatformView(QWidget):
         self.summary_label.setText(
             f"<b>{power}</b>{unplaced}" + "".join(f"<br>- {_h(n)}" for n in lay.notes)
         )
-        self.node_table.setRowCount(len(lay.nodes))
-        for r, n in enumerate(lay.nodes):
-            cells = [
-                n.name,
-                n.config_id,
-                ", ".join(n.roles) or "-",
-                n.k3s or "-",
-                f"{n.cpu_request_millicores}m",
-                f"{n.memory_request_bytes / GiB:.1f} GiB",
-                _num(n.idle_w, ""),
-                _num(n.max_w, ""),
-            ]
-            for col, text in enumerate(cells):
-                item = QTableWidgetItem(text)
-                if col >= 6 and text == "unknown":
-                    item.setForeground(theme.muted_text())
-                self.node_table.setItem(r, col, item)
-        self.node_table.resizeColumnsToContents()
-        services = {s.id: s for s in lay.services}
-        rows = sorted(lay.assignments.items())
-        self.assign_table.setRowCount(len(rows) + len(lay.unplaced))
-        for r, (sid, node) in enumerate(rows):
-            s = services[sid]
-            req = []
-            if s.cpu_millicores is not None:
-                req.append(f"{s.cpu_millicores}m CPU")
-            if s.memory_bytes is not None:
-                req.append(f"{s.memory_bytes / GiB:.2f} GiB")
-            for col, text in enumerate([sid, node, ", ".join(req) or "none set", s.source]):
-                self.assign_table.setItem(r, col, QTableWidgetItem(text))
-        for i, u in enumerate(lay.unplaced):
-            r = len(rows) + i
-            for col, text in enumerate([u.service, "UNPLACED", "", u.reason]):
-                item = QTableWidgetItem(text)
-                tint = theme.verdict_tint("does-not-fit")
-                if tint is not None:
-                    item.setBackground(tint)
-                self.assign_table.setItem(r, col, item)
-        self.assign_table.resizeColumnsToContents()
+        node_frame, assign_frame = frames if frames is not None else _frames(lay)
+        self.node_table.set_frame(node_frame)
+        self.assign_table.set_frame(assign_frame)
         self.commands_text.setPlainText(
             "\n".join(f"# {c.node}: {c.purpose}\n{c.command}" for c in result.commands)
         )
-        self._yaml = result.yaml_files()
+        self._yaml = yaml if yaml is not None else result.yaml_files()
         current = self.file_combo.currentText()
         self.file_combo.blockSignals(True)
         self.file_combo.clear()
@@ -345,6 +330,46 @@ class PlatformView(QWidget):
         self._timer.stop()
         if self._worker is not None:
             self._worker.cancel()
+
+
+def _frames(lay: Any) -> tuple[Any, Any]:
+    """The node and placement tables' frames (raw values) of a layout."""
+    import pandas as pd
+
+    nodes = [
+        {
+            "name": n.name,
+            "config_id": n.config_id,
+            "roles": ", ".join(n.roles) or "-",
+            "k3s": n.k3s or "-",
+            "cpu_request_millicores": n.cpu_request_millicores,
+            "memory_request_bytes": n.memory_request_bytes,
+            "idle_w": n.idle_w,
+            "max_w": n.max_w,
+        }
+        for n in lay.nodes
+    ]
+    services = {s.id: s for s in lay.services}
+    placed = []
+    for sid, node in sorted(lay.assignments.items()):
+        s = services[sid]
+        req = []
+        if s.cpu_millicores is not None:
+            req.append(f"{s.cpu_millicores}m CPU")
+        if s.memory_bytes is not None:
+            req.append(f"{s.memory_bytes / GiB:.2f} GiB")
+        placed.append(
+            {"service": sid, "node": node, "requests": ", ".join(req) or "none set",
+             "source": s.source}
+        )  # fmt: skip
+    placed += [
+        {"service": u.service, "node": "UNPLACED", "requests": "", "source": u.reason}
+        for u in lay.unplaced
+    ]
+    return (
+        pd.DataFrame(nodes, columns=[c.key for c in NODE_COLUMNS]),
+        pd.DataFrame(placed, columns=[c.key for c in ASSIGN_COLUMNS]),
+    )
 
 
 def _num(v: float | None, unit: str) -> str:

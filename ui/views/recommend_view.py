@@ -41,6 +41,7 @@ from PySide6.QtWidgets import (
 from ui import theme
 from ui.context import AppContext
 from ui.table_model import Column, DataFrameTableModel, make_proxy
+from ui.widgets import defer, fit_columns
 from ui.workers import start_worker
 
 DEFAULT_MODELS = "llama-3.1-70b"
@@ -115,9 +116,14 @@ class RecommendView(QWidget):
         self.result: Any = None
         self.preview: Any = None
         self.error: str | None = None
+        self._obs_worker: Any = None
+        self._obs_generation = 0
         self._build()
-        self.refresh_observations()
+        self._load_observations_in_background()
         self.search()
+        # The plot is the page's most expensive widget: built after the first paint, in its
+        # own event-loop pass (or at once when a result needs it first).
+        defer(self, self._ensure_plot)
 
     # -- layout ---------------------------------------------------------------------------------
     def _build(self) -> None:
@@ -164,17 +170,12 @@ class RecommendView(QWidget):
         ll.addWidget(self.summary_label)
         ll.addStretch(1)
 
-        # scatter: price vs decode, coloured by watts; Pareto frontier as a line
-        self.plot = pg.PlotWidget()
-        self.plot.setMinimumHeight(220)
-        theme.style_plot(self.plot)
-        self.plot.setLabel("bottom", "price (USD)")
-        self.plot.setLabel("left", "decode (tokens/s)")
-        self.plot.showGrid(x=True, y=True, alpha=0.3)
-        self.scatter = pg.ScatterPlotItem(size=10, pen=pg.mkPen(None))
-        self.frontier = pg.PlotDataItem(pen=pg.mkPen(theme.text_colour(), width=1.5))
-        self.plot.addItem(self.frontier)
-        self.plot.addItem(self.scatter)
+        # scatter: built on the next event-loop pass (see _ensure_plot)
+        self._plot_box = QWidget()
+        self._plot_box.setLayout(QVBoxLayout())
+        self._plot_box.layout().setContentsMargins(0, 0, 0, 0)
+        self._plot_box.setMinimumHeight(220)
+        self.plot: Any = None
         self.watts_label = QLabel("colour: max watts (blue = low, red = high)")
 
         self.option_model = DataFrameTableModel(OPTION_COLUMNS)
@@ -230,7 +231,7 @@ class RecommendView(QWidget):
 
         right = QWidget()
         rl = QVBoxLayout(right)
-        rl.addWidget(self.plot, 2)
+        rl.addWidget(self._plot_box, 2)
         rl.addWidget(self.watts_label)
         rl.addWidget(self.tabs, 3)
         split = QSplitter()
@@ -239,6 +240,22 @@ class RecommendView(QWidget):
         split.setStretchFactor(1, 3)
         outer = QVBoxLayout(self)
         outer.addWidget(split)
+
+    def _ensure_plot(self) -> None:
+        """Price vs decode, coloured by watts; the Pareto frontier as a line."""
+        if self.plot is not None:
+            return
+        self.plot = pg.PlotWidget()
+        self.plot.setMinimumHeight(220)
+        theme.style_plot(self.plot)
+        self.plot.setLabel("bottom", "price (USD)")
+        self.plot.setLabel("left", "decode (tokens/s)")
+        self.plot.showGrid(x=True, y=True, alpha=0.3)
+        self.scatter = pg.ScatterPlotItem(size=10, pen=pg.mkPen(None))
+        self.frontier = pg.PlotDataItem(pen=pg.mkPen(theme.text_colour(), width=1.5))
+        self.plot.addItem(self.frontier)
+        self.plot.addItem(self.scatter)
+        self._plot_box.layout().addWidget(self.plot)
 
     @staticmethod
     def _optional_spin(
@@ -281,16 +298,21 @@ class RecommendView(QWidget):
         self.search_button.setEnabled(False)
         self.summary_label.setText("searching...")
 
+        option_model, rejected_model = self.option_model, self.rejected_model
+
         def job(token: Any):
             from forgeplanner.cli.recommend_cmd import build_recommendation
 
             yield "searching"
-            return build_recommendation(**req)
+            rec = build_recommendation(**req)
+            # The tables' cells are prepared here: the GUI thread only swaps them in.
+            option_frame, rejected_frame = _result_frames(rec)
+            return rec, option_model.prepare(option_frame), rejected_model.prepare(rejected_frame)
 
         self._worker = start_worker(
             self.ctx.pool,
             job,
-            on_result=self._on_result,
+            on_result=lambda payload: self._on_result(*payload),
             on_error=lambda err: self._show_error(err.reason),
             on_finished=self._on_finished,
         )
@@ -303,26 +325,17 @@ class RecommendView(QWidget):
         self.error = text.splitlines()[0] if text else "error"
         self.summary_label.setText(f"Cannot search: {self.error}")
 
-    def _on_result(self, rec: Any) -> None:
-        self.result = rec
+    def _on_result(self, rec: Any, options: Any = None, rejected: Any = None) -> None:
         self.error = None
-        rows = []
-        for o in rec.options:
-            d = o.to_dict()
-            (cid, n), *_ = o.machines
-            d["machines"] = cid + (f" x{n}" if n > 1 else "")
-            d["pareto_mark"] = "*" if o.pareto else ""
-            d["config_id"], d["count"] = cid, n
-            rows.append(d)
-        frame = pd.DataFrame(rows, columns=[*(c.key for c in OPTION_COLUMNS), "config_id",
-                                            "count"])  # fmt: skip
-        self.option_model.set_frame(frame)
+        if options is None or rejected is None:
+            options, rejected = _result_frames(rec)
+        self.option_model.set_frame(options)
         price_col = self.option_model.column_index("price_usd")
         self.option_table.sortByColumn(price_col, Qt.SortOrder.AscendingOrder)
-        self.option_table.resizeColumnsToContents()
-        self.rejected_model.set_frame(
-            pd.DataFrame([r.to_dict() for r in rec.rejected], columns=["config_id", "reason"])
-        )
+        # Widths from the prepared texts (resizeColumnsToContents asks every cell via Python).
+        fit_columns(self.option_table, self.option_model)
+        self.rejected_model.set_frame(rejected)
+        self.result = rec
         self._plot(rec.options)
         c = rec.constraints
         self.summary_label.setText(
@@ -332,6 +345,7 @@ class RecommendView(QWidget):
         self.ctx.status(f"recommend: {len(rec.options)} options for {', '.join(c['models'])}")
 
     def _plot(self, options: Any) -> None:
+        self._ensure_plot()
         pts = [o for o in options if o.price_usd is not None and o.decode_tps is not None]
         if not pts:
             self.scatter.setData([], [])
@@ -399,22 +413,36 @@ class RecommendView(QWidget):
 
     # -- observations and import ----------------------------------------------------------------
     def refresh_observations(self) -> None:
-        from forgeplanner.cli.recommend_cmd import user_price_observations
+        """Re-read the price observations now (after an import was committed)."""
+        self._obs_generation += 1  # a background load still running is now stale
+        frame, problem = observations_frame(self.ctx.catalog)
+        self._apply_observations(frame, problem)
 
-        try:
-            user, _ = user_price_observations()
-        except Exception as exc:  # a broken user database must not break the view; say so
-            user = ()
-            self.import_label.setText(f"your price observations could not be read: {exc}")
-        rows = []
-        for o in (*self.ctx.catalog.price_observations, *user):
-            rows.append({
-                "date": o.date, "config": o.config_id or o.machine_id or o.item,
-                "price_usd": o.point_price_usd, "condition": o.condition,
-                "price_type": o.price_type, "origin": o.origin, "source": o.source,
-            })  # fmt: skip
-        frame = pd.DataFrame(rows, columns=[c.key for c in OBS_COLUMNS])
-        self.obs_model.set_frame(frame.sort_values("date", ascending=False))
+    def _load_observations_in_background(self) -> None:
+        """First fill: opening the user database and reading it happen in a worker."""
+        generation = self._obs_generation
+        ctx, model = self.ctx, self.obs_model
+
+        def job(token: Any):
+            yield "observations"
+            frame, problem = observations_frame(ctx.catalog)
+            return model.prepare(frame), problem
+
+        def done(payload: Any) -> None:
+            if generation == self._obs_generation:
+                self._apply_observations(*payload)
+
+        self._obs_worker = start_worker(
+            self.ctx.pool, job, on_result=done, on_finished=self._obs_finished, owner=self
+        )
+
+    def _obs_finished(self) -> None:
+        self._obs_worker = None
+
+    def _apply_observations(self, frame: Any, problem: str | None) -> None:
+        if problem:
+            self.import_label.setText(problem)
+        self.obs_model.set_frame(frame)
 
     def _fx(self) -> dict[str, float]:
         out: dict[str, float] = {}
@@ -500,9 +528,47 @@ class RecommendView(QWidget):
         return len(added)
 
     def shutdown(self) -> None:
-        for w in (self._worker, self._import_worker):
+        for w in (self._worker, self._import_worker, self._obs_worker):
             if w is not None:
                 w.cancel()
+
+
+def _result_frames(rec: Any) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The ranked options' and the rejected configurations' frames (raw values)."""
+    rows = []
+    for o in rec.options:
+        d = o.to_dict()
+        (cid, n), *_ = o.machines
+        d["machines"] = cid + (f" x{n}" if n > 1 else "")
+        d["pareto_mark"] = "*" if o.pareto else ""
+        d["config_id"], d["count"] = cid, n
+        rows.append(d)
+    options = pd.DataFrame(rows, columns=[*(c.key for c in OPTION_COLUMNS), "config_id",
+                                          "count"])  # fmt: skip
+    rejected = pd.DataFrame([r.to_dict() for r in rec.rejected], columns=["config_id", "reason"])
+    return options, rejected
+
+
+def observations_frame(catalog: Any) -> tuple[pd.DataFrame, str | None]:
+    """Shipped and user price observations, newest first, and why the user's could not be
+    read (None when they could)."""
+    from forgeplanner.cli.recommend_cmd import user_price_observations
+
+    problem = None
+    try:
+        user, _ = user_price_observations()
+    except Exception as exc:  # a broken user database must not break the view; say so
+        user = ()
+        problem = f"your price observations could not be read: {exc}"
+    rows = []
+    for o in (*catalog.price_observations, *user):
+        rows.append({
+            "date": o.date, "config": o.config_id or o.machine_id or o.item,
+            "price_usd": o.point_price_usd, "condition": o.condition,
+            "price_type": o.price_type, "origin": o.origin, "source": o.source,
+        })  # fmt: skip
+    frame = pd.DataFrame(rows, columns=[c.key for c in OBS_COLUMNS])
+    return frame.sort_values("date", ascending=False), problem
 
 
 def create_view(ctx: AppContext) -> QWidget:
