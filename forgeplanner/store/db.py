@@ -11,6 +11,8 @@ the last committed state intact (the uncommitted WAL frames are discarded on the
 
 from __future__ import annotations
 
+import fcntl
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -81,6 +83,25 @@ def make_engine(url: str) -> Engine:
     return engine
 
 
+_MIGRATION_LOCK = threading.Lock()
+
+
+@contextmanager
+def _sqlite_file_lock(url: str) -> Iterator[None]:
+    """An exclusive lock file beside a SQLite database file (no-op for other databases)."""
+    parsed = make_url(url)
+    if not parsed.drivername.startswith("sqlite") or parsed.database in (None, "", ":memory:"):
+        yield
+        return
+    lock_path = f"{parsed.database}.migrate.lock"
+    with open(lock_path, "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
 class Store:
     """The user database. Use `with store.session() as s:` once per user action."""
 
@@ -119,10 +140,16 @@ class Store:
                 )
         if current == head:
             return
-        cfg = _alembic_config()
-        with self.engine.begin() as conn:
-            cfg.attributes["connection"] = conn
-            command.upgrade(cfg, "head")
+        # Two openers of a fresh database (the GUI's store and a view's worker, or two
+        # processes) must not both create the schema: serialise the migration across threads
+        # and, for SQLite files, across processes, then re-check under the lock.
+        with _MIGRATION_LOCK, _sqlite_file_lock(self.url):
+            if self.current_revision() == head:
+                return
+            cfg = _alembic_config()
+            with self.engine.begin() as conn:
+                cfg.attributes["connection"] = conn
+                command.upgrade(cfg, "head")
 
     def _shown(self) -> str:
         return make_url(self.url).render_as_string(hide_password=True)
