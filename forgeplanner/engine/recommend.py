@@ -189,9 +189,19 @@ def _dominates(a: Option, b: Option) -> bool:
 
 def rank(options: Sequence[Option]) -> list[Option]:
     """Sorted by price (unknown last), then faster, then fewer watts; `pareto` set on the
-    options no other option dominates on price, decode speed and max watts."""
+    options no other option dominates on price, decode speed and max watts. An option with an
+    unknown price, speed or wattage is never on the frontier: it cannot be placed on it (a
+    cheap Intel mini whose speed is unknown is not "the fastest for its price")."""
     ordered = sorted(options, key=lambda o: (*_key(o), o.machines, o.runtime))
     return [
-        replace(o, pareto=not any(_dominates(other, o) for other in ordered if other is not o))
+        replace(
+            o,
+            pareto=_fully_known(o)
+            and not any(_dominates(other, o) for other in ordered if other is not o),
+        )
         for o in ordered
     ]
+
+
+def _fully_known(o: Option) -> bool:
+    return o.price_usd is not None and o.decode_tps is not None and o.max_w is not None

@@ -85,10 +85,12 @@ def test_rank_sorts_by_price_and_marks_the_pareto_frontier():
         _o("fast-dear", 2000, 20.0, 150),
         _o("dominated", 2100, 15.0, 160),  # dearer, slower and hungrier than fast-dear
         _o("frugal", 2100, 15.0, 40),  # dearer and slower, but fewer watts: on the frontier
-        _o("unpriced", None, 30.0, 100),  # fastest, price unknown: sorted last, still frontier
+        _o("unpriced", None, 30.0, 100),  # fastest, price unknown: sorted last, off the frontier
+        _o("speed-unknown", 400, None, 50),  # cheapest, speed unknown: cannot be placed on it
     ]
     ranked = rank(opts)
     assert [o.machines[0][0] for o in ranked] == [
+        "speed-unknown",
         "slow-cheap",
         "fast-dear",
         "frugal",
@@ -101,7 +103,8 @@ def test_rank_sorts_by_price_and_marks_the_pareto_frontier():
         "fast-dear": True,
         "frugal": True,
         "dominated": False,
-        "unpriced": True,
+        "unpriced": False,
+        "speed-unknown": False,
     }
 
 
