@@ -13,7 +13,9 @@ arrives (gap between beats minus 5 ms). Phases, in one process on the real main 
 
 Reports max, p99 and median stall per phase, and the largest GUI-thread CPU time between two
 beats (time.thread_time): on a shared machine a stall is our work plus time the OS gave other
-processes, the CPU figure is our work alone. Offscreen platform (QT_QPA_PLATFORM=offscreen).
+processes, the CPU figure is our work alone. Also the cyclic garbage collector's longest
+pauses per thread (a collection holds the GIL, so one in a worker stalls the GUI thread too).
+Offscreen platform (QT_QPA_PLATFORM=offscreen).
 
     .venv/bin/python benchmarks/bench_ui_event_loop.py [--json]
 """
@@ -33,6 +35,38 @@ os.environ.setdefault("FORGEPLANNER_HOME", tempfile.mkdtemp(prefix="fp-bench-"))
 
 BEAT_MS = 5
 GOAL_MS = 50.0
+
+
+class GcPauses:
+    """Durations of the cyclic GC's collections, per thread (gc.callbacks)."""
+
+    def __init__(self) -> None:
+        import gc
+        import threading
+
+        self._threading = threading
+        self._start: dict[int, float] = {}
+        self.pauses: list[tuple[float, int, str]] = []  # ms, generation, "gui" | "worker"
+        self._gui = threading.get_ident()
+        gc.callbacks.append(self._callback)
+
+    def _callback(self, phase: str, info: dict) -> None:
+        tid = self._threading.get_ident()
+        if phase == "start":
+            self._start[tid] = time.perf_counter()
+            return
+        began = self._start.pop(tid, None)
+        if began is not None:
+            where = "gui" if tid == self._gui else "worker"
+            self.pauses.append(((time.perf_counter() - began) * 1e3, info["generation"], where))
+
+    def report(self) -> dict[str, float]:
+        out = {}
+        for where in ("gui", "worker"):
+            xs = [p[0] for p in self.pauses if p[2] == where]
+            out[f"max_{where}_ms"] = round(max(xs), 1) if xs else 0.0
+        out["over_10ms"] = sum(1 for p in self.pauses if p[0] > 10)
+        return out
 
 
 class Heartbeat:
@@ -134,6 +168,8 @@ def main() -> int:
     from ui.views import VIEW_KEYS
     from ui.workers import start_worker
 
+    gc_pauses = GcPauses()
+    load_before = os.getloadavg()[0]
     app = create_application()
     quiet_offscreen_noise()
     ctx = AppContext()
@@ -217,6 +253,8 @@ def main() -> int:
         )
         for k in VIEW_KEYS
     }
+    report["gc"] = gc_pauses.report()
+    report["load_average"] = [round(load_before, 1), round(os.getloadavg()[0], 1)]
     report["sweep"]["evaluations"] = result[0] if result else None
     report["sweep"]["seconds"] = round(sweep_s, 2)
     window.close()
@@ -230,14 +268,22 @@ def main() -> int:
             f"{'max GUI CPU ms':>15}"
         )
         for phase, r in report.items():
-            if phase == "cold-by-view":
+            if phase in ("cold-by-view", "gc", "load_average"):
                 continue
             print(
                 f"{phase:<15} {r['beats']:>6} {r['max_ms']:>8.2f} {r['p99_ms']:>8.2f} "
                 f"{r['median_ms']:>10.2f} {r['max_gui_cpu_ms']:>15.2f}"
             )
         print("first open, max stall / max GUI CPU by view (ms):", report["cold-by-view"])
-        print(f"load average during the run: {os.getloadavg()[0]:.1f} (2 cores)")
+        g = report["gc"]
+        print(
+            f"GC pauses: longest {g['max_gui_ms']} ms in the GUI thread, {g['max_worker_ms']} ms "
+            f"in workers; {g['over_10ms']} over 10 ms"
+        )
+        print(
+            f"load average before / after the run: {report['load_average'][0]} / "
+            f"{report['load_average'][1]} ({os.cpu_count()} cores)"
+        )
         print(
             f"sweep: {report['sweep']['evaluations']} evaluations in "
             f"{report['sweep']['seconds']} s in a worker"

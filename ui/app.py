@@ -53,21 +53,7 @@ def create_application(argv: Sequence[str] | None = None) -> QApplication:
     # No style sheet and no fixed colours: the platform style follows the system light/dark
     # scheme and every custom colour is derived from the palette (ui.theme).
     install_excepthook()
-    _share_the_gil_quickly()
     return app  # type: ignore[return-value]
-
-
-# How long a worker thread may hold the GIL while the GUI thread waits for it (CPython's
-# default is 5 ms). Every PySide call that re-enters Python (a virtual override, a slot, a
-# paint) waits for the GIL again, so with a busy worker one page construction made of a few
-# hundred such re-entries stalled for hundreds of milliseconds although its own CPU time was
-# tens. 0.5 ms keeps those waits short; the workers lose a few per cent of throughput.
-GIL_SWITCH_INTERVAL_S = 0.0005
-
-
-def _share_the_gil_quickly() -> None:
-    if sys.getswitchinterval() > GIL_SWITCH_INTERVAL_S:
-        sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
 
 
 def settings() -> QSettings:
@@ -251,14 +237,6 @@ class MainWindow(QMainWindow):
                     pass
                 keep_out_of_gc()
                 yield entry.key
-            for module in WARM_MODULES:
-                if token.is_set():
-                    return None
-                try:
-                    importlib.import_module(module)
-                except Exception:  # optional: the view that needs it reports the problem
-                    pass
-            keep_out_of_gc()
             ctx.catalog  # noqa: B018 (load now, in this thread)
             ctx.models  # noqa: B018
             keep_out_of_gc()
@@ -353,21 +331,6 @@ class MainWindow(QMainWindow):
             if callable(closer):
                 closer()
         super().closeEvent(event)
-
-
-# Imported by the warm-up too (lazy imports inside the views' workers and handlers): importing
-# in the warm-up thread fills sys.modules, so no view waits on an import later.
-WARM_MODULES = (
-    "forgeplanner.cli.recommend_cmd",
-    "forgeplanner.cli.cluster_cmd",
-    "forgeplanner.cli.platform_cmd",
-    "forgeplanner.store",
-    "forgeplanner.bench.session",
-    "forgeplanner.bench.fingerprint",
-    "forgeplanner.labs",
-    "forgeplanner.user_models",
-    "models_db.importers",
-)
 
 
 def keep_out_of_gc() -> None:

@@ -83,6 +83,45 @@ def default_link(configs: list[Any]) -> tuple[str, str]:
     )
 
 
+_TB_LEVEL = {"TB5": 3, "TB4": 2, "USB4": 2, "TB3": 1}
+_LINK_TB_LEVEL = {"tb3": 1, "tb4": 2, "tb5": 3, "tb5-rdma": 3}
+_TB_LINK = {3: "tb5", 2: "tb4", 1: "tb3"}
+
+
+def link_the_nodes_can_run(link_id: str, nodes: list[tuple[str, Any]]) -> tuple[str, str | None]:
+    """(link id used for the numbers, why it differs from the one asked for, or None).
+
+    A Thunderbolt cable runs at the older end's version, so IP over Thunderbolt 5 between a
+    TB5 and a TB4 machine is Thunderbolt 4; RDMA needs Thunderbolt 5 on every node (network.csv)
+    and cannot fall back, so it is refused with the links these nodes do have.
+    """
+    want = _LINK_TB_LEVEL.get(link_id)
+    if want is None:  # Ethernet: topology_notes names the nodes without 10GbE
+        return link_id, None
+    levels = [(name, cfg, _TB_LEVEL.get((cfg.thunderbolt or "").upper(), 0)) for name, cfg in nodes]
+    lowest = min(level for _, _, level in levels)
+    if lowest >= want:
+        return link_id, None
+    slow = ", ".join(
+        f"{name} ({cfg.thunderbolt or 'no Thunderbolt'})" for name, cfg, lvl in levels if lvl < want
+    )
+    if link_id == "tb5-rdma" or lowest == 0:
+        valid = [tb for tb, lvl in _LINK_TB_LEVEL.items() if lvl <= lowest and tb != "tb5-rdma"]
+        # Apple's 10GbE ports are multi-gigabit (they also run 2.5GbE); 1GbE every Mac has.
+        fast = [max(cfg.ethernet_gbps or (1,)) for _, cfg in nodes]
+        valid += ["1gbe"] + [e for e, g in (("2.5gbe", 2.5), ("10gbe", 10)) if min(fast) >= g]
+        raise ClusterError(
+            f"--link {link_id} needs {'Thunderbolt 5' if want == 3 else link_id.upper()} on "
+            f"every node; {slow} ha{'s' if slow.count('(') == 1 else 've'} less; "
+            f"valid for these nodes: {', '.join(valid)}"
+        )
+    used = _TB_LINK[lowest]
+    return used, (
+        f"--link {link_id}: {slow} ha{'s' if slow.count('(') == 1 else 've'} an older "
+        f"Thunderbolt, so the link runs as {used} (the slower end's speed); numbers use {used}"
+    )
+
+
 def build_cluster(
     model_id: str,
     quant: str,
@@ -94,16 +133,16 @@ def build_cluster(
     addresses: dict[str, str] | None = None,
 ) -> ClusterResult:
     from catalog import load_catalog
+    from forgeplanner.cli.model_lookup import find_model
     from forgeplanner.domain.estimates import RunOptions
     from forgeplanner.engine.budget import gpu_budget
     from forgeplanner.engine.cluster import NodeSpec, link_model_from_spec
     from forgeplanner.engine.cluster_commands import all_commands
     from forgeplanner.engine.cluster_costs import layer_costs
     from forgeplanner.host import host_from_config
-    from models_db.loader import load_models
 
     catalog = load_catalog()
-    model = load_models().get(model_id)
+    model = find_model(model_id)
     nodes = expand_nodes(node_args, catalog)
     try:
         options = RunOptions(context=context)
@@ -117,6 +156,8 @@ def build_cluster(
     if link_id is not None:
         if link_id not in catalog.links:
             raise NotFoundError("link", link_id, sorted(catalog.links))
+        if link_reason is None and len(nodes) > 1:
+            link_id, link_reason = link_the_nodes_can_run(link_id, nodes)
         link = link_model_from_spec(catalog.links[link_id])
     specs = []
     for name, cfg in nodes:

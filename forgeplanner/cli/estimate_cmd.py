@@ -135,9 +135,9 @@ def resolve_model(args: argparse.Namespace):
         from models_db.importers import import_gguf
 
         return import_gguf(args.gguf)
-    from models_db import load_models
+    from forgeplanner.cli.model_lookup import find_model
 
-    return load_models().get(args.model)
+    return find_model(args.model)
 
 
 def _host_calibration(host, options):

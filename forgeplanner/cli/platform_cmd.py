@@ -79,9 +79,9 @@ def build_platform(
     model = None
     options = None
     if model_id is not None:
-        from models_db.loader import load_models
+        from forgeplanner.cli.model_lookup import find_model
 
-        model = load_models().get(model_id)
+        model = find_model(model_id)
         try:
             options = RunOptions(context=context, runtime=runtime)
         except ValueError as exc:

@@ -187,10 +187,10 @@ def build_recommendation(
     include_user_observations: bool = True,
 ) -> Recommendation:
     from catalog import load_catalog
+    from forgeplanner.cli.model_lookup import find_model
     from forgeplanner.domain.estimates import RunOptions
     from forgeplanner.engine import prices as px
     from forgeplanner.engine.quant import get_quant
-    from models_db import load_models
 
     _check(
         {
@@ -205,8 +205,7 @@ def build_recommendation(
     )
     day = _today(today)
     cat = load_catalog()
-    db = load_models()
-    models = [db.get(m) for m in dict.fromkeys(model_ids)]
+    models = [find_model(m) for m in dict.fromkeys(model_ids)]
     qmin = get_quant(quant_min) if quant_min else None
     notes: list[str] = []
     observations: tuple[Any, ...] = cat.price_observations

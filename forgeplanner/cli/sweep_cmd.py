@@ -119,6 +119,7 @@ def _write(frame, out) -> None:
             frame.to_parquet(tmp, index=False)
         else:
             frame.to_csv(tmp, index=False)
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; a sweep table is a plain shareable file
         os.replace(tmp, out)
     except BaseException:
         if os.path.exists(tmp):

@@ -244,3 +244,12 @@ def test_real_macos_versions_are_accepted(capsys, version):
         *("--quant", "Q4_K_M", "--macos", version),
     )
     assert f"macOS {version}" in d["budget"]["basis"]
+
+
+def test_sweep_output_is_a_normal_readable_file(capsys, tmp_path):
+    # Found by the acceptance audit: the atomic write (mkstemp) left the table private (0600),
+    # unlike every other file ForgePlanner writes (manifests, synthetic GGUFs, plans).
+    out = tmp_path / "grid.csv"
+    run_json(capsys, "sweep", "--context", "2048", "--out", str(out))
+    assert out.stat().st_mode & 0o777 == 0o644
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".grid.csv.")]

@@ -158,3 +158,49 @@ def test_auto_uses_every_node_and_says_when_leaving_one_out_is_faster(capsys):
     assert any("get(s) no layers" in n for n in fast["notes"])
     rpc = [c["command"] for c in fast["commands"] if c["engine"] == "llama.cpp"]
     assert not any(c.startswith("ggml-rpc-server") for c in rpc)  # the idle node is left out
+
+
+ULTRA_TB4 = "mac-studio-m2-ultra-76c-192gb"  # Thunderbolt 4
+ULTRA_TB5 = "mac-studio-m3-ultra-80c-256gb"  # Thunderbolt 5
+
+
+def test_a_tb5_link_to_a_tb4_machine_is_computed_at_tb4(capsys):
+    # Found by the acceptance audit: the note said "the link runs at the slower end's speed"
+    # while the numbers used Thunderbolt 5's bandwidth.
+    args = ("--model", "llama-3.1-405b", "--quant", "Q4_K_M", "--node", ULTRA_TB4,
+            "--node", ULTRA_TB5)  # fmt: skip
+    asked = run_json(capsys, *args, "--link", "tb5")
+    tb4 = run_json(capsys, *args, "--link", "tb4")
+    assert asked["link"]["id"] == "tb4"
+    assert asked["network_s_per_token"] == tb4["network_s_per_token"]
+    assert asked["decode_tps"] == tb4["decode_tps"]
+    assert "--link tb5: studio-1 (TB4) has an older Thunderbolt" in asked["link_default"]
+    # Both ends on Thunderbolt 5: the link is used as asked.
+    both = run_json(capsys, "--model", "llama-3.1-70b", "--quant", "Q4_K_M", "--node", f"{MINI}x2",
+                    "--link", "tb5")  # fmt: skip
+    assert both["link"]["id"] == "tb5" and "link_default" not in both
+
+
+@pytest.mark.parametrize(
+    ("nodes", "link", "expect"),
+    [
+        (
+            [ULTRA_TB4, ULTRA_TB5],
+            "tb5-rdma",
+            "--link tb5-rdma needs Thunderbolt 5 on every node; studio-1 (TB4) has less; "
+            "valid for these nodes: tb3, tb4, 1gbe, 2.5gbe, 10gbe",
+        ),
+        (
+            ["mac-mini-2012-i7-2300mhz-16gbx2"],
+            "tb3",
+            "mini-1 (TB1), mini-2 (TB1) have less; valid for these nodes: 1gbe",
+        ),
+    ],
+)
+def test_a_thunderbolt_link_the_nodes_lack_is_a_one_line_error(capsys, nodes, link, expect):
+    argv = ["cluster", "--model", "llama-3.1-8b", "--quant", "Q4_K_M", "--link", link]
+    for n in nodes:
+        argv += ["--node", n]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and expect in err

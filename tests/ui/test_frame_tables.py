@@ -123,8 +123,13 @@ def test_bench_history_and_sheet_models(qtbot, qtmodeltester, ctx):
     with ctx.store().session() as s:
         repo = BenchRunRepo(s)
         for decode in (18.0, 25.0):
-            rid = repo.start(runner="llama.cpp", fingerprint={"key": "k", "hostname": "h"},
-                             tool_versions={}, params={}, estimate={"decode_tps": 20.0})  # fmt: skip
+            rid = repo.start(
+                runner="llama.cpp",
+                fingerprint={"key": "k", "hostname": "h"},
+                tool_versions={},
+                params={},
+                estimate={"decode_tps": 20.0},
+            )
             repo.finish(rid, status="ok", measured={"decode_tps": decode})
     view.refresh_history()
     assert view.history.rowCount() == 2
