@@ -163,7 +163,7 @@ def main() -> int:
 
     from PySide6.QtWidgets import QProgressBar
 
-    from ui.app import MainWindow, create_application, quiet_offscreen_noise
+    from ui.app import MainWindow, create_application, preload_before_show, quiet_offscreen_noise
     from ui.context import AppContext
     from ui.views import VIEW_KEYS
     from ui.workers import start_worker
@@ -175,6 +175,7 @@ def main() -> int:
     ctx = AppContext()
     window = MainWindow(ctx, store_settings=False)
     window.resize(1280, 800)
+    preload_before_show()  # as ui.app.run does before the window shows
     window.show()
     hb = Heartbeat()
     run_for(app, 0.2)

@@ -419,12 +419,35 @@ def run(view: str | None = None, screenshot: str | None = None) -> int:
         window.show_view(view or "hardware")
         window.show()
         return _screenshot(app, window, ctx, screenshot)
+    preload_before_show()
     window.restore_state(view)
     window.show()
     QTimer.singleShot(0, window.start_warmup)
     code = app.exec()
     ctx.shutdown()
     return code
+
+
+def preload_before_show() -> None:
+    """Import every view module and the heavy libraries (SQLAlchemy via the store, pandas)
+    on the GUI thread *before* the window shows and the event loop runs.
+
+    Why: an import holds the GIL for tens of milliseconds at a time, so importing in the
+    warm-up worker after the first paint stalled the event loop by 160-260 ms
+    (benchmarks/bench_ui_event_loop.py). Before the loop runs there is no loop to stall; the
+    window appears a few hundred milliseconds later instead. `gui --screenshot` skips this
+    (it renders one view and exits)."""
+    for name in ("pandas", "sqlalchemy", "alembic", "forgeplanner.store"):
+        try:
+            importlib.import_module(name)
+        except ImportError:  # reported when used
+            pass
+    for entry in VIEWS:
+        try:
+            importlib.import_module(f"ui.views.{entry.module_name}")
+        except Exception:  # a missing or broken view reports itself when opened
+            pass
+    keep_out_of_gc()
 
 
 def quiet_offscreen_noise() -> None:
