@@ -73,7 +73,15 @@ def register(subparsers: Any) -> None:
         metavar="ID",
         help="model id (repeat for several; every option runs all of them)",
     )
-    p.add_argument("--quant-min", metavar="Q", help="lowest acceptable quantization (Q4_K_M)")
+    # Default Q4_K_M, as the Recommend view: below ~4 bits per weight quality falls off fast,
+    # and a "cheapest machine" that only holds a 70B model at IQ1_S answers the wrong question.
+    # `--quant-min IQ1_S` (or any lower quant) allows everything.
+    p.add_argument(
+        "--quant-min",
+        metavar="Q",
+        default="Q4_K_M",
+        help="lowest acceptable quantization (default Q4_K_M; IQ1_S allows every quant)",
+    )
     p.add_argument("--context", type=int, required=True, metavar="N", help="context (tokens)")
     p.add_argument("--min-decode-tps", type=float, metavar="X", help="minimum decode tokens/s")
     p.add_argument("--budget-usd", type=float, metavar="N", help="maximum price in USD")
