@@ -221,3 +221,42 @@ def _default_error(err: WorkerError) -> None:
 def running_workers() -> int:
     with _running_lock:
         return len(_running)
+
+
+class LatestOnly:
+    """One job at a time for a view that recomputes on every edit (Cluster, Platform): a
+    request made while a job runs is remembered and `rerun` is called once when that job
+    finishes, so the latest inputs win without workers piling up."""
+
+    def __init__(self, pool: QThreadPool, rerun: Callable[[], None]) -> None:
+        self._pool = pool
+        self._rerun = rerun
+        self._worker: Worker | None = None
+        self._pending = False
+
+    def defer_if_busy(self) -> bool:
+        """True (and a re-run is scheduled) when a job is running; the caller returns."""
+        if self._worker is not None:
+            self._pending = True
+            return True
+        return False
+
+    def start(
+        self,
+        job: JobFactory,
+        on_result: Callable[[Any], None],
+        on_error: Callable[[WorkerError], None],
+    ) -> None:
+        self._worker = start_worker(
+            self._pool, job, on_result=on_result, on_error=on_error, on_finished=self._finished
+        )
+
+    def _finished(self) -> None:
+        self._worker = None
+        if self._pending:
+            self._pending = False
+            self._rerun()
+
+    def cancel(self) -> None:
+        if self._worker is not None:
+            self._worker.cancel()

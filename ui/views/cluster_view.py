@@ -34,7 +34,7 @@ from ui import theme
 from ui.context import AppContext
 from ui.table_model import Column, FrameTable
 from ui.widgets import defer
-from ui.workers import start_worker
+from ui.workers import LatestOnly
 
 GiB = 1 << 30
 DEFAULT_MODEL = "llama-3.1-70b"
@@ -72,8 +72,7 @@ class ClusterView(QWidget):
     def __init__(self, ctx: AppContext, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.ctx = ctx
-        self._worker: Any = None
-        self._pending = False
+        self._runner = LatestOnly(ctx.pool, self.recompute)
         self.result: Any = None
         self.error: str | None = None
         self._timer = QTimer(self)
@@ -264,8 +263,7 @@ class ClusterView(QWidget):
         }
 
     def recompute(self) -> None:
-        if self._worker is not None:
-            self._pending = True
+        if self._runner.defer_if_busy():
             return
         req = self.request()
         if not req["node_args"]:
@@ -282,19 +280,11 @@ class ClusterView(QWidget):
             # The table's frame is prepared here too: the GUI thread only swaps it in.
             return result, node_model.prepare(_node_frame(result.plan.nodes))
 
-        self._worker = start_worker(
-            self.ctx.pool,
+        self._runner.start(
             job,
             on_result=lambda payload: self._on_result(*payload),
             on_error=lambda err: self._show_error(err.reason),
-            on_finished=self._on_finished,
         )
-
-    def _on_finished(self) -> None:
-        self._worker = None
-        if self._pending:
-            self._pending = False
-            self.recompute()
 
     def _show_error(self, text: str) -> None:
         self.error = text.splitlines()[0] if text else "error"
@@ -371,8 +361,7 @@ class ClusterView(QWidget):
 
     def shutdown(self) -> None:
         self._timer.stop()
-        if self._worker is not None:
-            self._worker.cancel()
+        self._runner.cancel()
 
 
 def _node_frame(nodes: Any) -> Any:

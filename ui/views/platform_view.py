@@ -35,7 +35,7 @@ from ui import theme
 from ui.context import AppContext
 from ui.errors import show_error
 from ui.table_model import Column, FrameTable
-from ui.workers import start_worker
+from ui.workers import LatestOnly
 
 GiB = 1 << 30
 DEFAULT_SHELF = [
@@ -74,8 +74,7 @@ class PlatformView(QWidget):
     def __init__(self, ctx: AppContext, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.ctx = ctx
-        self._worker: Any = None
-        self._pending = False
+        self._runner = LatestOnly(ctx.pool, self.recompute)
         self.result: Any = None
         self.error: str | None = None
         self._timer = QTimer(self)
@@ -227,8 +226,7 @@ class PlatformView(QWidget):
 
     # -- computing ------------------------------------------------------------------------------
     def recompute(self) -> None:
-        if self._worker is not None:
-            self._pending = True
+        if self._runner.defer_if_busy():
             return
         nodes = self.node_args()
         serve = self.serve_check.isChecked()
@@ -249,19 +247,11 @@ class PlatformView(QWidget):
             frames = (node_model.prepare(node_frame), assign_model.prepare(assign_frame))
             return result, frames, result.yaml_files()
 
-        self._worker = start_worker(
-            self.ctx.pool,
+        self._runner.start(
             job,
             on_result=lambda payload: self._on_result(*payload),
             on_error=lambda err: self._show_error(err.reason),
-            on_finished=self._on_finished,
         )
-
-    def _on_finished(self) -> None:
-        self._worker = None
-        if self._pending:
-            self._pending = False
-            self.recompute()
 
     def _show_error(self, text: str) -> None:
         self.error = text.splitlines()[0] if text else "error"
@@ -328,8 +318,7 @@ class PlatformView(QWidget):
 
     def shutdown(self) -> None:
         self._timer.stop()
-        if self._worker is not None:
-            self._worker.cancel()
+        self._runner.cancel()
 
 
 def _frames(lay: Any) -> tuple[Any, Any]:
