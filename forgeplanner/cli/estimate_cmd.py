@@ -6,7 +6,7 @@
         [--prompt-tokens N] [--kv-type f16|q8_0|q4_0] [--[no-]flash-attention]
         [--wired-limit-mb N] [--macos VER] [--json]
 
-JSON keys (stable, issue 3): memory.{weights_bytes, kv_cache_bytes, compute_bytes,
+JSON keys (stable): memory.{weights_bytes, kv_cache_bytes, compute_bytes,
 runtime_bytes, total_bytes}, budget.{physical_bytes, gpu_limit_bytes, basis}, verdict,
 headroom_bytes, sysctl_command, max_context_that_fits, best_quant_that_fits, decode_tps,
 prefill_tps, ttft_s; without --quant also `quants`: the same figures per quantization (the
@@ -135,7 +135,7 @@ def resolve_model(args: argparse.Namespace):
         from models_db.importers import import_gguf
 
         return import_gguf(args.gguf)
-    from forgeplanner.cli.model_lookup import find_model
+    from forgeplanner.services.models import find_model
 
     return find_model(args.model)
 

@@ -14,8 +14,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from forgeplanner.cli.output import add_json_flag, print_json, print_table
-from forgeplanner.errors import ForgePlannerError, NotFoundError
-from forgeplanner.user_models import detect_kind, list_user_models, save_user_model
+from forgeplanner.errors import ForgePlannerError
+from forgeplanner.services.models import (
+    find_model,
+    list_user_models,
+    read_model_file,
+    save_user_model,
+)
 
 if TYPE_CHECKING:
     from forgeplanner.domain.model import ModelSpec
@@ -150,18 +155,6 @@ def _list(args: argparse.Namespace) -> int:
     return 0
 
 
-def _find(model_id: str) -> ModelSpec:
-    from models_db import load_models
-
-    db = load_models()
-    if model_id in db:
-        return db.get(model_id)
-    users = {m.id: m for m in list_user_models()}
-    if model_id in users:
-        return users[model_id]
-    raise NotFoundError("model", model_id, [*db.ids(), *users])
-
-
 def _print_spec(spec: ModelSpec) -> None:
     a = spec.attention
     rows: list[list[Any]] = [
@@ -240,7 +233,7 @@ def _print_spec(spec: ModelSpec) -> None:
 def _show(args: argparse.Namespace) -> int:
     from models_db import spec_to_dict
 
-    spec = _find(args.id)
+    spec = find_model(args.id)
     if args.json:
         print_json({"model": spec_to_dict(spec)})
     else:
@@ -252,12 +245,7 @@ def _show(args: argparse.Namespace) -> int:
 
 
 def _do_import(args: argparse.Namespace) -> ModelSpec:
-    from models_db.importers import (
-        import_gguf,
-        import_hf_config,
-        import_ollama_model,
-        import_ollama_show,
-    )
+    from models_db.importers import import_ollama_model
 
     if args.ollama:
         if args.path:
@@ -265,13 +253,8 @@ def _do_import(args: argparse.Namespace) -> ModelSpec:
         return import_ollama_model(args.ollama, url=args.url, model_id=args.model_id)
     if not args.path:
         raise ForgePlannerError("models import needs PATH or --ollama NAME")
-    path = Path(args.path)
-    kind = detect_kind(path)
-    if kind == "gguf":
-        return import_gguf(path, model_id=args.model_id)
-    if kind == "ollama":
-        return import_ollama_show(path, model_id=args.model_id)
-    return import_hf_config(path, model_id=args.model_id)
+    spec, _kind = read_model_file(Path(args.path), model_id=args.model_id)
+    return spec
 
 
 def _import(args: argparse.Namespace) -> int:

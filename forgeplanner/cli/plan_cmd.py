@@ -142,7 +142,8 @@ def _register_plan(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--node", action="append", required=True, metavar="CONFIG_ID[xCOUNT]")
     p.add_argument("--link", default=None)
     p.add_argument("--mode", choices=("pipeline", "tensor"), default="pipeline")
-    p.add_argument("--runtime", default="llama.cpp", choices=("llama.cpp", "mlx", "ollama"))
+    # The runtimes that split a model over machines (services.cluster.CLUSTER_RUNTIMES).
+    p.add_argument("--runtime", default="llama.cpp", choices=("llama.cpp", "mlx"))
     _alt(p)
     _db(p)
     add_json_flag(p)

@@ -4,12 +4,14 @@
     forgeplanner prices show CONFIG_ID [--today D] [--json]  new price, used price and basis
     forgeplanner prices import CSV [--map FIELD=COLUMN ...] [--currency USD] [--fx EUR=1.08 ...]
         [--decimal .|,] [--dayfirst] [--source TEXT] [--preview] [--json]
+    forgeplanner prices delete user-ID [--json]              remove one of your observations
 
 `import` validates the whole file first (bad rows are reported with line numbers and nothing is
 written); `--preview` shows what would be imported (matches, duplicates) and writes nothing.
 JSON keys: list -> {"observations": [...]}; show -> {"config_id", "new", "used",
 "observations"}; import -> {"file", "columns", "rows", "new", "duplicates", "unmatched",
-"imported", "preview"}.
+"imported", "preview"}; delete -> {"deleted": {...}}. The work is done by
+`forgeplanner.services.prices` (the Recommend view and plans read prices there too).
 """
 
 from __future__ import annotations
@@ -69,6 +71,10 @@ def register(subparsers: Any) -> None:
     imp.add_argument("--preview", action="store_true", help="show what would be imported only")
     add_json_flag(imp)
     imp.set_defaults(func=_import)
+    rm = sub.add_parser("delete", help="remove one of your own price observations")
+    rm.add_argument("obs_id", metavar="user-ID", help="its id in `prices list` (user-3 or 3)")
+    add_json_flag(rm)
+    rm.set_defaults(func=_delete)
     cost = sub.add_parser(
         "running-cost",
         help="a shelf of machines: total W, BTU/h, kWh and money per year",
@@ -97,21 +103,14 @@ def _pairs(items: list[str], flag: str) -> dict[str, str]:
     return out
 
 
-def _all_observations() -> tuple[Any, ...]:
-    from catalog import load_catalog
-    from forgeplanner.cli.recommend_cmd import user_price_observations
-
-    user, _ = user_price_observations()
-    return load_catalog().price_observations + user
-
-
 def _list(args: argparse.Namespace) -> int:
     from catalog import load_catalog
+    from forgeplanner.services.prices import all_observations
 
     cat = load_catalog()
     if args.config:
         cat.config(args.config)  # NotFoundError lists valid ids
-    obs = [o for o in _all_observations() if args.config in (None, o.config_id)]
+    obs = [o for o in all_observations(cat) if args.config in (None, o.config_id)]
     if args.json:
         print_json({"observations": [o.to_dict() for o in obs]})
         return 0
@@ -141,13 +140,13 @@ def _money(lo: float, hi: float | None = None) -> str:
 
 def _show(args: argparse.Namespace) -> int:
     from catalog import load_catalog
-    from forgeplanner.cli.recommend_cmd import _today
     from forgeplanner.engine import prices as px
+    from forgeplanner.services.prices import all_observations, price_day
 
     cat = load_catalog()
     cfg = cat.config(args.config_id)
-    day = _today(args.today)
-    obs = _all_observations()
+    day = price_day(args.today)
+    obs = all_observations(cat)
     fit = px.fit_depreciation(cat.configs, obs)
     new = px.new_price(cfg, obs)
     used = px.used_price(cfg, obs, day, fit)
@@ -192,7 +191,7 @@ def _show(args: argparse.Namespace) -> int:
 
 
 def _import(args: argparse.Namespace) -> int:
-    from forgeplanner.prices_import import commit, read_listings
+    from forgeplanner.services.prices import ListingFormat, import_listings
 
     mapping = _pairs(args.map, "--map")
     fx_raw = _pairs(args.fx, "--fx")
@@ -202,23 +201,15 @@ def _import(args: argparse.Namespace) -> int:
             fx[code.upper()] = float(rate)
         except ValueError:
             raise PricesInputError(f"--fx {code}={rate}: the rate is not a number") from None
-    from forgeplanner.store.db import open_store
-    from forgeplanner.store.repos import PriceRepo
-
-    with open_store() as store, store.session() as s:
-        repo = PriceRepo(s)
-        existing = {r.dedupe_key: r.id for r in repo.list()}
-        imp = read_listings(
-            args.csv,
-            mapping=mapping,
-            default_currency=args.currency,
-            fx=fx,
-            decimal=args.decimal,
-            dayfirst=args.dayfirst,
-            default_source=args.source,
-            existing_keys=existing,
-        )
-        added = [] if args.preview else commit(imp, repo)
+    fmt = ListingFormat(
+        mapping=mapping,
+        default_currency=args.currency,
+        fx=fx,
+        decimal=args.decimal,
+        dayfirst=args.dayfirst,
+        default_source=args.source,
+    )
+    imp, added = import_listings(args.csv, fmt, preview=args.preview)
     payload = imp.to_dict()
     payload["imported"] = len(added)
     payload["preview"] = bool(args.preview)
@@ -259,9 +250,11 @@ def _running_cost(args: argparse.Namespace) -> int:
     cat = load_catalog()
     items = []
     for text in args.machines:
-        cid, count = parse_node_arg(text)
-        cfg = cat.config(cid)  # NotFoundError lists the valid ids
-        items.append(ShelfItem(cfg.id, count, cfg.idle_w, cfg.max_w, cfg.idle_btu_h, cfg.max_btu_h))
+        group = parse_node_arg(text)
+        cfg = cat.config(group.config_id)  # NotFoundError lists the valid ids
+        items.append(
+            ShelfItem(cfg.id, group.count, cfg.idle_w, cfg.max_w, cfg.idle_btu_h, cfg.max_btu_h)
+        )
     try:
         shelf = shelf_totals(items)
         energy = annual_energy(shelf.idle_w, shelf.max_w, args.hours_at_load, args.tariff)
@@ -314,4 +307,26 @@ def _running_cost(args: argparse.Namespace) -> int:
     print(f"  {energy.formula}")
     for u in shelf.unknown:
         print(f"  unknown: {u}")
+    return 0
+
+
+def _delete(args: argparse.Namespace) -> int:
+    from forgeplanner.services.prices import delete_observation
+
+    text = args.obs_id.strip()
+    digits = text.removeprefix("user-")
+    if not digits.isdigit():
+        raise PricesInputError(
+            f"'{args.obs_id}': expected one of your observations' ids, e.g. user-3 "
+            "(shipped observations are data files, not yours to delete)"
+        )
+    removed = delete_observation(int(digits))
+    if args.json:
+        print_json({"deleted": removed.to_dict()})
+        return 0
+    shown = removed.config_id or removed.title
+    print(
+        f"deleted user-{removed.id}: {shown}, {removed.currency} {removed.price:,.2f} "
+        f"({removed.condition}, {removed.observed_on.isoformat()}, {removed.source})"
+    )
     return 0

@@ -308,6 +308,16 @@ class PriceRepo:
             q = q.where(m.PriceObservation.config_id == config_id)
         return [self._rec(r) for r in self.s.scalars(q)]
 
+    def delete(self, obs_id: int) -> PriceRecord | None:
+        """Remove one observation; returns what was removed, or None when there is none."""
+        row = self.s.get(m.PriceObservation, obs_id)
+        if row is None:
+            return None
+        rec = self._rec(row)
+        self.s.delete(row)
+        self.s.flush()
+        return rec
+
 
 # ---------------------------------------------------------------- plans
 

@@ -251,3 +251,24 @@ def test_used_price_is_the_price_engines_including_your_observations(tmp_path, c
     assert price.usd == pytest.approx(shown["used"]["price_usd"])
     assert price.observations == shown["used"]["count"] >= 1
     assert price.as_of == shown["used"]["date_to"] and "my local listing" in price.source
+
+
+def test_a_cluster_plan_uses_the_runtime_it_stores(plan_file: Path, capsys) -> None:
+    """`plan set-cluster --runtime mlx` used to store mlx and compute llama.cpp's numbers."""
+    base = ["plan", "set-cluster", str(plan_file), "--model", MODEL, "--node", f"{MINI}x2"]
+    run_json(capsys, [*base, "--quant", "MLX-4bit", "--runtime", "mlx"])
+    section = read_plan(plan_file).build.cluster
+    assert section.inputs["runtime"] == "mlx"
+    argv = ["cluster", "--model", MODEL, "--quant", "MLX-4bit", "--node", f"{MINI}x2"]
+    mlx = run_json(capsys, [*argv, "--runtime", "mlx"])
+    assert section.result["decode_tps"] == pytest.approx(mlx["decode_tps"])
+    assert [n["total_bytes"] for n in section.result["nodes"]] == [
+        n["total_bytes"] for n in mlx["nodes"]
+    ]
+    gguf = run_json(capsys, ["cluster", "--model", MODEL, "--quant", "Q4_K_M", "--node",
+                             f"{MINI}x2"])  # fmt: skip
+    assert mlx["decode_tps"] != pytest.approx(gguf["decode_tps"])
+    # A GGUF quantization is not an MLX one: one clear line, the plan left as it was.
+    assert main([*base, "--quant", "Q4_K_M", "--runtime", "mlx"]) == 2
+    assert "runtime mlx loads MLX weights" in capsys.readouterr().err
+    assert read_plan(plan_file).build.cluster == section
