@@ -683,7 +683,12 @@ def _export(args: argparse.Namespace) -> int:
         from dataclasses import replace
 
         plan = replace(plan, verdicts=gate.verdicts)
-    out = export_plan(plan, args.format, args.out, now=now_iso(), gate=gate, policy=policy)
+    warnings: list[str] = []
+    out = export_plan(
+        plan, args.format, args.out, now=now_iso(), gate=gate, policy=policy, warn=warnings.append
+    )
+    for w in warnings:
+        print(f"forgeplanner: warning: {w}", file=sys.stderr)
     evidence_id = None
     if args.format == "json" and not args.no_db:
         evidence_id = _keep_evidence(plan, out)
@@ -695,6 +700,8 @@ def _export(args: argparse.Namespace) -> int:
         }
         if evidence_id is not None:
             report["evidence_id"] = evidence_id
+        if warnings:
+            report["warnings"] = warnings
         print_json(report)
     else:
         kept = f"; evidence record {evidence_id} in the database" if evidence_id else ""
