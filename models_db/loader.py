@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 
@@ -70,7 +71,19 @@ def read_models_file(path: Path) -> ModelDB:
     return ModelDB(tuple(models), name)
 
 
+# Between runs the application may keep the validated database (forgeplanner.services.datacache
+# installs one): a callable (name, data files, build) -> the value build() makes from them.
+_persistent: Callable[[str, list[Path], Callable[[], ModelDB]], ModelDB] | None = None
+
+
+def set_persistent_cache(cache: Callable[..., ModelDB] | None) -> None:
+    global _persistent
+    _persistent = cache
+
+
 @cache
 def load_models() -> ModelDB:
     """The shipped model database, parsed once per process."""
-    return read_models_file(DATA_FILE)
+    if _persistent is None:
+        return read_models_file(DATA_FILE)
+    return _persistent("models", [DATA_FILE], lambda: read_models_file(DATA_FILE))
