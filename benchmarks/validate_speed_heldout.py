@@ -36,7 +36,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 DEFAULT_CSV = REPO / "benchmarks" / "data" / "heldout_published_runs.csv"
-GOAL_MAPE_PCT = {"decode": 4.0, "prefill": 6.0}  # issue 3, "Speed"
+GOAL_MAPE_PCT = {"decode": 4.0, "prefill": 6.0}  # the held-out speed goal
 RUNTIME_SETS = ("llama.cpp", "ollama", "mlx")
 REQUIRED_COLUMNS = (
     "row_id",
@@ -332,7 +332,7 @@ def print_report(results: Sequence[RowResult], rows: Sequence[HeldoutRow], show_
     )
     print("Error = estimate / measured - 1.  MAPE = mean |error|; bias > 0: estimate too fast.")
     print(
-        f"Goal (issue 3) on unseen hardware: decode <= {GOAL_MAPE_PCT['decode']:.0f} %, "
+        f"Goal on unseen hardware: decode <= {GOAL_MAPE_PCT['decode']:.0f} %, "
         f"prefill <= {GOAL_MAPE_PCT['prefill']:.0f} % (llama.cpp set)."
     )
     summ = summary(results)

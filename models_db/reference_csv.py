@@ -5,9 +5,11 @@ sourced table to the structured file is reproducible and reviewable. It parses t
 pattern columns into explicit fields and refuses any text it does not recognise, so a new pattern
 shape fails here instead of silently becoming "full attention".
 
-    python -m models_db.reference_csv /work/shared/reference/models.csv models_db/data/models.toml
+    python -m models_db.reference_csv models_db/data/models_reference.csv models_db/data/models.toml
 
-Rules encoded here come from /work/shared/reference/models_README.md (cited inline).
+The table is shipped beside the data it makes (models_db/data/models_reference.csv, every row
+naming its sources), and so are its column notes (models_db/data/models_reference_README.md):
+the rules encoded here come from those notes (cited inline).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import Any
 from models_db.formulas import recurrent_state_bytes_per_seq
 
 REFERENCE_NAME = "ForgePlanner reference table models.csv (team-gathered, sources per row)"
+REFERENCE_CSV = Path(__file__).resolve().parent / "data" / "models_reference.csv"
 
 
 class ConversionError(ValueError):

@@ -1,6 +1,6 @@
 """The estimate a run is checked against, made *before* the run, and the error per metric.
 
-Estimates come from the speed developer's engine (`forgeplanner.engine.estimate.estimate`)
+Estimates come from the speed engine (`forgeplanner.engine.estimate.estimate`)
 for the host built by `forgeplanner.host.host_this_machine` (which reads this machine's stored
 bandwidth). Two things the host builder cannot know on a non-Apple machine are filled from
 this machine's own measurements, and the basis says so:

@@ -303,7 +303,7 @@ def record_llamacpp(
 
 
 def run_summary(rec: RunRecord) -> dict[str, Any]:
-    """The CLI's JSON for one run (issue 5 contract: id, measured, estimate, error_pct,
+    """The CLI's JSON for one run (stable contract: id, measured, estimate, error_pct,
     fingerprint; builtin runs also flatten their metrics to the top level)."""
     measured = rec.measured or {}
     est = rec.estimate or {}
