@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import functools
 import re
-import tomllib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,6 +58,8 @@ class _File:
     """One data file being read: its path for error messages and its parsed content."""
 
     def __init__(self, path: Path) -> None:
+        import tomllib  # here: a run served by the data cache never parses TOML
+
         self.path = path
         self.name = str(path)
         try:

@@ -12,9 +12,7 @@ Unknown figures stay unknown (None) with the reason in the basis string, never g
 
 from __future__ import annotations
 
-import platform
 import re
-import subprocess
 from typing import Any
 
 from forgeplanner.domain.estimates import HostSpec
@@ -176,6 +174,8 @@ def host_from_chip_name(
 
 
 def _sysctl(name: str) -> str | None:
+    import subprocess  # here: only this machine's probe runs tools; estimates start faster
+
     try:
         out = subprocess.run(
             ["/usr/sbin/sysctl", "-n", name], capture_output=True, text=True, timeout=5, check=False
@@ -191,6 +191,8 @@ _GPU_CORES = re.compile(r'"gpu-core-count"\s*=\s*(\d+)')
 def _gpu_cores() -> int | None:
     """Apple GPU core count: the AGX accelerator's `gpu-core-count` property in the I/O
     registry (sysctl does not expose it)."""
+    import subprocess
+
     try:
         out = subprocess.run(
             ["/usr/sbin/ioreg", "-rd1", "-c", "IOAccelerator"],
@@ -207,6 +209,8 @@ def _gpu_cores() -> int | None:
 
 def probe_this_machine() -> dict[str, Any]:
     """Raw facts about this machine (psutil/platform; on macOS sysctl)."""
+    import platform
+
     import psutil
 
     facts: dict[str, Any] = {

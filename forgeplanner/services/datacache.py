@@ -17,10 +17,8 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import os
 import pickle
 import sys
-import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -93,6 +91,9 @@ class DataCache:
 
     def _keep(self, name: str, target: Path, value: Any) -> None:
         """Write atomically (a reader never sees half a file) and drop older versions."""
+        import os
+        import tempfile  # here: only a first run writes
+
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=self.directory)
