@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-RUNTIMES: tuple[str, ...] = ("llama.cpp", "mlx", "ollama")
+from forgeplanner.domain.runtime import RUNTIME_NAMES, Runtime
+
+RUNTIMES: tuple[str, ...] = RUNTIME_NAMES
 KV_TYPES: tuple[str, ...] = ("f16", "q8_0", "q4_0")
 
 VERDICT_FITS = "fits"
@@ -37,7 +39,7 @@ class RunOptions:
     # resolves to is decided by forgeplanner.engine.runtime_defaults; use the resolved value)
     flash_attention: bool | None = None
     parallel: int = 1  # parallel sequences (llama.cpp -np / n_seq_max)
-    runtime: str = "llama.cpp"
+    runtime: Runtime = Runtime.LLAMA_CPP  # a runtime name is accepted and parsed
     n_batch: int = 2048
     n_ubatch: int = 512
 
@@ -52,9 +54,13 @@ class RunOptions:
             raise ValueError(f"parallel must be >= 1, got {self.parallel}")
         if self.kv_type not in KV_TYPES:
             raise ValueError(f"kv_type '{self.kv_type}' unknown; valid: {', '.join(KV_TYPES)}")
-        if self.runtime not in RUNTIMES:
-            raise ValueError(f"runtime '{self.runtime}' unknown; valid: {', '.join(RUNTIMES)}")
-        if self.kv_type != "f16" and self.flash_attention is False and self.runtime != "mlx":
+        if not isinstance(self.runtime, Runtime):
+            object.__setattr__(self, "runtime", Runtime.parse(self.runtime))
+        if (
+            self.kv_type != "f16"
+            and self.flash_attention is False
+            and self.runtime not in (Runtime.MLX, Runtime.LMSTUDIO_MLX)
+        ):
             # llama.cpp: a quantized V cache requires flash attention (llama-context.cpp
             # refuses "quantized V cache requires flash_attn to be enabled" with -fa off;
             # under the default -fa auto it turns flash attention on).

@@ -2,9 +2,11 @@
 recommender all call `estimate` (one quantization) or `estimate_quants` (every quantization of
 the model for the runtime), so the numbers agree everywhere.
 
-Memory and fit come from the memory engine (forgeplanner.engine.{memory,fit,budget}); speed
-from forgeplanner.engine.speed with the calibrated constants (speed_constants.CONSTANTS unless
-the caller passes others, e.g. a host calibration).
+Each estimate runs the pipeline once (forgeplanner.engine.pipeline.prepare: options resolved,
+per-layer table built, both cached): memory and the fit verdict at the context, the largest
+context under the GPU limit from the same totals, and speed from the table's per-token
+quantities with the calibrated constants (speed_constants.CONSTANTS unless the caller passes
+others, e.g. a host calibration).
 """
 
 from __future__ import annotations
@@ -21,19 +23,21 @@ from forgeplanner.domain.estimates import (
 )
 from forgeplanner.domain.model import ModelSpec
 from forgeplanner.domain.units import GB
-from forgeplanner.engine.fit import best_quant_that_fits, fit, max_context_that_fits
-from forgeplanner.engine.quant import QuantScheme, check_combination, get_quant, quants_for
-from forgeplanner.engine.runtime_defaults import choice_for, resolved_options
+from forgeplanner.engine.budget import gpu_budget
+from forgeplanner.engine.fit import fit_result
+from forgeplanner.engine.memory import apple_gpu
+from forgeplanner.engine.pipeline import Prepared, prepare
+from forgeplanner.engine.quant import QuantScheme, get_quant, quants_for
+from forgeplanner.engine.runtimes import profile
 from forgeplanner.engine.speed import (
-    UBATCH_DEFAULT,
     HostSpeedInputs,
     ModelSpeedInputs,
     RuntimeConstants,
     SpeedConstants,
     cpu_constants,
     host_speed_inputs,
-    model_speed_inputs,
     speed_point,
+    ttft_seconds,
 )
 
 
@@ -67,10 +71,8 @@ def runtime_constants(
 
 def n_ubatch_for(options: RunOptions) -> int:
     """Prompt chunk size: llama.cpp/Ollama use options.n_ubatch; mlx-lm prefills in steps of
-    2048 tokens (generate_step prefill_step_size)."""
-    if options.runtime == "mlx":
-        return UBATCH_DEFAULT["mlx"]
-    return min(options.n_ubatch, options.n_batch)
+    2048 tokens (generate_step prefill_step_size). The runtime's profile says which."""
+    return profile(options.runtime).n_ubatch(options.n_ubatch, options.n_batch)
 
 
 def _ms(x: float) -> str:
@@ -88,17 +90,46 @@ def speed_estimate(
 ) -> SpeedEstimate | None:
     """Decode/prefill tokens/s and time to first token; None when the host's bandwidth or
     compute is unknown (the estimate then says why)."""
+    p = prepare(model, quant, options, apple_gpu=apple_gpu(host))
+    return prepared_speed(p, host, options, constants, inputs=inputs)
+
+
+def prepared_speed(
+    p: Prepared,
+    host: HostSpec,
+    options: RunOptions,
+    constants: SpeedConstants | None = None,
+    *,
+    inputs: ModelSpeedInputs | None = None,
+) -> SpeedEstimate | None:
+    """speed_estimate for an already prepared model x quant x options (depth and prompt
+    length from `options`); memoised per host, constants, depth and prompt length."""
+    if inputs is not None:
+        return _prepared_speed(p, host, options, constants, inputs)
+    # The entry keeps the constants object, so its id cannot be reused by another while cached.
+    key = ("speed", host, id(constants), options.depth, options.prompt_tokens)
+    held, out = p.memo(key, lambda: (constants, _prepared_speed(p, host, options, constants, None)))
+    if held is not constants:  # pragma: no cover - defensive: ids are unique while held
+        return _prepared_speed(p, host, options, constants, None)
+    return out
+
+
+def _prepared_speed(
+    p: Prepared,
+    host: HostSpec,
+    options: RunOptions,
+    constants: SpeedConstants | None,
+    inputs: ModelSpeedInputs | None,
+) -> SpeedEstimate | None:
     h = host_speed_inputs(host)
     if h is None:
         return None
     k = constants or default_constants()
     c, basis = runtime_constants(k, options.runtime, host)
-    options = resolved_options(model, options, host)  # flash attention as the runtime runs it
-    m = inputs or model_speed_inputs(
-        model, quant, options.runtime, options.kv_type, options.flash_attention
-    )
+    options = p.resolved(options)
+    m = inputs or p.speed_inputs
     ub = n_ubatch_for(options)
-    p = speed_point(
+    pt = speed_point(
         c, m, h, depth=options.depth, prompt_tokens=options.prompt_tokens,
         prompt_start=options.depth, n_ubatch=ub,
     )  # fmt: skip
@@ -106,10 +137,10 @@ def speed_estimate(
         c, m, h, depth=options.depth + options.prompt_tokens, prompt_tokens=options.prompt_tokens,
         prompt_start=options.depth, n_ubatch=ub,
     )  # fmt: skip
-    decode_tps = 1.0 / p.decode_s
-    prefill_tps = 1.0 / p.prefill_s_per_token
-    ttft = options.prompt_tokens * p.prefill_s_per_token + after.decode_s
-    explain = _explain(c, m, h, options, p, ub, decode_tps, prefill_tps, ttft, after.decode_s)
+    decode_tps = 1.0 / pt.decode_s
+    prefill_tps = 1.0 / pt.prefill_s_per_token
+    ttft = ttft_seconds(options.prompt_tokens, pt.prefill_s_per_token, after.decode_s)
+    explain = _explain(c, m, h, options, pt, ub, decode_tps, prefill_tps, ttft, after.decode_s)
     return SpeedEstimate(
         decode_tps=decode_tps,
         prefill_tps=prefill_tps,
@@ -201,17 +232,18 @@ def decode_curve(
         return []
     k = constants or default_constants()
     c, _ = runtime_constants(k, options.runtime, host)
-    options = resolved_options(model, options, host)
-    m = model_speed_inputs(model, quant, options.runtime, options.kv_type, options.flash_attention)
+    p = prepare(model, quant, options, apple_gpu=apple_gpu(host))
+    m = p.speed_inputs
+    ub = n_ubatch_for(options)
     out = []
     for d in depths:
         if d < 0:
             raise ValueError(f"depth must be >= 0 tokens, got {d}")
-        p = speed_point(
+        pt = speed_point(
             c, m, h, depth=int(d), prompt_tokens=options.prompt_tokens,
-            prompt_start=int(d), n_ubatch=n_ubatch_for(options),
+            prompt_start=int(d), n_ubatch=ub,
         )  # fmt: skip
-        out.append((int(d), 1.0 / p.decode_s))
+        out.append((int(d), 1.0 / pt.decode_s))
     return out
 
 
@@ -227,14 +259,12 @@ def estimate(
     Raises ValueError (one line, says what is valid) for impossible combinations and
     NotFoundError for an unknown quantization."""
     q = get_quant(quant)
-    check_combination(model, q, options.runtime)
-    # fit, max_context_that_fits and speed_estimate each resolve the runtime's default flash
-    # attention for this host (runtime_defaults); the Estimate carries the resolved options
-    fa = choice_for(model, options, host)
-    fr = fit(model, q, host, options)
-    mctx = max_context_that_fits(model, q, host, options)
-    speed = speed_estimate(model, q, host, options, constants)
-    options = resolved_options(model, options, host)
+    p = prepare(model, q, options, apple_gpu=apple_gpu(host))
+    budget = gpu_budget(host)
+    fr = fit_result(p.memory_estimate(options.context), budget, host.is_apple_silicon)
+    mctx = p.max_context(budget.gpu_limit_bytes)
+    options = p.resolved(options)
+    speed = prepared_speed(p, host, options, constants)
     warnings: list[str] = [e.value for e in fr.memory.explain if e.term == "warning"]
     if speed is None:
         warnings.append(
@@ -250,7 +280,7 @@ def estimate(
         speed=speed,
         max_context_that_fits=mctx,
         warnings=tuple(warnings),
-        flash_attention_basis=fa.basis,
+        flash_attention_basis=p.fa.basis,
     )
 
 
@@ -275,7 +305,9 @@ def estimate_quants(
             f"(formats: {', '.join(model.formats)})"
         )
     ests = tuple(estimate(model, q, host, options, constants) for q in qs)
-    return QuantsEstimate(ests, best_quant_that_fits(model, host, options))
+    # quants_for is best quality first: the first that fits at the context under the limit
+    best = next((e.quant for e in ests if e.fit.headroom_bytes >= 0), None)
+    return QuantsEstimate(ests, best)
 
 
 def estimate_to_dict(e: Estimate, best_quant: str | None = None) -> dict[str, object]:

@@ -30,7 +30,18 @@ from gguf import GGML_QUANT_SIZES, GGMLQuantizationType
 from forgeplanner.domain.model import ModelSpec
 from forgeplanner.errors import NotFoundError
 
-RUNTIME_FORMAT: dict[str, str] = {"llama.cpp": "gguf", "ollama": "gguf", "mlx": "mlx"}
+
+def _format_of(runtime: str) -> str:
+    """The weight format a runtime loads (its profile's); ValueError names valid runtimes."""
+    from forgeplanner.engine.runtimes import profile
+
+    return profile(runtime).weight_format
+
+
+def _runtimes_loading(fmt: str) -> list[str]:
+    from forgeplanner.engine.runtimes import runtimes_for_format
+
+    return [r.value for r in runtimes_for_format(fmt)]
 
 
 _BLOCKS: dict[str, tuple[int, int]] = {t.name: v for t, v in GGML_QUANT_SIZES.items()}
@@ -182,9 +193,7 @@ def get_quant(name: str | QuantScheme) -> QuantScheme:
 
 def check_combination(model: ModelSpec, quant: QuantScheme, runtime: str) -> None:
     """Raise ValueError (one line, says what is valid) for impossible model x quant x runtime."""
-    fmt = RUNTIME_FORMAT.get(runtime)
-    if fmt is None:
-        raise ValueError(f"runtime '{runtime}' unknown; valid: {', '.join(RUNTIME_FORMAT)}")
+    fmt = _format_of(runtime)
     if quant.format != fmt:
         valid = ", ".join(q.name for q in _SCHEMES if q.format == fmt)
         raise ValueError(
@@ -194,7 +203,7 @@ def check_combination(model: ModelSpec, quant: QuantScheme, runtime: str) -> Non
     if fmt not in model.formats:
         raise ValueError(
             f"{model.id} has no {fmt.upper()} weights (available: {', '.join(model.formats)}); "
-            f"use runtime {' or '.join(r for r, f in RUNTIME_FORMAT.items() if f in model.formats)}"
+            "use runtime " + " or ".join(r for f in model.formats for r in _runtimes_loading(f))
         )
     if quant.moe_only and model.moe is None:
         raise ValueError(
@@ -205,9 +214,7 @@ def check_combination(model: ModelSpec, quant: QuantScheme, runtime: str) -> Non
 
 def quants_for(model: ModelSpec, runtime: str = "llama.cpp") -> list[QuantScheme]:
     """Quantizations valid for this model on this runtime, best quality first."""
-    fmt = RUNTIME_FORMAT.get(runtime)
-    if fmt is None:
-        raise ValueError(f"runtime '{runtime}' unknown; valid: {', '.join(RUNTIME_FORMAT)}")
+    fmt = _format_of(runtime)
     if fmt not in model.formats:
         return []
     return [q for q in _SCHEMES if q.format == fmt and not (q.moe_only and model.moe is None)]

@@ -57,6 +57,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from forgeplanner.domain.model import ModelSpec
+from forgeplanner.engine.pipeline import SpeedInputs as ModelSpeedInputs
 from forgeplanner.engine.quant import QuantScheme
 
 # Quant classes share kernels and so share fitted efficiencies.
@@ -74,7 +75,8 @@ CLASS_FALLBACK: dict[str, str] = {"iquant": "kquant"}
 
 # Default prompt chunk of llama.cpp (llama-bench/llama-cli n_ubatch 512) and mlx-lm
 # (`generate_step` prefill_step_size 2048).
-UBATCH_DEFAULT = {"llama.cpp": 512, "ollama": 512, "mlx": 2048}
+UBATCH_DEFAULT = {"llama.cpp": 512, "ollama": 512, "mlx": 2048, "lmstudio-gguf": 512,
+                  "lmstudio-mlx": 2048}  # fmt: skip
 
 
 def quant_class(quant: QuantScheme) -> str:
@@ -134,12 +136,17 @@ class SpeedConstants:
     host_calibration: str | None = None
 
     def for_runtime(self, runtime: str) -> RuntimeConstants:
-        try:
-            return self.runtimes[runtime]
-        except KeyError:
-            raise ValueError(
-                f"no speed constants for runtime '{runtime}'; valid: {', '.join(self.runtimes)}"
-            ) from None
+        """The constants of a runtime: its own fitted ones, else those of the runtime whose
+        engine it runs (its profile's constants_fallback: LM Studio's engines)."""
+        from forgeplanner.engine.runtimes import profile
+
+        prof = profile(runtime)
+        for key in (prof.constants_key, prof.constants_fallback, str(runtime)):
+            if key and key in self.runtimes:
+                return self.runtimes[key]
+        raise ValueError(
+            f"no speed constants for runtime '{runtime}'; valid: {', '.join(self.runtimes)}"
+        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -191,45 +198,24 @@ class AttentionShape:
 
 
 def attention_shape(model: ModelSpec) -> AttentionShape:
-    """Attention FLOPs per token per position, from the architecture.
+    """Attention FLOPs per token per cached position, from the model's attention kind
+    (forgeplanner/engine/attention: 4 * n_heads * head_dim per attention layer, Hoffmann et al.
+    2022 appendix F; MLA 2 * n_heads * (qk_head_dim + v_head_dim); windowed layers capped)."""
+    from forgeplanner.engine.attention import attention_of
 
-    Per attention layer and cached position: QK^T and AV are each n_heads * head_dim MACs
-    (2 FLOPs each) -> 4 * n_heads * head_dim. Hoffmann et al. 2022 ("Training
-    Compute-Optimal Large Language Models", appendix F) count the same two terms: attention
-    logits 2 x seq_len x key_size x num_heads and the softmax @ value reduction likewise.
-    MLA (DeepSeek-V3): q.k over qk_nope + qk_rope dims, values over v_head_dim.
-    """
-    att = model.attention
-    if att.kind == "mla":
-        qk = (att.mla_qk_nope_head_dim or 0) + (att.mla_qk_rope_head_dim or 0) or model.head_dim
-        v = att.mla_v_head_dim or model.head_dim
-        per_layer = 2.0 * model.n_heads * (qk + v)
-    else:
-        per_layer = 4.0 * model.n_heads * model.head_dim
-    layers = range(model.n_layers)
-    if att.kind == "hybrid" and att.attention_layers:
-        layers = att.attention_layers
-    windowed = set()
-    if att.kind == "sliding" and att.sliding_window and att.sliding_layers:
-        windowed = set(att.sliding_layers)
-    n_full = sum(1 for i in layers if i not in windowed)
-    n_win = sum(1 for i in layers if i in windowed)
-    win = ((int(att.sliding_window), per_layer * n_win),) if n_win else ()
-    gqa = model.n_heads / max(1, model.n_kv_heads) if att.kind != "mla" else 1.0
-    return AttentionShape(full_coeff=per_layer * n_full, windowed=win, gqa_ratio=gqa)
+    sh = attention_of(model).flops_shape()
+    return AttentionShape(full_coeff=sh.full_coeff, windowed=sh.windowed, gqa_ratio=sh.gqa_ratio)
 
 
 def kv_read_multiplier(model: ModelSpec, runtime: str, flash_attention: bool) -> float:
-    """How many times the KV cache is streamed per decode token (before kv_read_factor).
+    """How many times the KV cache is streamed per decode token (before kv_read_factor):
+    the attention kind decides (see attention/full.py); MLX's fused SDPA reads each KV head
+    once, like flash attention."""
+    from forgeplanner.engine.attention import attention_of
+    from forgeplanner.engine.runtimes import profile
 
-    llama.cpp without flash attention: ggml_mul_mat(K, Q) broadcasts K over the query heads
-    of a GQA group (ggml-metal `kernel_mul_mv_*`, r2 = ne12/ne02), so K and V are read once per
-    query head: x n_heads/n_kv_heads. Flash attention (ggml `flash_attn_ext`) and MLX's fused
-    `scaled_dot_product_attention` read each KV head once. MLA caches one latent: x 1.
-    """
-    if runtime == "mlx" or flash_attention or model.attention.kind == "mla":
-        return 1.0
-    return model.n_heads / max(1, model.n_kv_heads)
+    fused = profile(runtime).cache_rules == "mlx" or bool(flash_attention)
+    return attention_of(model).kv_read_multiplier(fused)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -295,9 +281,10 @@ def prefill_flops_per_token(active_params, attn: AttentionShape, start, n):
     return 2.0 * active_params + attn.mean_flops(start, n)
 
 
-def ttft_seconds(prompt_tokens, prefill_tps, decode_tps):
-    """Time to first token: read the prompt, then produce one token."""
-    return prompt_tokens / prefill_tps + 1.0 / decode_tps
+def ttft_seconds(prompt_tokens, prefill_s_per_token, first_decode_s):
+    """Time to first token: read the prompt, then produce one token (with the prompt in the
+    cache). Scalars or numpy arrays."""
+    return prompt_tokens * prefill_s_per_token + first_decode_s
 
 
 # ---------------------------------------------------------------------------------------------
@@ -305,35 +292,8 @@ def ttft_seconds(prompt_tokens, prefill_tps, decode_tps):
 # ---------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class ModelSpeedInputs:
-    """What the speed formulas need from a model stored as one quantization."""
-
-    model_id: str
-    quant: str
-    qclass: str
-    weights_total_bytes: int  # the whole file: streamed once per prompt ubatch
-    weights_read_bytes: float  # per decoded token (see weights_read_per_token)
-    active_params: int
-    n_layers: int
-    attn: AttentionShape
-    kv_full_bytes_per_token: float  # bytes of cache per token of depth, full layers
-    kv_window_bytes_per_token: float  # windowed layers (only up to `window` tokens)
-    window: int
-    kv_state_bytes: float  # fixed recurrent state (hybrids), read and written per token
-    kv_multiplier: float  # kv_read_multiplier for this runtime / flash attention
-
-    def kv_bytes_at(self, depth):
-        """KV bytes in the cache at `depth` tokens (what one decode step attends over)."""
-        d = np.asarray(depth, dtype=np.float64)
-        out = self.kv_full_bytes_per_token * d + self.kv_state_bytes
-        if self.window:
-            out = out + self.kv_window_bytes_per_token * np.minimum(d, self.window)
-        return out
-
-
 def weights_read_per_token(model: ModelSpec, quant: QuantScheme | str) -> tuple[float, int]:
-    """(bytes read per decoded token, total weight bytes) from the memory engine's breakdown.
+    """(bytes read per decoded token, total weight bytes), from the pipeline's table.
 
     Read per token: everything except (a) the input-embedding table of untied models, of
     which a token reads one row, and (b) the routed experts that are not selected: MoE layers
@@ -342,17 +302,14 @@ def weights_read_per_token(model: ModelSpec, quant: QuantScheme | str) -> tuple[
     dense layers and the output head are always read. The router matrix sits in the experts
     group and is scaled with it (it is < 0.1 % of those bytes).
     """
-    from forgeplanner.engine.weights import weights_breakdown
+    from forgeplanner.domain.estimates import RunOptions
+    from forgeplanner.engine.pipeline import prepare
+    from forgeplanner.engine.quant import get_quant
 
-    wb = weights_breakdown(model, quant)
-    total = wb.total_bytes
-    skip = 0.0
-    if not model.tie_word_embeddings:
-        skip += wb.bytes_by_group.get("token_embd", 0)
-    if model.moe is not None and model.moe.n_experts > 0:
-        frac = model.moe.experts_per_token / model.moe.n_experts
-        skip += wb.bytes_by_group.get("experts", 0) * (1.0 - frac)
-    return float(total - skip), int(total)
+    q = get_quant(quant)
+    runtime = "mlx" if q.format == "mlx" else "llama.cpp"
+    m = prepare(model, q, RunOptions(runtime=runtime)).speed_inputs
+    return m.weights_read_bytes, m.weights_total_bytes
 
 
 def model_speed_inputs(
@@ -364,52 +321,14 @@ def model_speed_inputs(
     *,
     apple_gpu: bool = True,
 ) -> ModelSpeedInputs:
-    """flash_attention None = the runtime's default, resolved by runtime_defaults (for the
-    Metal backend unless apple_gpu is False)."""
-    from forgeplanner.engine.kv_cache import kv_layout, kv_row_bytes
-    from forgeplanner.engine.quant import get_quant
-    from forgeplanner.engine.runtime_defaults import flash_attention_choice
+    """What the speed formulas read for this model x quant x runtime (the pipeline's table).
+    flash_attention None = the runtime's default, resolved by its profile (for the Metal
+    backend unless apple_gpu is False)."""
+    from forgeplanner.domain.estimates import RunOptions
+    from forgeplanner.engine.pipeline import prepare
 
-    flash_attention = flash_attention_choice(
-        model, runtime, kv_type, flash_attention, apple_gpu=apple_gpu
-    ).enabled
-
-    q = get_quant(quant)
-    read, total = weights_read_per_token(model, q)
-    lay = kv_layout(model)
-    rt = "mlx" if runtime == "mlx" else "llama.cpp"
-    if lay.kind == "mla":
-        k = (model.attention.mla_kv_lora_rank or 0) + (model.attention.mla_qk_rope_head_dim or 0)
-        full = model.n_layers * kv_row_bytes(k, kv_type, rt)
-        if model.attention.indexer_head_dim:
-            full += model.n_layers * kv_row_bytes(model.attention.indexer_head_dim, kv_type, rt)
-        win = 0.0
-    else:
-        full = (
-            2 * lay.n_full_layers * kv_row_bytes(lay.full_k // lay.n_full_layers, kv_type, rt)
-            if lay.n_full_layers
-            else 0.0
-        )
-        win = (
-            2 * lay.n_swa_layers * kv_row_bytes(lay.swa_k // lay.n_swa_layers, kv_type, rt)
-            if lay.n_swa_layers
-            else 0.0
-        )
-    return ModelSpeedInputs(
-        model_id=model.id,
-        quant=q.name,
-        qclass=quant_class(q),
-        weights_total_bytes=total,
-        weights_read_bytes=read,
-        active_params=model.active_params,
-        n_layers=model.n_layers,
-        attn=attention_shape(model),
-        kv_full_bytes_per_token=float(full),
-        kv_window_bytes_per_token=float(win),
-        window=int(lay.window or 0),
-        kv_state_bytes=float(lay.recurrent_bytes_per_seq),
-        kv_multiplier=kv_read_multiplier(model, runtime, flash_attention),
-    )
+    opts = RunOptions(runtime=runtime, kv_type=kv_type, flash_attention=flash_attention)
+    return prepare(model, quant, opts, apple_gpu=apple_gpu).speed_inputs
 
 
 @dataclass(frozen=True, slots=True)

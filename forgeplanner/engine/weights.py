@@ -25,6 +25,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from forgeplanner.domain.model import ModelSpec
+from forgeplanner.engine.attention.hybrid import delta_net_dims
 from forgeplanner.engine.quant import (
     QuantScheme,
     check_combination,
@@ -54,11 +55,18 @@ class TensorGroup:
 
 @dataclass(frozen=True, slots=True)
 class WeightsBreakdown:
+    """Weight bytes of one model x quantization, by tensor group and by layer, from one pass
+    over the tensors (so the per-layer table the cluster split uses sums to the same total)."""
+
     quant: str
     bytes_by_group: dict[str, int]
     params_by_group: dict[str, int]
     types_by_group: dict[str, dict[str, int]] = field(default_factory=dict)  # type -> params
     exact: bool = False  # True: exact tensor bytes of a GGUF file
+    layer_bytes: tuple[int, ...] = ()  # bytes of each repeating block's tensors
+    layer_expert_bytes: tuple[int, ...] = ()  # of which routed experts (and their router)
+    input_bytes: int = 0  # token embedding table (not in a block)
+    output_bytes: int = 0  # output head, output norm and other tensors outside the blocks
 
     @property
     def total_bytes(self) -> int:
@@ -303,20 +311,6 @@ def config_inventory(model: ModelSpec) -> tuple[TensorGroup, ...]:
     return tuple(out)
 
 
-def delta_net_dims(model: ModelSpec) -> dict[str, int] | None:
-    """Gated DeltaNet dims of a hybrid (HF config names, as models_db stores them)."""
-    if model.attention.kind != "hybrid":
-        return None
-    rec = model.extra.get("attention.recurrent") if model.extra else None
-    if not isinstance(rec, dict):
-        return None
-    keys = ("linear_conv_kernel_dim", "linear_key_head_dim", "linear_num_key_heads",
-            "linear_value_head_dim", "linear_num_value_heads")  # fmt: skip
-    if not all(isinstance(rec.get(k), int) for k in keys):
-        return None
-    return {k: int(rec[k]) for k in keys}
-
-
 def _delta_net_groups(H: int, dn: dict[str, int], layers: tuple[int, ...]) -> list[TensorGroup]:
     """Linear-attention layers as llama.cpp src/models/qwen3next.cpp creates them (current
     converter layout: attn_qkv + attn_gate instead of the legacy ssm_in)."""
@@ -539,48 +533,66 @@ def _is_file_type(q: QuantScheme, file_type: str | None) -> bool:
 
 
 def _breakdown(model: ModelSpec, q: QuantScheme, imatrix: bool | None) -> WeightsBreakdown:
+    L = model.n_layers
+    by: dict[str, int] = dict.fromkeys(GROUPS, 0)
+    pb: dict[str, int] = dict.fromkeys(GROUPS, 0)
+    types: dict[str, dict[str, int]] = {g: {} for g in GROUPS}
+    per_layer = [0] * L
+    experts = [0] * L
+    fixed = {"input": 0, "output": 0}
+
+    def add(g: TensorGroup, t: str, layers: Sequence[int], bytes_each: int) -> None:
+        """`layers`: one entry per instance of the group's tensor, each `bytes_each` bytes."""
+        n = len(layers)
+        by[g.group] += bytes_each * n
+        types[g.group][t] = types[g.group].get(t, 0) + g.n_elements * n
+        for layer in layers:
+            if 0 <= layer < L:
+                per_layer[layer] += bytes_each
+                if g.group == "experts":
+                    experts[layer] += bytes_each
+            elif g.group == "token_embd":
+                fixed["input"] += bytes_each
+            else:  # output head, output norm, tensors outside the blocks
+                fixed["output"] += bytes_each
+
+    def result(exact: bool) -> WeightsBreakdown:
+        return WeightsBreakdown(
+            q.name, by, pb, types, exact=exact, layer_bytes=tuple(per_layer),
+            layer_expert_bytes=tuple(experts), input_bytes=fixed["input"],
+            output_bytes=fixed["output"],
+        )  # fmt: skip
+
     if model.tensors and _is_file_type(q, model.gguf_file_type):
-        by: dict[str, int] = dict.fromkeys(GROUPS, 0)
-        pb: dict[str, int] = dict.fromkeys(GROUPS, 0)
-        types: dict[str, dict[str, int]] = {g: {} for g in GROUPS}
         for t, g in zip(model.tensors, gguf_inventory(model), strict=True):
-            by[g.group] += t.n_bytes
             pb[g.group] += g.n_elements
-            types[g.group][t.ggml_type] = types[g.group].get(t.ggml_type, 0) + g.n_elements
-        return WeightsBreakdown(q.name, by, pb, types, exact=True)
+            add(g, t.ggml_type, g.layers, t.n_bytes)
+        return result(exact=True)
     if q.format == "gguf" and model.moe is None and q.moe_only:
         check_combination(model, q, "llama.cpp")
     inv, per_group, ctx = _prepared(model)
-    by = dict.fromkeys(GROUPS, 0)
-    pb = dict.fromkeys(GROUPS, 0)
-    types: dict[str, dict[str, int]] = {g: {} for g in GROUPS}
-
-    def add(group: str, t: str, n_el: int, n_bytes: int) -> None:
-        by[group] += n_bytes
-        types[group][t] = types[group].get(t, 0) + n_el
-
     for g, (layers, vidx) in zip(inv, per_group, strict=True):
-        n_inst = len(g.layers)
-        pb[g.group] += g.n_elements * n_inst
+        pb[g.group] += g.n_elements * len(g.layers)
         if q.format == "mlx":
             t, b = _mlx_bytes(q, g)
-            add(g.group, t, g.n_elements * n_inst, b * n_inst)
+            add(g, t, g.layers, b)
             continue
         if g.fixed_type is not None or g.category in ("norm", "router"):
             t = g.fixed_type or "F32"
             if t not in ("F32", "F16", "BF16", "MXFP4") and g.category in ("norm", "router"):
                 t = "F32"
-            add(g.group, t, g.n_elements * n_inst, _type_bytes(t, g.n_elements) * n_inst)
+            add(g, t, g.layers, _type_bytes(t, g.n_elements))
             continue
         if not q.is_mix:
             t = q.base_type
-            add(g.group, t, g.n_elements * n_inst, _type_bytes(t, g.n_elements) * n_inst)
+            add(g, t, g.layers, _type_bytes(t, g.n_elements))
             continue
         tt = tensor_types(q, g.category, layers, vidx, g.ne0, g.is_3d, ctx, imatrix)
-        for t in set(tt.tolist()):
-            k = int(np.count_nonzero(tt == t))
-            add(g.group, t, g.n_elements * k, _type_bytes(t, g.n_elements) * k)
-    return WeightsBreakdown(q.name, by, pb, types, exact=False)
+        kinds = tt.tolist()
+        for t in set(kinds):
+            add(g, t, [lay for lay, k in zip(g.layers, kinds, strict=True) if k == t],
+                _type_bytes(t, g.n_elements))  # fmt: skip
+    return result(exact=False)
 
 
 def weights_bytes(model: ModelSpec, quant: str | QuantScheme) -> int:

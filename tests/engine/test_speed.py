@@ -175,4 +175,4 @@ def test_speed_point_slows_with_depth_and_ttft():
     p1 = speed_point(c, m, h, depth=32768, prompt_tokens=512, prompt_start=32768, n_ubatch=512)
     assert p1.decode_s > p0.decode_s
     assert p1.prefill_s_per_token > p0.prefill_s_per_token
-    assert ttft_seconds(512, 1024.0, 20.0) == pytest.approx(0.5 + 0.05)
+    assert ttft_seconds(512, 1 / 1024.0, 1 / 20.0) == pytest.approx(0.5 + 0.05)
