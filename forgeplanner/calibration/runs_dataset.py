@@ -208,7 +208,7 @@ def _normalise_row(raw: dict[str, str], lookups: Lookups, matcher: ModelMatcher)
     moe = ""
     if entry is not None:
         moe = "moe" if entry.params_active_b else "dense"
-    year = (date or rt.runtime_date)[:4]
+    year = date[:4]
     prefix = _ROW_PREFIX.get(raw["input_file"], "")
     return {
         "row_id": raw["row_id"] or f"{prefix}{raw['input_row_id']}",
@@ -248,8 +248,9 @@ def _normalise_row(raw: dict[str, str], lookups: Lookups, matcher: ModelMatcher)
         "batch": _fmt(shape.batch),
         "batch_settings": shape.batch_settings,
         "threads": raw["threads"],
-        "tokens_per_s": _fmt(tps),
-        "tps_stddev": _fmt(_num(raw["tps_stddev"])),
+        # As printed (a validated number): never re-rounded.
+        "tokens_per_s": raw["tokens_per_s"].strip() if tps is not None else "",
+        "tps_stddev": raw["tps_stddev"].strip() if _num(raw["tps_stddev"]) is not None else "",
         "date": date,
         "year": year,
         "source_url": raw["source_url"],
@@ -261,24 +262,30 @@ def _normalise_row(raw: dict[str, str], lookups: Lookups, matcher: ModelMatcher)
         "input_row_id": raw["input_row_id"],
         "copies": "",
         "_reasons": reasons,
+        "_tps_raw": raw["tokens_per_s"].strip(),
         "notes": raw["notes"],
         "dataset_notes": "; ".join(notes),
     }
 
 
 def _dedupe_key(row: dict) -> tuple[str, ...]:
-    """Rows with this key equal are the same number copied (see `_mark_duplicates`)."""
+    """Rows that may be one number copied share this key (see `_mark_duplicates`)."""
     model = row["model_id"] or name_key(row["model_name"])
-    runtime = "*" if row["runtime"] == "other:unstated" else row["runtime"]
-    tps = _num(row["tokens_per_s"])
-    return (
-        row["chip"],
-        row["kind"],
-        model,
-        row["quant"],
-        runtime,
-        f"{tps:.2f}" if tps is not None else "",
-    )
+    return (row["chip"], row["kind"], model, row["quant"])
+
+
+def _decimals(printed: str) -> int:
+    return len(printed.split(".", 1)[1]) if "." in printed else 0
+
+
+def _same_rate(a: str, b: str) -> bool:
+    """Equal once the finer of two printed rates is rounded like the coarser one."""
+    places = min(_decimals(a), _decimals(b))
+    return abs(round(float(a), places) - round(float(b), places)) < 1e-9
+
+
+def _same_runtime(a: str, b: str) -> bool:
+    return a == b or "other:unstated" in (a, b)
 
 
 _GITHUB = re.compile(
@@ -301,10 +308,6 @@ def _origins(row: dict) -> set[str]:
     return {_origin(u) for u in urls if u}
 
 
-def _precise(tps: str) -> bool:
-    return bool(re.search(r"\.\d\d", tps))
-
-
 def _rank(row: dict, order: dict[str, int]) -> tuple[int, int, int, int, int]:
     # The first calibration's tables are earlier copies of the same sources: a staging row
     # read for this dataset, with its page and caveats, is the primary one.
@@ -320,35 +323,34 @@ def _rank(row: dict, order: dict[str, int]) -> tuple[int, int, int, int, int]:
 def _mark_duplicates(rows: list[dict]) -> None:
     """Keep the best-sourced row of each copied number; the copies point at it.
 
-    Candidates share chip, kind, model, quant, runtime and rate (to 0.01 tok/s); a row whose
-    runtime the source did not state joins the one group of the same number it fits. Within
-    one input file only a double entry of one page and test is a copy; across files, rows
-    that cite the same page, or that share a rate printed to 0.01 tok/s, are.
+    Candidates share chip, kind, model and quant, and the runtime (or one source did not
+    state it). Within one input file only a double entry (same page, test, depth and rate)
+    is a copy: one gatherer read each page once. Across files the rates must be equal once
+    the finer is rounded like the coarser (1200.92 printed as 1201), and either the rows
+    cite the same page (or the page a transcription names) or both print at least two
+    decimals, which two different runs rarely share.
     """
     order = {t.file: t.rank for t in INPUT_TABLES}
 
     def is_copy(head: dict, row: dict) -> bool:
+        if not _same_runtime(head["runtime"], row["runtime"]):
+            return False
+        a, b = head["_tps_raw"], row["_tps_raw"]
         if head["input_file"] == row["input_file"]:
-            # One gatherer read each page once: within a file only a double entry is a copy.
             return (
                 head["source_url"] == row["source_url"]
                 and head["test"] == row["test"]
                 and head["depth"] == row["depth"]
+                and float(a) == float(b)
             )
-        # Across gatherers: the same page (or the page both name), or a rate printed to
-        # 0.01 tok/s, which two different runs rarely share.
-        return bool(_origins(head) & _origins(row)) or (
-            _precise(head["tokens_per_s"]) and _precise(row["tokens_per_s"])
-        )
+        if not _same_rate(a, b):
+            return False
+        return bool(_origins(head) & _origins(row)) or min(_decimals(a), _decimals(b)) >= 2
 
     groups: dict[tuple[str, ...], list[dict]] = defaultdict(list)
     for row in rows:
         if row["tokens_per_s"] and row["chip"]:
             groups[_dedupe_key(row)].append(row)
-    for key in [k for k in groups if k[4] == "*"]:
-        others = [k for k in groups if k[:4] == key[:4] and k[5] == key[5] and k[4] != "*"]
-        if len(others) == 1:
-            groups[others[0]].extend(groups.pop(key))
     for members in groups.values():
         if len(members) < 2:
             continue
@@ -400,6 +402,7 @@ def build_dataset(sources_dir: Path = SOURCES_DIR, lookups_dir: Path = LOOKUPS_D
         # "; " separates reasons, so a reason never contains it.
         row["exclude_reason"] = "; ".join(r.replace("; ", ", ") for r in row.pop("_reasons"))
         row.pop("_index")
+        row.pop("_tps_raw")
     frame = pd.DataFrame(rows, columns=list(COLUMNS))
     return frame.sort_values("row_id", kind="stable", key=_row_sort_key).reset_index(drop=True)
 

@@ -162,6 +162,12 @@ def parse_batch(raw: str, test: str) -> tuple[int | None, str]:
     return None, settings
 
 
+# mac-llm-bench's MLX runs (lib/run_bench_mlx.sh): mlx_lm.benchmark -p P -g G for P in
+# 128/256/512 and G in 128/256 (no 512+256); each later pair overwrites ppP and tgG, so tg128
+# comes from -p 512 -g 128 and tg256 from -p 256 -g 256.
+_MAC_LLM_BENCH_MLX_DEPTH = {"tg128": 512, "tg256": 256}
+
+
 def normalise_shape(raw: dict[str, str], input_file: str) -> Shape:
     kind = raw["kind"].strip()
     depth = _int(raw["depth"])
@@ -184,6 +190,24 @@ def normalise_shape(raw: dict[str, str], input_file: str) -> Shape:
         else:
             depth = None
             note = "depth not stated (short prompt); the held-out table's 256 was a convention"
+    if (
+        kind == "decode"
+        and "enescingoz/mac-llm-bench" in raw.get("source_url", "")
+        and "tool mlx_lm.benchmark" in raw["notes"]
+        and test in _MAC_LLM_BENCH_MLX_DEPTH
+    ):
+        depth = _MAC_LLM_BENCH_MLX_DEPTH[test]
+        note = (
+            f"depth {depth}: mac-llm-bench's lib/run_bench_mlx.sh keeps the {test} of "
+            f"mlx_lm.benchmark -p {depth}, which generates after the prompt"
+        )
+    if kind == "decode" and depth == 0 and prompt and not re.match(r"(?i)tg\d+\b|.*@ ?d\d", test):
+        # Generation after a prompt starts at the prompt's depth; some tables put the prompt
+        # in prompt_tokens and 0 in depth (llama-bench's tgN, from an empty cache, keeps 0).
+        depth = prompt
+        note = "; ".join(
+            x for x in (note, "depth = the prompt generated after (the table gave 0)") if x
+        )
     if kind == "decode" and gen is None:
         m = re.fullmatch(r"tg(\d+)(?: @ d\d+)?", test)
         if m:

@@ -248,6 +248,22 @@ def _stated_elsewhere(runtime: str, rv: str, notes: str) -> tuple[str, str]:
     return rv, ""
 
 
+_LLAMACPP_PR = re.compile(r"github\.com/ggml-org/llama\.cpp/pull/(\d+)")
+
+
+def _pr_stage(url: str, notes: str) -> str:
+    """For a llama.cpp PR's before/after table without builds: which side the row is."""
+    pr = _LLAMACPP_PR.search(url)
+    if not pr:
+        return ""
+    number = pr.group(1)
+    if re.search(rf"(?i)PR #{number} branch|PR branch|PR head|\(PR #{number}\b", notes):
+        return f"(+PR #{number})"
+    if re.search(r"(?i)\bmaster\b|baseline|before PR", notes):
+        return f"(master before PR #{number})"
+    return ""
+
+
 # llama.cpp backend labels as printed -> one spelling.
 _BACKENDS = {"metal": "Metal", "mtl,blas": "Metal,BLAS", "metal,blas": "Metal,BLAS", "cpu": "CPU"}
 
@@ -268,6 +284,8 @@ def normalise_runtime(
     rv, note = _stated_elsewhere(runtime, rv, raw["notes"])
     if runtime == "llama.cpp":
         version, build, run_date, basis, build_note = _llamacpp(rv, date, lookups)
+        if not version:
+            version = _pr_stage(raw.get("source_url", ""), raw["notes"])
         note = "; ".join(x for x in (note, build_note) if x)
         backend = _BACKENDS.get(engine_raw.lower(), engine_raw)
         return Runtime(

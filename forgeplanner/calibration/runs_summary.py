@@ -45,6 +45,10 @@ def _table(frame: pd.DataFrame, column: str, title: str, order: list[str] | None
     return "\n".join(lines)
 
 
+def _years(values: pd.Series) -> list[str]:
+    return [*sorted(v for v in set(values) if v), "(not stated)"]
+
+
 def _reasons(frame: pd.DataFrame) -> str:
     """Rows per exclusion reason (a row can have several)."""
     first = frame.loc[frame["exclude_reason"] != "", "exclude_reason"].str.split("; ")
@@ -60,6 +64,7 @@ def summary_markdown(frame: pd.DataFrame) -> str:
     work["context"] = context_bands(work)
     work["moe"] = work["moe"].replace({"moe": "MoE", "dense": "dense"})
     work["generation"] = work["chip_generation"]
+    work["runtime_year"] = work["runtime_date"].str[:4]
     parts = [
         BEGIN,
         "",
@@ -74,7 +79,14 @@ def summary_markdown(frame: pd.DataFrame) -> str:
         "",
         _table(work, "chip", "chip"),
         "",
-        _table(work, "year", "year (measurement date, else runtime date)"),
+        _table(work, "year", "year measured", _years(work["year"])),
+        "",
+        _table(
+            work,
+            "runtime_year",
+            "year of the runtime build / version (else measured)",
+            _years(work["runtime_year"]),
+        ),
         "",
         _table(work, "moe", "dense / MoE (mapped models)"),
         "",

@@ -137,7 +137,8 @@ def test_duplicates_point_at_a_primary_that_names_them(committed: pd.DataFrame) 
         assert not primary["exclude_reason"].startswith("duplicate of ")
         assert f"{row['row_id']} (" in primary["copies"]
         assert primary["chip"] == row["chip"] and primary["kind"] == row["kind"]
-        assert abs(float(primary["tokens_per_s"]) - float(row["tokens_per_s"])) < 0.01
+        # Equal, or one printed more coarsely (1200.92 copied as 1201).
+        assert abs(float(primary["tokens_per_s"]) - float(row["tokens_per_s"])) <= 0.5
 
 
 def test_mapped_models_are_database_ids_and_unmapped_ones_say_why(

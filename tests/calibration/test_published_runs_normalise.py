@@ -212,6 +212,35 @@ def test_shape_conventions() -> None:
     assert (held.depth, held.gen_tokens) == (2048, 128)
 
 
+def test_decode_after_a_prompt_starts_at_the_prompt() -> None:
+    shape = normalise_shape(
+        _raw(kind="decode", test="generation", depth="0", prompt_tokens="32159"), "olms.csv"
+    )
+    assert (shape.depth, shape.prompt_tokens) == (32159, 32159)
+    # mac-llm-bench keeps the tg128 of `mlx_lm.benchmark -p 512 -g 128` (lib/run_bench_mlx.sh).
+    mlb = _raw(
+        kind="decode",
+        test="tg128",
+        depth="0",
+        notes="mac-llm-bench result JSON v2.0; tool mlx_lm.benchmark; ...",
+        source_url="https://github.com/enescingoz/mac-llm-bench/blob/5e91948/results/x.json",
+    )
+    assert normalise_shape(mlb, "peer_projects.csv").depth == 512
+
+
+def test_llamacpp_pr_tables_say_which_side(lookups: Lookups) -> None:
+    def version(notes: str) -> str:
+        raw = _raw(
+            runtime="llama.cpp",
+            notes=notes,
+            source_url="https://github.com/ggml-org/llama.cpp/pull/15857",
+        )
+        return normalise_runtime(raw, "2025-09", "", False, lookups).runtime_version
+
+    assert version("builds not stated; PR #15857 branch gg/metal-refactor") == "(+PR #15857)"
+    assert version("builds not stated; master (before PR #15857)") == ("(master before PR #15857)")
+
+
 def test_dates() -> None:
     assert normalise_date("2026-04-07") == ("2026-04-07", "")
     assert normalise_date("2025-2026") == ("", "date as printed: 2025-2026")
