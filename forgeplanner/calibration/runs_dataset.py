@@ -155,6 +155,11 @@ def _locator(url: str, model_name: str, test: str) -> str:
     return f"{where}; {row}" if where else row
 
 
+# mac-llm-bench's result files: "file_size_gb" is os.path.getsize / 1073741824
+# (lib/collect_results.sh), so GiB despite its name.
+_MLB_FILE_SIZE = re.compile(r"mac-llm-bench result JSON.*?\bfile_size_gb ([\d.]+)")
+
+
 def _normalise_row(raw: dict[str, str], lookups: Lookups, matcher: ModelMatcher) -> dict:
     notes: list[str] = []
     hw = normalise_hardware(raw, lookups)
@@ -186,6 +191,10 @@ def _normalise_row(raw: dict[str, str], lookups: Lookups, matcher: ModelMatcher)
         notes.append(shape.note)
     if raw["exclude_hint"]:
         notes.append(f"the first held-out table set this row aside: {raw['exclude_hint']}")
+    size_gib = raw["model_size_gib"]
+    if not size_gib and rt.runtime == "llama.cpp" and (m := _MLB_FILE_SIZE.search(raw["notes"])):
+        size_gib = m.group(1)
+        notes.append("model_size_gib from mac-llm-bench's file_size_gb (bytes / 2^30)")
     tps = _num(raw["tokens_per_s"])
     reasons = rule_reasons(
         runtime=rt.runtime,
@@ -236,7 +245,7 @@ def _normalise_row(raw: dict[str, str], lookups: Lookups, matcher: ModelMatcher)
         "params_total_b": _fmt(entry.params_total_b) if entry else "",
         "params_active_b": _fmt(entry.params_active_b) if entry else "",
         "params_b": raw["params_b"],
-        "model_size_gib": raw["model_size_gib"],
+        "model_size_gib": size_gib,
         "quant": quant.quant,
         "quant_basis": quant.quant_basis,
         "quant_raw": raw["quant"],
@@ -324,8 +333,8 @@ def _mark_duplicates(rows: list[dict]) -> None:
     """Keep the best-sourced row of each copied number; the copies point at it.
 
     Candidates share chip, kind, model and quant, and the runtime (or one source did not
-    state it). Within one input file only a double entry (same page, test, depth and rate)
-    is a copy: one gatherer read each page once. Across files the rates must be equal once
+    state it). Within one input file only a double entry (same page, test, depth, notes and
+    rate) is a copy: one gatherer read each page once. Across files the rates must be equal once
     the finer is rounded like the coarser (1200.92 printed as 1201), and either the rows
     cite the same page (or the page a transcription names) or both print at least two
     decimals, which two different runs rarely share.
@@ -335,12 +344,16 @@ def _mark_duplicates(rows: list[dict]) -> None:
     def is_copy(head: dict, row: dict) -> bool:
         if not _same_runtime(head["runtime"], row["runtime"]):
             return False
+        if head["gpu_cores"] and row["gpu_cores"] and head["gpu_cores"] != row["gpu_cores"]:
+            return False  # two bins of one chip can print the same rate (#4167's M1 Pro F16)
         a, b = head["_tps_raw"], row["_tps_raw"]
         if head["input_file"] == row["input_file"]:
+            # Repeated runs that happen to print the same rate differ in their notes.
             return (
                 head["source_url"] == row["source_url"]
                 and head["test"] == row["test"]
                 and head["depth"] == row["depth"]
+                and head["notes"] == row["notes"]
                 and float(a) == float(b)
             )
         if not _same_rate(a, b):

@@ -45,6 +45,7 @@ REASON_PREFIXES = (
     "impossible value",
     "fork-only quantization",
     "anomaly",
+    "derived value",
 )
 
 
