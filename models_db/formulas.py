@@ -41,6 +41,9 @@ class Dims:
     qkv_bias: bool = False
     o_bias: bool = False
     qk_norm: bool = False
+    # OLMo 2/3, MiniMax-M2: the q/k RMSNorm spans the whole projection (n_heads*head_dim and
+    # n_kv_heads*head_dim weights) instead of one head_dim vector each.
+    qk_norm_full: bool = False
     attn_sinks: bool = False
     q_gate: bool = False  # Qwen3-Next: q_proj also emits an output gate (doubles q)
     # MLA (DeepSeek-V3): when kv_lora_rank is set, q/k/v use the latent formula.
@@ -90,6 +93,8 @@ def _attention_params(d: Dims) -> int:
         n += h
     if d.qk_norm:
         n += 2 * d.head_dim
+    if d.qk_norm_full:
+        n += (d.n_heads + d.n_kv_heads) * d.head_dim
     if d.attn_sinks:
         n += d.n_heads
     return n

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from forgeplanner.domain.model import AttentionSpec, ModelSpec, MoESpec
+from forgeplanner.domain.model import AttentionSpec, ModelSpec, MoESpec, RecurrentSpec
 from forgeplanner.errors import DataError
 from models_db.formulas import Dims, count_params, recurrent_state_bytes_per_seq
 from models_db.importers._common import MAX_CONTEXT, MAX_LAYERS, Fields, slugify
@@ -32,6 +32,10 @@ _FLAGS: dict[str, dict[str, object]] = {
     "qwen3": {"qk_norm": True},
     "qwen3_moe": {"qk_norm": True},
     "qwen3_next": {"qk_norm": True, "q_gate": True, "shared_gate": True},
+    # Qwen3.5 / Qwen3.6 (multimodal checkpoints; the decoder is in text_config): Qwen3-Next's
+    # gated attention + Gated DeltaNet layout (transformers models/qwen3_5*).
+    "qwen3_5_text": {"qk_norm": True, "q_gate": True, "shared_gate": True},
+    "qwen3_5_moe_text": {"qk_norm": True, "q_gate": True, "shared_gate": True},
     "gemma2": {"norms_per_layer": 4},
     "gemma3_text": {"norms_per_layer": 4, "qk_norm": True},
     "gpt_oss": {"qkv_bias": True, "o_bias": True, "attn_sinks": True, "expert_bias": True},
@@ -40,7 +44,14 @@ _FLAGS: dict[str, dict[str, object]] = {
     "glm4_moe": {"qkv_bias": True},
     "cohere": {"norms_per_layer": 1},
 }
-SUPPORTED_MODEL_TYPES = (*sorted(_FLAGS), "gemma3")
+SUPPORTED_MODEL_TYPES = (*sorted(_FLAGS), "gemma3", "qwen3_5", "qwen3_5_moe")
+# Gated DeltaNet hybrids sized like Qwen3-Next.
+_GDN_TYPES = frozenset({"qwen3_next", "qwen3_5_text", "qwen3_5_moe_text"})
+_MULTIMODAL_TEXT = {
+    "gemma3": "gemma3_text",
+    "qwen3_5": "qwen3_5_text",
+    "qwen3_5_moe": "qwen3_5_moe_text",
+}
 
 # transformers' default for tie_word_embeddings per config class.
 _TIED_DEFAULT = {"gemma2": True, "gemma3_text": True, "cohere": True}
@@ -74,6 +85,8 @@ _ARCH_TO_TYPE = {
     "DeepseekV3ForCausalLM": "deepseek_v3",
     "Glm4MoeForCausalLM": "glm4_moe",
     "CohereForCausalLM": "cohere",
+    "Qwen3_5ForConditionalGeneration": "qwen3_5",
+    "Qwen3_5MoeForConditionalGeneration": "qwen3_5_moe",
 }
 
 
@@ -143,7 +156,7 @@ def _attention(f: Fields, mtype: str, n_layers: int, extra: dict[str, object]) -
             mla_q_lora_rank=f.opt_int("q_lora_rank"),
             indexer_head_dim=f.opt_int("index_head_dim"),
         )
-    if mtype == "qwen3_next":
+    if mtype in _GDN_TYPES:
         if types is not None:
             attn = tuple(i for i, t in enumerate(types) if t == "full_attention")
         else:
@@ -161,8 +174,33 @@ def _attention(f: Fields, mtype: str, n_layers: int, extra: dict[str, object]) -
             n_group=f.int_("linear_num_key_heads"),
             d_inner=d_inner,
         )
+        d_conv = f.int_("linear_conv_kernel_dim", minimum=2)
+        n_group = f.int_("linear_num_key_heads")
+        layers = tuple(i for i in range(n_layers) if i not in attn)
+        # The engine lays out the DeltaNet tensors from these HF names (as the catalog stores).
+        extra["attention.recurrent"] = {
+            "linear_conv_kernel_dim": d_conv,
+            "linear_key_head_dim": d_state,
+            "linear_num_key_heads": n_group,
+            "linear_value_head_dim": f.int_("linear_value_head_dim"),
+            "linear_num_value_heads": f.int_("linear_num_value_heads"),
+        }
+        recurrent = RecurrentSpec(
+            kind="gated_deltanet",
+            layers=layers,
+            conv_kernel=d_conv,
+            conv_elements=(d_conv - 1) * (d_inner + 2 * n_group * d_state),
+            state_elements=d_state * d_inner,
+            n_heads=f.int_("linear_num_value_heads"),
+            head_dim=f.int_("linear_value_head_dim"),
+            n_groups=n_group,
+            d_state=d_state,
+        )
         return AttentionSpec(
-            kind="hybrid", attention_layers=attn, recurrent_state_bytes_per_seq=state
+            kind="hybrid",
+            attention_layers=attn,
+            recurrent_state_bytes_per_seq=state,
+            recurrent=recurrent,
         )
     if mtype == "phi3":
         if f.has("sliding_window"):
@@ -213,7 +251,7 @@ def _moe(f: Fields, mtype: str, n_layers: int) -> tuple[MoESpec | None, dict[str
             expert_ffn=f.int_("intermediate_size"),
         )
         return spec, {"shared_ffn": 0}
-    if mtype in ("qwen3_moe", "qwen3_next"):
+    if mtype in ("qwen3_moe", "qwen3_next", "qwen3_5_moe_text"):
         step = f.int_("decoder_sparse_step", 1, maximum=n_layers)
         dense_list = f.data.get("mlp_only_layers") or []
         if not isinstance(dense_list, list) or dense_list != list(range(len(dense_list))):
@@ -254,13 +292,12 @@ def import_hf_config(path: str | Path, model_id: str | None = None) -> ModelSpec
     top = Fields(name, data)
     mtype = _model_type(top)
     f = top
-    if mtype == "gemma3" or isinstance(data.get("text_config"), Mapping):
+    if mtype in _MULTIMODAL_TEXT or isinstance(data.get("text_config"), Mapping):
         text = data.get("text_config")
         if not isinstance(text, Mapping):
             raise top.fail("text_config", text, "a multimodal config needs a text_config object")
         f = Fields(name, text, "text_config.")
-        if mtype == "gemma3":
-            mtype = "gemma3_text"
+        mtype = _MULTIMODAL_TEXT.get(mtype, mtype)
         if text.get("model_type") not in (None, mtype):
             inner = Fields(name, text, "text_config.")
             mtype = _model_type(inner)

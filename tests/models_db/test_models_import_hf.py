@@ -134,3 +134,24 @@ def test_unparseable_config(tmp_path, content, field):
 def test_missing_file(tmp_path):
     with pytest.raises(DataError, match="cannot read"):
         import_hf_config(tmp_path / "nope.json")
+
+
+@pytest.mark.parametrize("model_id", ["qwen3.5-9b", "qwen3.5-35b-a3b"])
+def test_qwen35_multimodal_configs_match_the_catalog(model_id):
+    """Qwen3.5 configs (text_config of a *ForConditionalGeneration; values of the catalog rows)
+    import as Gated DeltaNet hybrids with the catalog's params and per-sequence state."""
+    from models_db import load_models
+
+    cat = load_models().get(model_id)
+    spec = import_hf_config(HF / f"{model_id}.json")
+    assert abs(spec.params_total - cat.params_total) <= 500_000
+    if cat.params_active is not None:
+        assert spec.params_active is not None
+        assert abs(spec.params_active - cat.params_active) <= 500_000
+    a = spec.attention
+    assert a.kind == "hybrid" and a.attention_layers == cat.attention.attention_layers
+    assert a.recurrent_state_bytes_per_seq == cat.attention.recurrent_state_bytes_per_seq
+    assert (
+        a.recurrent is not None and a.recurrent.bytes_per_seq() == a.recurrent_state_bytes_per_seq
+    )
+    assert spec.extra["attention.recurrent"] == cat.extra["attention.recurrent"]
