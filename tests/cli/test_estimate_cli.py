@@ -78,7 +78,7 @@ def test_human_output_explains_formulas(capsys):
     assert main(["estimate", "--model", "qwen3-30b-a3b", "--chip", "M2 Ultra", "--quant",
                  "Q8_0"]) == 0  # fmt: skip
     out = capsys.readouterr().out
-    assert "verdict:" in out and "decode_tps =" in out and "tau_layer" in out
+    assert "verdict:" in out and "decode_tps =" in out and "weights read / bandwidth" in out
     assert "stream" in out and "GB/s" in out
 
 

@@ -53,8 +53,9 @@ def test_constants_argument_is_used():
     m = MODELS.get("llama-3.1-8b")
     base = speed_constants.CONSTANTS
     rc = base.runtimes["llama.cpp"]
+    doubled = {k: v * 2 for k, v in rc.decode.items()}
     slower = dataclasses.replace(
-        base, runtimes={**base.runtimes, "llama.cpp": dataclasses.replace(rc, a_bw=rc.a_bw * 2)}
+        base, runtimes={**base.runtimes, "llama.cpp": dataclasses.replace(rc, decode=doubled)}
     )
     a = estimate(m, "Q8_0", M3MAX, RunOptions()).speed.decode_tps
     b = estimate(m, "Q8_0", M3MAX, RunOptions(), constants=slower).speed.decode_tps
