@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from catalog.types import MachineModel, MarketNote
-from forgeplanner.domain.hardware import ChipSpec, MachineConfig
+from forgeplanner.domain.hardware import ChipSpec, MachineConfig, StorageOption
 from forgeplanner.domain.network import LinkSpec
 from forgeplanner.domain.prices import PowerMeasurement, PriceObservation
 from forgeplanner.errors import NotFoundError
@@ -74,6 +74,26 @@ class Catalog:
                 return chip
         valid = [f"{c.gpu_cores}" for c in sorted(bins, key=lambda c: c.gpu_cores)]
         raise NotFoundError(f"{bins[0].name} GPU-core count", str(gpu_cores), valid)
+
+    def storage_option(self, option_id: str) -> tuple[MachineConfig, StorageOption]:
+        """A chip x memory x storage configuration by its id
+        ("mac-studio-m2-ultra-76c-192gb-2tb"), with the configuration it belongs to."""
+        for cfg in self.configs.values():
+            if option_id.startswith(cfg.id):
+                for option in cfg.storage_options:
+                    if option.id == option_id:
+                        return cfg, option
+        valid = [o.id for c in self.configs.values() for o in c.storage_options]
+        raise NotFoundError("storage configuration", option_id, valid)
+
+    def resolve(self, some_id: str) -> tuple[MachineConfig, StorageOption | None]:
+        """A configuration id (chip x memory) or a storage configuration id."""
+        if some_id in self.configs:
+            return self.configs[some_id], None
+        try:
+            return self.storage_option(some_id)
+        except NotFoundError:
+            raise NotFoundError("configuration", some_id, sorted(self.configs)) from None
 
     def observations_for(self, config_id: str) -> tuple[PriceObservation, ...]:
         return tuple(o for o in self.price_observations if o.config_id == config_id)
