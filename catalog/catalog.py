@@ -56,10 +56,13 @@ class Catalog:
     def chip_of(self, config_id: str) -> ChipSpec:
         return self.chips[self.config(config_id).chip_id]
 
-    def find_chip(self, name: str, gpu_cores: int | None = None) -> ChipSpec:
+    def find_chip(
+        self, name: str, gpu_cores: int | None = None, memory_gb: int | None = None
+    ) -> ChipSpec:
         """The bin of a chip by its marketing name: ("M3 Max", 30) -> the 300 GB/s bin;
-        gpu_cores None -> the top bin (most GPU cores). Names match case-insensitively and
-        with '-' for spaces ("m3-max")."""
+        gpu_cores None -> the top bin (most GPU cores) among those sold with `memory_gb`, when
+        given (an "M4 Max with 36 GB" is the 32-core bin: only it was sold with 36 GB). Names
+        match case-insensitively and with '-' for spaces ("m3-max")."""
         wanted = _norm(name)
         bins = [c for c in self.chips.values() if _norm(c.name) == wanted]
         if not bins:
@@ -68,7 +71,8 @@ class Catalog:
             names = list(dict.fromkeys(c.name for c in ordered))
             raise NotFoundError("chip name", name, names)
         if gpu_cores is None:
-            return max(bins, key=lambda c: c.gpu_cores)
+            selling = [c for c in bins if memory_gb in c.memory_options_gb]
+            return max(selling or bins, key=lambda c: c.gpu_cores)
         for chip in bins:
             if chip.gpu_cores == gpu_cores:
                 return chip

@@ -164,7 +164,7 @@ def host_from_chip_name(
 ) -> HostSpec:
     from catalog import load_catalog
 
-    chip = load_catalog().find_chip(name, gpu_cores)
+    chip = load_catalog().find_chip(name, gpu_cores, memory_gb)
     return host_from_chip(
         chip, memory_gb, macos_version=macos_version, wired_limit_mb=wired_limit_mb
     )

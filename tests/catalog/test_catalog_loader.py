@@ -152,6 +152,9 @@ def test_find_chip_by_name_and_bin(cat):
     assert cat.find_chip("M3 Max", 40).mem_bandwidth_gbps.value == 400
     assert cat.find_chip("m4-max").id == "m4-max-40c"  # None -> top bin
     assert cat.find_chip("M2 Ultra", None).gpu_cores == 76
+    # without a GPU-core count, the memory picks the bin that was sold with it
+    assert cat.find_chip("M4 Max", None, 36).id == "m4-max-32c"
+    assert cat.find_chip("M4 Max", None, 128).id == "m4-max-40c"
     with pytest.raises(NotFoundError, match="valid: 30, 40"):
         cat.find_chip("M3 Max", 35)
     with pytest.raises(NotFoundError, match="M3 Max"):

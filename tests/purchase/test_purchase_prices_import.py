@@ -172,6 +172,8 @@ def test_read_listings_german_export(tmp_path):
     )
     rows = {r.line: r for r in imp.rows}
     assert rows[3].config_id == "mac-mini-m4-pro-20c-64gb" and rows[3].currency == "EUR"
+    assert rows[3].storage_gb == 1000  # "64GB 1TB": the storage is read from the title
+    assert rows[7].match_reason.startswith("no memory size")
     assert rows[3].price_usd == pytest.approx(1899 * 1.08)
     assert "EUR 1,899.00 at 1.08 USD/EUR" in rows[3].source
     assert rows[2].date == dt.date(2026, 10, 2) and rows[2].condition == "used"

@@ -114,3 +114,25 @@ def test_as_of_changes_what_is_new(capsys):
     bad = main(["recommend", "--model", "llama-3.1-8b", "--context", "2048", "--as-of", "12/07"])
     assert bad == 2
     assert "--as-of '12/07': expected YYYY-MM-DD" in capsys.readouterr().err
+
+
+def test_prices_show_a_storage_configuration_and_the_model(capsys):
+    d = _run(capsys, "prices", "show", "mac-studio-m4-max-40c-64gb-1tb", "--as-of", "2025-06-01")
+    assert d["config_id"] == "mac-studio-m4-max-40c-64gb"
+    assert [o["id"] for o in d["storage_options"]] == ["mac-studio-m4-max-40c-64gb-1tb"]
+    assert d["storage_options"][0]["history"][0]["price_usd"]["value"] == 2699
+    model = _run(capsys, "prices", "model")["depreciation"]
+    fams = {f["family"]: f for f in model["families"]}
+    assert set(fams) == {
+        "mac-mini",
+        "mac-mini-pro",
+        "mac-mini-intel",
+        "mac-studio-max",
+        "mac-studio-ultra",
+    }
+    assert sum(f["n_points"] for f in fams.values()) == model["pooled"]["n_points"] >= 150
+    for f in fams.values():
+        assert f["cv_median_pct"] is not None and "leave-one-configuration-out" in f["formula"]
+    assert model["list_model"]["n_points"] >= 40
+    assert main(["prices", "model"]) == 0
+    assert "CV med %" in capsys.readouterr().out
