@@ -62,7 +62,7 @@ def hardware_frame(cat: Any, day: str | None = None) -> pd.DataFrame:
                 "max_w": _v(cfg.max_w),
                 "idle_btu_h": _v(cfg.idle_btu_h),
                 "max_btu_h": _v(cfg.max_btu_h),
-                "thunderbolt": f"{cfg.thunderbolt} x{cfg.thunderbolt_ports}",
+                "thunderbolt": f"{cfg.thunderbolt} x{cfg.thunderbolt_ports or '?'}",
                 "ethernet": "/".join(f"{g}" for g in cfg.ethernet_gbps) + " GbE",
                 "withdrawn": cfg.withdrawn,
             }

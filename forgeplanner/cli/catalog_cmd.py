@@ -80,7 +80,7 @@ def _list(args: argparse.Namespace) -> int:
                 _fmt(c.idle_w),
                 _fmt(c.max_w),
                 _fmt(c.max_btu_h),
-                f"{c.thunderbolt}x{c.thunderbolt_ports}",
+                f"{c.thunderbolt}x{c.thunderbolt_ports or '?'}",
                 "/".join(str(e) for e in c.ethernet_gbps),
                 c.release_date,
                 f"withdrawn {c.withdrawn}"
