@@ -125,8 +125,8 @@ def host_from_chip(
             f"{chip.name} {chip.gpu_cores}-core GPU is sold with "
             f"{', '.join(str(o) for o in options)} GB, not {memory_gb} GB"
         )
-    bw = chip.bandwidth_bytes_per_s
-    bw_fig = chip.mem_bandwidth_gbps
+    bw_fig = chip.bandwidth_figure(memory_gb)  # some bins' bandwidth depends on the memory
+    bw = None if bw_fig.value is None else float(bw_fig.value) * GB
     bw_basis = (
         f"catalog: {bw_fig.value} GB/s ({bw_fig.source})"
         if bw is not None
@@ -187,7 +187,7 @@ def host_from_chip_name(
 ) -> HostSpec:
     from catalog import load_catalog
 
-    chip = load_catalog().find_chip(name, gpu_cores)
+    chip = load_catalog().find_chip(name, gpu_cores, memory_gb)
     return host_from_chip(
         chip, memory_gb, macos_version=macos_version, wired_limit_mb=wired_limit_mb
     )

@@ -97,13 +97,17 @@ class ListingRow:
     source: str
     dedupe_key: str
     duplicate_of: str | None = None  # "line 7" | "database #12"
+    storage_gb: int | None = None  # stated in the title (shown; the user database keeps none)
+    match_reason: str = ""  # why a title matched no configuration
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "line": self.line,
             "title": self.title,
             "config_id": self.config_id,
+            "storage_gb": self.storage_gb,
             "match": self.match,
+            "match_reason": self.match_reason,
             "price_usd": round(self.price_usd, 2),
             "original_price": self.original_price,
             "currency": self.currency,
@@ -208,45 +212,135 @@ def parse_condition(text: str) -> str:
     raise ValueError(f"condition '{text}' unknown; use new, used or refurbished")
 
 
-_GB = re.compile(r"(\d{1,3})\s*gb\b(?!\s*(?:ssd|storage|hdd|fusion))", re.IGNORECASE)
-_GPU = re.compile(r"(\d{1,2})\s*[- ]?(?:c|core)\s*gpu", re.IGNORECASE)
-_CHIP = re.compile(r"\bm([1-5])(?:\s*(pro|max|ultra))?\b", re.IGNORECASE)
-_INTEL = re.compile(
-    r"\b(20(?:12|14|18|20))\b.*?\b(i[357])\b|\b(i[357])\b.*?\b(20(?:12|14|18|20))\b", re.IGNORECASE
+# Listing titles, as sellers write them: "Mac Studio M2 Ultra 76C 192GB", "M2 Ultra 24C/76C
+# 192GB 2TB", "M1 Max 10-core CPU 32-core GPU 64GB", "M4 Max 32-Core 36GB" (GPU cores),
+# "APPLE M2 MAX | 512GB | 32GB" (which number is the memory is decided by the chip's memory
+# options), "Mac mini 2018 i7 32GB", "Refurbished Mac mini 3.2GHz 6-core Intel Core i7".
+_SIZE = re.compile(r"(\d{1,4}(?:\.\d)?)\s*(gb|tb)\b(\s*(?:ssd|storage|hdd|fusion|flash))?", re.I)
+_RAM_HINT = re.compile(r"^\s*(?:of\s+)?(?:unified\s+)?(?:ram|memory|unified)", re.I)
+_CORES = re.compile(
+    r"(\d{1,2})\s*(?:-|\s)?\s*(?:c\b|cores?\b|‑core\b)(?:\s*(cpu|gpu))?", re.IGNORECASE
 )
+_PAIR = re.compile(r"\b(\d{1,2})\s*c?\s*/\s*(\d{1,2})\s*c?\b", re.IGNORECASE)
+_CHIP = re.compile(r"\bm([1-9])(?:\s*(pro|max|ultra))?\b", re.IGNORECASE)
+_INTEL_YEAR = re.compile(r"\b(2012|2014|2018|2020)\b")
+_INTEL_CPU = re.compile(r"\b(i[357])\b", re.IGNORECASE)
+_GHZ = re.compile(r"(\d\.\d)\s*ghz", re.IGNORECASE)
 
 
-def match_title(title: str, catalog: Any) -> str | None:
-    """The one catalog configuration a listing title names (kind, chip, GPU bin, memory), or
-    None when the title is ambiguous or names nothing. Never guesses between candidates."""
+@dataclass(frozen=True, slots=True)
+class TitleMatch:
+    """What a listing title names: one configuration (and its storage, when stated), or the
+    reason it names none."""
+
+    config_id: str | None
+    storage_gb: int | None = None
+    reason: str = ""
+
+
+def _sizes(title: str) -> tuple[list[int], list[int], list[int]]:
+    """(GB numbers that may be memory, GB numbers that may be storage, storage said so)."""
+    mem: list[int] = []
+    maybe: list[int] = []
+    storage: list[int] = []
+    for m in _SIZE.finditer(title):
+        value = float(m.group(1))
+        gb = int(value * 1000) if m.group(2).lower() == "tb" else int(value)
+        if m.group(3) or m.group(2).lower() == "tb":
+            storage.append(gb)
+        elif _RAM_HINT.match(title[m.end() :]):
+            mem.append(gb)
+        else:
+            maybe.append(gb)
+    return mem, maybe, storage
+
+
+def _cores(title: str) -> tuple[set[int], set[int], set[int]]:
+    """(GPU core counts, CPU core counts, untagged core counts) named in the title."""
+    gpu: set[int] = set()
+    cpu: set[int] = set()
+    untagged: set[int] = set()
+    for m in _PAIR.finditer(title):  # "24C/76C", "28/60": CPU / GPU
+        cpu.add(int(m.group(1)))
+        gpu.add(int(m.group(2)))
+    for m in _CORES.finditer(title):
+        n = int(m.group(1))
+        tag = (m.group(2) or "").lower()
+        if not tag:  # "12-core CPU and 38-core GPU": the tag may follow a few words later
+            after = title[m.end() : m.end() + 12].lower()
+            tag = "gpu" if after.lstrip(" ,").startswith("gpu") else tag
+        (gpu if tag == "gpu" else cpu if tag == "cpu" else untagged).add(n)
+    return gpu, cpu, untagged
+
+
+def match_title_details(title: str, catalog: Any) -> TitleMatch:
+    """The one catalog configuration a listing title names (kind, chip, bin, memory), and
+    its storage when stated; never guesses between candidates."""
     t = title.lower()
     kinds = [k for k in ("mac-mini", "mac-studio") if k.replace("-", " ") in t or k in t]
-    mems = {int(m) for m in _GB.findall(title)}
     cands = list(catalog.configs.values())
     if kinds:
         cands = [c for c in cands if c.kind in kinds]
     chip_m = _CHIP.search(title)
-    intel_m = _INTEL.search(title)
     if chip_m:
         gen, tier = chip_m.group(1), (chip_m.group(2) or "").lower()
         name = f"m{gen}" + (f"-{tier}" if tier else "")
         cands = [c for c in cands if c.chip_id.rsplit("-", 1)[0] == name]
-        gpu = _GPU.search(title)
-        if gpu:
-            cands = [c for c in cands if catalog.chips[c.chip_id].gpu_cores == int(gpu.group(1))]
-    elif intel_m:
-        year = intel_m.group(1) or intel_m.group(4)
-        cpu = (intel_m.group(2) or intel_m.group(3)).lower()
-        year = "2018" if year == "2020" else year  # the 2020 refresh is the 2018 model
-        cands = [c for c in cands if c.chip_id.startswith(f"intel-{year}-{cpu}")]
+    elif "intel" in t or _INTEL_CPU.search(title):
+        cpu = _INTEL_CPU.search(title)
+        year = _INTEL_YEAR.search(title)
+        ghz = _GHZ.search(title)
+        chips = catalog.chips
+        cands = [c for c in cands if chips[c.chip_id].vendor == "intel"]
+        if cpu:
+            cands = [
+                c for c in cands if f"core {cpu.group(1).lower()}" in chips[c.chip_id].name.lower()
+            ]
+        if year:
+            y = "2018" if year.group(1) == "2020" else year.group(1)  # the 2020 refresh is 2018
+            cands = [c for c in cands if c.chip_id.startswith(f"intel-{y}-")]
+        if ghz:
+            cands = [c for c in cands if f"{ghz.group(1)}ghz" in chips[c.chip_id].name.lower()]
+        if not (cpu or year or ghz):
+            return TitleMatch(None, reason="an Intel Mac mini, but no CPU, clock or year")
     else:
-        return None
-    if mems:
-        cands = [c for c in cands if c.memory_gb in mems]
-    else:
-        return None  # memory decides the configuration; without it the title is ambiguous
+        return TitleMatch(None, reason="names no Apple chip or Intel CPU")
+    if not cands:
+        return TitleMatch(None, reason="no catalog configuration has that chip")
+    gpu, cpu, untagged = _cores(title)
+    bins = {c.chip_id: catalog.chips[c.chip_id] for c in cands}
+    gpu_bins = {b.gpu_cores for b in bins.values()}
+    cpu_bins = {b.cpu_cores.value for b in bins.values() if b.cpu_cores.value is not None}
+    for n in untagged:  # "76C", "76-core": the GPU when a bin has that many GPU cores
+        if n in gpu_bins:
+            gpu.add(n)
+        elif n in cpu_bins:
+            cpu.add(n)
+    if gpu & gpu_bins:
+        cands = [c for c in cands if bins[c.chip_id].gpu_cores in gpu]
+    if cpu & cpu_bins and len({bins[c.chip_id].cpu_cores.value for c in cands}) > 1:
+        cands = [c for c in cands if bins[c.chip_id].cpu_cores.value in cpu]
+    mem, maybe, storage = _sizes(title)
+    options = {c.memory_gb for c in cands}
+    said = [m for m in mem if m in options] or [m for m in maybe if m in options]
+    if len(set(said)) != 1:
+        what = "no memory size" if not said else f"several memory sizes {sorted(set(said))}"
+        return TitleMatch(None, reason=f"{what} of {sorted(options)} GB in the title")
+    memory = said[0]
+    cands = [c for c in cands if c.memory_gb == memory]
     ids = sorted({c.id for c in cands})
-    return ids[0] if len(ids) == 1 else None
+    if len(ids) != 1:
+        return TitleMatch(None, reason=f"ambiguous between {', '.join(ids)}")
+    cfg = catalog.configs[ids[0]]
+    sizes = {o.storage_gb for o in cfg.storage_options}
+    stated = [g for g in (*storage, *maybe) if g in sizes and g != memory]
+    return TitleMatch(ids[0], stated[0] if len(set(stated)) == 1 else None)
+
+
+def match_title(title: str, catalog: Any) -> str | None:
+    """The one catalog configuration a listing title names, or None (see
+    `match_title_details`)."""
+    return match_title_details(title, catalog).config_id
 
 
 def _pick_columns(columns: Iterable[str], mapping: Mapping[str, str], file: str) -> dict[str, str]:
@@ -423,16 +517,31 @@ def _parse_row(
         source += f" ({currency} {amount:,.2f} at {rates[currency]:g} USD/{currency}, user rate)"
     config_id = get("config_id") or None
     match = "config_id column"
+    storage = None
+    why = ""
     if config_id is not None:
         if config_id not in catalog.configs:
             raise ValueError(f"config_id '{config_id}' is not a catalog configuration")
     elif title:
-        config_id = match_title(title, catalog)
+        found = match_title_details(title, catalog)
+        config_id, storage, why = found.config_id, found.storage_gb, found.reason
         match = "title" if config_id else "unmatched"
     else:
         raise ValueError("neither title nor config_id given")
     return ListingRow(
-        line, title, config_id, match, usd, amount, currency, date, condition, source, ""
+        line,
+        title,
+        config_id,
+        match,
+        usd,
+        amount,
+        currency,
+        date,
+        condition,
+        source,
+        "",
+        storage_gb=storage,
+        match_reason=why,
     )
 
 

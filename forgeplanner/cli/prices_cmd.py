@@ -1,15 +1,19 @@
-"""`forgeplanner prices list|show|import`: dated price observations and the used-price basis.
+"""`forgeplanner prices list|show|model|import`: dated prices and the basis of every price.
 
     forgeplanner prices list [--config ID] [--json]          shipped + your observations
-    forgeplanner prices show CONFIG_ID [--today D] [--json]  new price, used price and basis
+    forgeplanner prices show ID [--as-of D] [--json]         new and used price on a day, with
+                                                             basis; Apple's dated list prices
+    forgeplanner prices model [--json]                       the depreciation and list-price
+                                                             models with cross-validated errors
     forgeplanner prices import CSV [--map FIELD=COLUMN ...] [--currency USD] [--fx EUR=1.08 ...]
         [--decimal .|,] [--dayfirst] [--source TEXT] [--preview] [--json]
 
 `import` validates the whole file first (bad rows are reported with line numbers and nothing is
 written); `--preview` shows what would be imported (matches, duplicates) and writes nothing.
-JSON keys: list -> {"observations": [...]}; show -> {"config_id", "new", "used",
-"observations"}; import -> {"file", "columns", "rows", "new", "duplicates", "unmatched",
-"imported", "preview"}.
+JSON keys: list -> {"observations": [...]}; show -> {"config_id", "today", "as_of",
+"withdrawn", "discontinued", "new", "used", "storage_options", "observations"}; model ->
+{"depreciation": {...}}; import -> {"file", "columns", "rows", "new", "duplicates",
+"unmatched", "imported", "preview"}.
 """
 
 from __future__ import annotations
@@ -37,10 +41,23 @@ def register(subparsers: Any) -> None:
     add_json_flag(lst)
     lst.set_defaults(func=_list)
     show = sub.add_parser("show", help="new and used price of one configuration, with basis")
-    show.add_argument("config_id", metavar="CONFIG_ID")
-    show.add_argument("--today", metavar="YYYY-MM-DD", help="date for recency (default today)")
+    show.add_argument(
+        "config_id", metavar="ID", help="configuration id, or a storage configuration id"
+    )
+    show.add_argument(
+        "--as-of",
+        "--today",
+        dest="as_of",
+        metavar="YYYY-MM-DD",
+        help="the day prices are for (default today)",
+    )
     add_json_flag(show)
     show.set_defaults(func=_show)
+    model = sub.add_parser(
+        "model", help="the per-family depreciation model and its cross-validated error"
+    )
+    add_json_flag(model)
+    model.set_defaults(func=_model)
     imp = sub.add_parser("import", help="import listings from a CSV (all rows or none)")
     imp.add_argument("csv", metavar="CSV")
     imp.add_argument(
@@ -145,26 +162,35 @@ def _show(args: argparse.Namespace) -> int:
     from forgeplanner.engine import prices as px
 
     cat = load_catalog()
-    cfg = cat.config(args.config_id)
-    day = _today(args.today)
+    cfg, only = cat.resolve(args.config_id)
+    day = _today(args.as_of)
     obs = _all_observations()
-    fit = px.fit_depreciation(cat.configs, obs)
-    new = px.new_price(cfg, obs)
-    used = px.used_price(cfg, obs, day, fit)
-    mine = [o for o in obs if o.config_id == cfg.id]
+    model = px.fit_depreciation(cat.configs, obs, cat.chips)
+    new = px.new_price(cfg, day, obs, model)
+    used = px.used_price(cfg, obs, day, model)
+    options = [only] if only is not None else list(cfg.storage_options)
+    mine = [
+        o
+        for o in obs
+        if o.config_id == cfg.id and (only is None or o.storage_gb in (None, only.storage_gb))
+    ]
     if args.json:
         print_json(
             {
                 "config_id": cfg.id,
                 "today": day,
+                "as_of": day,
                 "withdrawn": cfg.withdrawn,
+                "discontinued": cfg.discontinued,
                 "new": new.to_dict(),
                 "used": used.to_dict(),
+                "storage_options": [o.to_dict() for o in options],
                 "observations": [o.to_dict() for o in mine],
             }
         )
         return 0
-    print(f"{cfg.id} ({cfg.machine}, {cfg.memory_gb} GB, {cfg.storage_gb} GB storage)")
+    storage = "storage not stated" if cfg.storage_gb is None else f"{cfg.storage_gb} GB storage"
+    print(f"{cfg.id} ({cfg.machine}, {cfg.memory_gb} GB, {storage}), prices as of {day}")
     for name, b in (("new", new), ("used", used)):
         shown = "unknown" if b.price_usd is None else f"${b.price_usd:,.0f}"
         print(f"  {name:4}  {shown:>9}  {b.label}")
@@ -172,10 +198,19 @@ def _show(args: argparse.Namespace) -> int:
             print(f"              {b.detail}")
     if cfg.withdrawn:
         print(f"  withdrawn by Apple {cfg.withdrawn}")
+    if cfg.discontinued:
+        print(f"  discontinued by Apple {cfg.discontinued}")
+    print("\nApple list prices:")
+    rows = []
+    for o in options:
+        for h in o.history:
+            price = "unknown" if h.price.value is None else f"${h.price.value:,.0f}"
+            rows.append([o.id, h.date, h.status, price, h.basis, h.grade, h.price_list])
+    print_table(["configuration", "from", "status", "price", "basis", "grade", "price list"], rows)
     if mine:
-        print()
+        print("\nobservations:")
         print_table(
-            ["date", "price", "condition", "type", "storage GB", "source"],
+            ["date", "price", "condition", "type", "storage GB", "seller", "source"],
             [
                 [
                     o.date,
@@ -183,11 +218,70 @@ def _show(args: argparse.Namespace) -> int:
                     o.condition,
                     o.price_type,
                     o.storage_gb or "?",
-                    o.source[:70],
+                    o.seller or o.origin,
+                    o.source[:60],
                 ]
                 for o in sorted(mine, key=lambda o: o.date)
             ],
         )
+    return 0
+
+
+def _model(args: argparse.Namespace) -> int:
+    from catalog import load_catalog
+    from forgeplanner.engine import prices as px
+
+    cat = load_catalog()
+    obs = _all_observations()
+    model = px.fit_depreciation(cat.configs, obs, cat.chips)
+    if model is None:
+        raise PricesInputError("too few market observations to fit a depreciation model")
+    if args.json:
+        print_json({"depreciation": model.to_dict()})
+        return 0
+    print(model.describe())
+    print(
+        "\nln(price / Apple list price) = intercept + slope x age + shortage (prices from "
+        f"{px.SHORTAGE_FROM} on); error = leave-one-configuration-out cross-validation "
+        "(absolute % error of each observation)"
+    )
+    print_table(
+        [
+            "family",
+            "obs",
+            "configs",
+            "intercept",
+            "slope/yr",
+            "shortage",
+            "ages",
+            "dates",
+            "CV med %",
+            "CV mean %",
+        ],
+        [
+            [
+                f.name,
+                f.n_points,
+                f.n_configs,
+                f"{f.intercept:+.3f}",
+                f"{f.slope:+.3f}",
+                f"{f.shortage:+.3f}",
+                f"{f.age_min:.1f}-{f.age_max:.1f}",
+                f"{f.date_from}..{f.date_to}",
+                "-" if f.cv_median_pct is None else f"{f.cv_median_pct:.1f}",
+                "-" if f.cv_mean_pct is None else f"{f.cv_mean_pct:.1f}",
+            ]
+            for f in model.families.values()
+        ],
+    )
+    lm = model.list_model
+    if lm is not None:
+        print(
+            f"\nlist-price model (for configurations whose Apple price is unknown): fit on "
+            f"{lm.n_points} launch prices, leave-one-out error median {lm.cv_median_pct:.1f}%, "
+            f"mean {lm.cv_mean_pct:.1f}%"
+        )
+    print(f"{model.skipped} market observation(s) name no configuration or reference price")
     return 0
 
 
@@ -235,8 +329,10 @@ def _import(args: argparse.Namespace) -> int:
                 f"{r.price_usd:,.2f}",
                 f"{r.currency} {r.original_price:,.2f}",
                 r.condition,
-                r.config_id or (r.title or "")[:40],
-                r.match,
+                (r.config_id + (f" ({r.storage_gb} GB)" if r.storage_gb else ""))
+                if r.config_id
+                else (r.title or "")[:40],
+                r.match if r.config_id else f"unmatched: {r.match_reason}",
                 r.duplicate_of or "",
             ]
             for r in imp.rows

@@ -116,15 +116,18 @@ class EngineSources:
         from forgeplanner.engine import prices
 
         observations = self.observations()
+        if self._fit is _UNSET:
+            self._fit = prices.fit_depreciation(
+                self.catalog.configs, observations, self.catalog.chips
+            )
         if condition == "new":
-            res = prices.new_price(cfg, observations)
+            res = prices.new_price(cfg, self.today, observations, self._fit)
         else:
-            if self._fit is _UNSET:
-                self._fit = prices.fit_depreciation(self.catalog.configs, observations)
             res = prices.used_price(cfg, observations, self.today, self._fit)
         if res.price_usd is None or res.basis == "unknown":
             return PlanPrice(usd=None, basis="unknown", condition=condition, reason=res.label)
-        basis = res.basis
+        # the plan's price bases: a scaled list price is an estimate, remaining stock observed
+        basis = {"scaled": "estimated", "stock": "observed"}.get(res.basis, res.basis)
         if basis == "list":
             launch = cfg.launch_price_usd
             basis = (
