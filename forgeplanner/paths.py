@@ -20,9 +20,13 @@ def _home() -> Path | None:
 
 
 def data_dir() -> Path:
+    """The user's own data (the database): private to the user (0700), like ~/.ssh."""
     home = _home()
     path = home / "data" if home else Path(platformdirs.user_data_dir(APP, appauthor=False))
-    path.mkdir(parents=True, exist_ok=True)
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    st = path.stat()
+    if st.st_uid == os.getuid() and st.st_mode & 0o077:
+        path.chmod(0o700)
     return path
 
 

@@ -21,6 +21,8 @@ from forgeplanner.errors import ForgePlannerError, NotFoundError
 LINK_IDS: tuple[str, ...] = ("1gbe", "2.5gbe", "10gbe", "tb3", "tb4", "tb5", "tb5-rdma")
 _NODE = re.compile(r"^(?P<id>[a-z0-9][a-z0-9.-]*?)(?:x(?P<count>\d+))?$")
 SHORT_KIND = {"mac-mini": "mini", "mac-studio": "studio"}
+# One entry per node is built; a count of 10^20 ran out of memory. Real clusters are a few Macs.
+MAX_NODES = 64
 
 
 class ClusterError(ForgePlannerError):
@@ -41,14 +43,16 @@ class ClusterResult:
         return d
 
 
-def parse_node_arg(text: str) -> tuple[str, int]:
+def parse_node_arg(text: str, limit: int = 0) -> tuple[str, int]:
     """ "mac-mini-m4-pro-20c-64gbx2" -> ("mac-mini-m4-pro-20c-64gb", 2)."""
     m = _NODE.match(text.strip().lower())
     if not m:
         raise ClusterError(f"--node '{text}': expected CONFIG_ID or CONFIG_IDxCOUNT")
-    count = int(m.group("count") or 1)
-    if count < 1:
-        raise ClusterError(f"--node '{text}': count must be at least 1")
+    limit = limit or MAX_NODES
+    count_text = m.group("count") or "1"
+    count = int(count_text) if len(count_text) <= 6 else limit + 1
+    if not 1 <= count <= limit:
+        raise ClusterError(f"--node '{text}': count must be 1..{limit}")
     return m.group("id"), count
 
 
@@ -58,6 +62,8 @@ def expand_nodes(node_args: list[str], catalog: Any) -> list[tuple[str, Any]]:
     per_kind: dict[str, int] = {}
     for arg in node_args:
         config_id, count = parse_node_arg(arg)
+        if len(out) + count > MAX_NODES:
+            raise ClusterError(f"more than {MAX_NODES} nodes in one cluster")
         if config_id not in catalog.configs:
             # "...x2" where the id itself ends in x<digits> would be ambiguous; ids end in "gb".
             raise NotFoundError("machine configuration", config_id, sorted(catalog.configs))

@@ -16,6 +16,7 @@ file atomically and saves a new version of the plan in the user database.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import re
 import sys
 from datetime import UTC, datetime
@@ -232,18 +233,29 @@ def _register_evidence(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _register_gate(subparsers: argparse._SubParsersAction) -> None:
+    from forgeplanner.governance.gate import EXIT_BAD_PLAN, EXIT_INTERNAL, EXIT_USAGE
+
     p = subparsers.add_parser(
         "gate",
         help="evaluate a gate policy against a plan (exit 0 allow, 1 deny, 2 escalate)",
-        description="Exit codes: 0 every rule ALLOWs, 1 any rule DENIES, 2 a rule ESCALATES "
-        "and none denies, 3 the policy file is malformed.",
+        description="Judge a plan against a policy, on figures recomputed from the catalog, "
+        "the engine and your own price observations (never on figures stored in the plan "
+        "file, which anyone can edit). Exit codes: 0 every rule ALLOWs, 1 any rule DENIES, 2 "
+        "a rule ESCALATES and none denies; errors: 3 the policy file is malformed, 4 the plan "
+        "cannot be judged (missing, invalid, unknown machine or model), 5 bad command line, "
+        "6 internal error.",
     )
+    p.usage_exit_code = EXIT_USAGE  # type: ignore[attr-defined]  # argparse's 2 = ESCALATE
     p.add_argument("plan", metavar="PLAN")
     p.add_argument("--policy", required=True, metavar="FILE")
     p.add_argument("--alternative", metavar="NAME", help="judge this alternative instead")
-    p.add_argument("--record", action="store_true", help="store the verdicts in the plan file")
+    p.add_argument(
+        "--record",
+        action="store_true",
+        help="store the verdicts (and the recomputed figures they judged) in the plan file",
+    )
     add_json_flag(p)
-    p.set_defaults(func=_gate)
+    p.set_defaults(func=_gate, error_exit_code=EXIT_BAD_PLAN, crash_exit_code=EXIT_INTERNAL)
 
 
 # -- helpers ---------------------------------------------------------------------------------
@@ -267,28 +279,49 @@ def _load(path: str):
 
 
 def _commit(args: argparse.Namespace, plan, path: str | Path, recompute: bool = True):
-    """Recompute through the engine, write the file atomically, save a database version."""
+    """Recompute through the engine, then write the file atomically and save a database
+    version as one unit: the version is inserted first (taking the database's write lock, so a
+    busy database fails before the file is touched), the file is written, then the version is
+    committed; if that commit fails the old file is put back. File and database agree."""
     from forgeplanner.plan.compute import recompute as do_recompute
     from forgeplanner.plan.files import write_plan
 
     if recompute:
         plan = do_recompute(plan, _sources(), plan.updated_at)
-    write_plan(path, plan)
     version = None
-    if not getattr(args, "no_db", False):
-        version = _save_db(plan)
+    if getattr(args, "no_db", False):
+        write_plan(path, plan)
+    else:
+        version = _save_db(plan, lambda: write_plan(path, plan), path)
     _report(args, plan, path, version)
     return plan
 
 
-def _save_db(plan) -> int:
+def _save_db(plan, write_file, path: str | Path) -> int:
+    from forgeplanner.fileio import atomic_write
     from forgeplanner.plan.document import plan_to_document
     from forgeplanner.store import PlanRepo, open_store
 
+    try:
+        old = Path(path).read_bytes() if Path(path).is_file() else None
+    except OSError:
+        old = None
     store = open_store()
     try:
-        with store.session() as s:
-            return PlanRepo(s).save(plan.name, plan_to_document(plan)).version
+        written = False
+        try:
+            with store.session() as s:
+                version = PlanRepo(s).save(plan.name, plan_to_document(plan)).version
+                write_file()
+                written = True
+            return version
+        except BaseException:
+            if written:  # the commit failed after the file was replaced: put the old one back
+                if old is not None:
+                    atomic_write(path, old)
+                else:
+                    Path(path).unlink(missing_ok=True)
+            raise
     finally:
         store.close()
 
@@ -396,15 +429,24 @@ def _print_plan(plan) -> None:
 
 
 def _plan_new(args: argparse.Namespace) -> int:
+    from forgeplanner.errors import ForgePlannerError
+    from forgeplanner.plan.files import locked_plan
+
+    out = Path(args.out or f"{_slug(args.name)}.fplan")
+    with locked_plan(out):
+        if out.exists() and not args.force:
+            raise ForgePlannerError(f"{out} exists; pass --force to overwrite it")
+        _new_plan_locked(args, out)
+    return 0
+
+
+def _new_plan_locked(args: argparse.Namespace, out: Path) -> None:
     from dataclasses import replace
 
     from forgeplanner.domain.plan import PowerSettings
     from forgeplanner.errors import ForgePlannerError
     from forgeplanner.plan import edit
 
-    out = Path(args.out or f"{_slug(args.name)}.fplan")
-    if out.exists() and not args.force:
-        raise ForgePlannerError(f"{out} exists; pass --force to overwrite it")
     try:
         plan = edit.new_plan(args.name, now_iso(), args.notes)
         defaults = PowerSettings()
@@ -419,7 +461,6 @@ def _plan_new(args: argparse.Namespace) -> int:
         raise ForgePlannerError(str(exc)) from exc
     plan = replace(plan, power=power)
     _commit(args, plan, out, recompute=False)
-    return 0
 
 
 def _plan_show(args: argparse.Namespace) -> int:
@@ -432,15 +473,18 @@ def _plan_show(args: argparse.Namespace) -> int:
 
 
 def _edit(args: argparse.Namespace, fn) -> int:
-    """Load, apply `fn(plan, now) -> plan`, recompute, write, save."""
+    """Under the plan's edit lock: load, apply `fn(plan, now) -> plan`, recompute, write, save
+    (a concurrent edit waits for this one instead of overwriting it)."""
     from forgeplanner.errors import ForgePlannerError
+    from forgeplanner.plan.files import locked_plan
 
-    plan = _load(args.file)
-    try:
-        plan = fn(plan, now_iso())
-    except ValueError as exc:
-        raise ForgePlannerError(str(exc)) from exc
-    _commit(args, plan, args.file)
+    with locked_plan(args.file):
+        plan = _load(args.file)
+        try:
+            plan = fn(plan, now_iso())
+        except ValueError as exc:
+            raise ForgePlannerError(str(exc)) from exc
+        _commit(args, plan, args.file)
     return 0
 
 
@@ -518,16 +562,17 @@ def _plan_set_power(args: argparse.Namespace) -> int:
 
 
 def parse_node_counts(values: list[str]) -> list[dict[str, Any]]:
+    from forgeplanner.cli.argtypes import MAX_CLUSTER_NODES
     from forgeplanner.errors import ForgePlannerError
 
     nodes = []
     for v in values:
-        m = re.fullmatch(r"(.+?)(?:x(\d+))?", v)
+        m = re.fullmatch(r"(.+?)(?:x(\d{1,6}))?", v)
         if m is None or not m.group(1):
             raise ForgePlannerError(f"--node '{v}': expected CONFIG_ID or CONFIG_IDxCOUNT")
         count = int(m.group(2) or 1)
-        if count < 1:
-            raise ForgePlannerError(f"--node '{v}': count must be >= 1")
+        if not 1 <= count <= MAX_CLUSTER_NODES:
+            raise ForgePlannerError(f"--node '{v}': count must be 1..{MAX_CLUSTER_NODES}")
         nodes.append({"config_id": m.group(1), "count": count})
     return nodes
 
@@ -598,11 +643,12 @@ def _plan_recompute(args: argparse.Namespace) -> int:
 
 
 def _plan_migrate(args: argparse.Namespace) -> int:
-    from forgeplanner.plan.files import write_plan
+    from forgeplanner.plan.files import locked_plan, write_plan
 
-    plan = _load(args.file)
     out = args.out or args.file
-    write_plan(out, plan)
+    with locked_plan(out):
+        plan = _load(args.file)
+        write_plan(out, plan)
     if args.json:
         print_json(_summary(plan, out))
     else:
@@ -642,7 +688,7 @@ def _plan_list(args: argparse.Namespace) -> int:
 
 def _plan_load(args: argparse.Namespace) -> int:
     from forgeplanner.plan.document import plan_from_document
-    from forgeplanner.plan.files import write_plan
+    from forgeplanner.plan.files import locked_plan, write_plan
     from forgeplanner.store import PlanRepo, open_store
 
     store = open_store()
@@ -652,7 +698,8 @@ def _plan_load(args: argparse.Namespace) -> int:
     finally:
         store.close()
     plan = plan_from_document(record.document, f"database plan '{record.name}' v{record.version}")
-    write_plan(args.out, plan)
+    with locked_plan(args.out):
+        write_plan(args.out, plan)
     if args.json:
         print_json(_summary(plan, args.out, record.version))
     else:
@@ -758,6 +805,7 @@ def _evidence_verify(args: argparse.Namespace) -> int:
 def _gate(args: argparse.Namespace) -> int:
     from forgeplanner.governance.gate import EXIT_MALFORMED_POLICY, evaluate
     from forgeplanner.governance.policy import PolicyError, load_policy
+    from forgeplanner.plan.files import locked_plan
 
     try:
         policy = load_policy(args.policy)
@@ -765,18 +813,31 @@ def _gate(args: argparse.Namespace) -> int:
         # A broken policy is not a verdict: exit 3 so a hook never mistakes it for ESCALATE.
         print(f"forgeplanner: malformed policy: {exc}", file=sys.stderr)
         return EXIT_MALFORMED_POLICY
-    plan = _load(args.plan)
-    try:
-        result = evaluate(plan, policy, args.alternative)
-    except KeyError as exc:
-        from forgeplanner.errors import ForgePlannerError
+    lock = locked_plan(args.plan) if args.record else contextlib.nullcontext()
+    with lock:
+        stored = _load(args.plan)
+        plan = _recomputed_for_gate(stored)
+        try:
+            result = evaluate(plan, policy, args.alternative)
+        except KeyError as exc:
+            from forgeplanner.errors import ForgePlannerError
 
-        raise ForgePlannerError(str(exc.args[0])) from exc
-    if args.record:
-        from forgeplanner.plan import edit
-        from forgeplanner.plan.files import write_plan
+            raise ForgePlannerError(str(exc.args[0])) from exc
+        if args.record:
+            from forgeplanner.plan import edit
+            from forgeplanner.plan.files import write_plan
 
-        write_plan(args.plan, edit.set_verdicts(plan, result.verdicts, now_iso()))
+            write_plan(args.plan, edit.set_verdicts(plan, result.verdicts, now_iso()))
+    changed = _figure_changes(stored, plan)
+    if changed:
+        shown = "; ".join(changed[:6]) + (
+            f"; ... {len(changed) - 6} more" if len(changed) > 6 else ""
+        )
+        print(
+            f"note: {args.plan}: judged on recomputed figures, which differ from the file's "
+            f"({shown}); `forgeplanner plan recompute {args.plan}` updates the file",
+            file=sys.stderr,
+        )
     if args.json:
         from forgeplanner.plan.document import to_jsonable
 
@@ -788,6 +849,7 @@ def _gate(args: argparse.Namespace) -> int:
                 "outcome": result.outcome,
                 "exit_code": result.exit_code,
                 "verdicts": to_jsonable(result.verdicts),
+                "recomputed": changed,
             }
         )
     else:
@@ -800,3 +862,42 @@ def _gate(args: argparse.Namespace) -> int:
         )
         print(f"\n{result.outcome} ({result.target}, policy {policy.name})")
     return result.exit_code
+
+
+def _recomputed_for_gate(plan):
+    """The plan with every derived figure recomputed (machines' prices and power from the
+    catalog and the user's price observations, estimates and layouts from the engine): the
+    gate never trusts numbers stored in a file anyone can edit. A machine or model this
+    installation does not know makes the plan unjudgeable (exit 4), never a guess."""
+    from forgeplanner.plan.compute import recompute
+
+    return recompute(plan, _sources(), plan.updated_at)
+
+
+def _figure_changes(before, after) -> list[str]:
+    """What a recompute changed that the gate judges: prices, power, fit and headroom."""
+    from forgeplanner.export.tables import usd
+
+    out: list[str] = []
+    builds = [("", before.build, after.build)] + [
+        (f"{a.name}: ", a.build, b.build)
+        for a, b in zip(before.alternatives, after.alternatives, strict=True)
+    ]
+    for label, old, new in builds:
+        for m0, m1 in zip(old.machines, new.machines, strict=True):
+            if m0.price.usd != m1.price.usd:
+                out.append(
+                    f"{label}{m0.config_id} price {usd(m0.price.usd)} -> {usd(m1.price.usd)}"
+                )
+            for attr in ("idle_w", "max_w"):
+                v0, v1 = getattr(m0, attr), getattr(m1, attr)
+                if v0 != v1:
+                    out.append(f"{label}{m0.config_id} {attr} {v0} -> {v1}")
+        e0 = {(e.model_id, e.quant, e.target): e for e in old.estimates}
+        for e in new.estimates:
+            prev = e0.get((e.model_id, e.quant, e.target))
+            if prev is None:
+                out.append(f"{label}{e.model_id} on {e.target}: estimate added")
+            elif (prev.verdict, prev.headroom_bytes) != (e.verdict, e.headroom_bytes):
+                out.append(f"{label}{e.model_id} on {e.target}: {prev.verdict} -> {e.verdict}")
+    return out

@@ -253,13 +253,14 @@ def _import(args: argparse.Namespace) -> int:
 
 def _running_cost(args: argparse.Namespace) -> int:
     from catalog import load_catalog
+    from forgeplanner.cli.argtypes import MAX_MACHINES
     from forgeplanner.cli.cluster_cmd import parse_node_arg
     from forgeplanner.engine.power import ShelfItem, annual_energy, shelf_totals
 
     cat = load_catalog()
     items = []
     for text in args.machines:
-        cid, count = parse_node_arg(text)
+        cid, count = parse_node_arg(text, limit=MAX_MACHINES)
         cfg = cat.config(cid)  # NotFoundError lists the valid ids
         items.append(ShelfItem(cfg.id, count, cfg.idle_w, cfg.max_w, cfg.idle_btu_h, cfg.max_btu_h))
     try:
