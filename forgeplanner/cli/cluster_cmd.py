@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from forgeplanner.cli import argtypes
 from forgeplanner.cli.output import add_json_flag, print_json, print_table
 from forgeplanner.errors import ForgePlannerError, NotFoundError
 
@@ -254,7 +255,9 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("--model", required=True, help="model id (forgeplanner models list)")
     p.add_argument("--quant", required=True, help="quantization, e.g. Q4_K_M")
-    p.add_argument("--context", type=int, default=8192, help="context tokens (default 8192)")
+    p.add_argument(
+        "--context", type=argtypes.tokens, default=8192, help="context tokens (default 8192)"
+    )
     p.add_argument(
         "--node",
         action="append",

@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from forgeplanner.cli import argtypes
 from forgeplanner.cli.output import add_json_flag, print_json, print_table
 
 EXPORT_FORMATS = ("md", "html", "pdf", "csv", "xlsx", "json")
@@ -64,9 +65,15 @@ def _register_plan(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("name")
     p.add_argument("--out", metavar="FILE", help="plan file (default: NAME.fplan)")
     p.add_argument("--notes", default="")
-    p.add_argument("--duty-hours", type=float, help="hours per day at load (default 4)")
-    p.add_argument("--tariff", type=float, help="electricity price per kWh (default 0.17)")
-    p.add_argument("--currency", help="currency of the tariff (default USD)")
+    p.add_argument(
+        "--duty-hours", type=argtypes.hours_per_day, help="hours per day at load (default 4)"
+    )
+    p.add_argument(
+        "--tariff", type=argtypes.tariff, help="electricity price per kWh (default 0.17)"
+    )
+    p.add_argument(
+        "--currency", type=argtypes.currency_code, help="currency of the tariff (default USD)"
+    )
     p.add_argument("--force", action="store_true", help="overwrite an existing file")
     _db(p)
     add_json_flag(p)
@@ -80,10 +87,12 @@ def _register_plan(subparsers: argparse._SubParsersAction) -> None:
     p = sub.add_parser("add-machine", help="add machines of a catalog configuration")
     p.add_argument("file")
     p.add_argument("config_id")
-    p.add_argument("--count", type=int, default=1)
+    p.add_argument("--count", type=argtypes.machine_count, default=1)
     p.add_argument("--condition", choices=("new", "used", "refurbished"), default="new")
-    p.add_argument("--price-usd", type=float, help="your own unit price (basis 'user')")
-    p.add_argument("--price-date", help="date of --price-usd (YYYY-MM-DD)")
+    p.add_argument(
+        "--price-usd", type=argtypes.unit_price, help="your own unit price (basis 'user')"
+    )
+    p.add_argument("--price-date", type=argtypes.iso_date, help="date of --price-usd (YYYY-MM-DD)")
     p.add_argument("--role", default="", help="what the machines are for (free text)")
     _alt(p)
     _db(p)
@@ -93,7 +102,11 @@ def _register_plan(subparsers: argparse._SubParsersAction) -> None:
     p = sub.add_parser("remove-machine", help="remove a configuration (or lower its count)")
     p.add_argument("file")
     p.add_argument("config_id")
-    p.add_argument("--count", type=int, help="new count (default: remove)")
+    p.add_argument(
+        "--count",
+        type=argtypes.bounded_int(0, argtypes.MAX_MACHINES, " machines"),
+        help="new count (default: remove)",
+    )
     _alt(p)
     _db(p)
     add_json_flag(p)
@@ -104,7 +117,7 @@ def _register_plan(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("model_id")
     p.add_argument("--quant", required=True)
     p.add_argument("--runtime", default="llama.cpp", choices=("llama.cpp", "mlx", "ollama"))
-    p.add_argument("--context", type=int, default=8192)
+    p.add_argument("--context", type=argtypes.tokens, default=8192)
     _alt(p)
     _db(p)
     add_json_flag(p)
@@ -128,9 +141,9 @@ def _register_plan(subparsers: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("set-power", help="duty cycle and electricity tariff")
     p.add_argument("file")
-    p.add_argument("--duty-hours", type=float)
-    p.add_argument("--tariff", type=float)
-    p.add_argument("--currency")
+    p.add_argument("--duty-hours", type=argtypes.hours_per_day)
+    p.add_argument("--tariff", type=argtypes.tariff)
+    p.add_argument("--currency", type=argtypes.currency_code)
     _db(p)
     add_json_flag(p)
     p.set_defaults(func=_plan_set_power)
@@ -139,7 +152,7 @@ def _register_plan(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("file")
     p.add_argument("--model", required=True)
     p.add_argument("--quant", required=True)
-    p.add_argument("--context", type=int, default=8192)
+    p.add_argument("--context", type=argtypes.tokens, default=8192)
     p.add_argument("--node", action="append", required=True, metavar="CONFIG_ID[xCOUNT]")
     p.add_argument("--link", default=None)
     p.add_argument("--mode", choices=("pipeline", "tensor"), default="pipeline")
@@ -155,7 +168,7 @@ def _register_plan(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--model")
     p.add_argument("--quant")
     p.add_argument("--runtime", default="ollama", choices=("ollama", "mlx"))
-    p.add_argument("--context", type=int, default=8192)
+    p.add_argument("--context", type=argtypes.tokens, default=8192)
     _alt(p)
     _db(p)
     add_json_flag(p)
@@ -194,7 +207,7 @@ def _register_plan(subparsers: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("load", help="write a plan saved in the database to a file")
     p.add_argument("name")
-    p.add_argument("--version", type=int)
+    p.add_argument("--version", type=argtypes.record_id)
     p.add_argument("--out", metavar="FILE", required=True)
     add_json_flag(p)
     p.set_defaults(func=_plan_load)
@@ -220,16 +233,37 @@ def _register_export(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _register_evidence(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("evidence", help="check evidence records")
+    p = subparsers.add_parser("evidence", help="check and sign evidence records")
     sub = p.add_subparsers(dest="evidence_command", metavar="ACTION")
     v = sub.add_parser(
         "verify",
-        help="check every digest of an evidence record",
-        description="Exit 0 when the record is intact, 1 when anything changed (named).",
+        help="check every digest (and signature) of an evidence record",
+        description="Exit 0 when the record is intact (and, with --signer, signed by that "
+        "key), 1 when anything changed or the signature is missing or wrong (each named).",
     )
     v.add_argument("file")
+    v.add_argument(
+        "--signer",
+        action="append",
+        metavar="PUBLIC_KEY",
+        help="require a valid signature by this key: a .pub file, a PEM public key or an "
+        "OpenSSH line 'ssh-ed25519 AAAA...' (repeat to accept any of several)",
+    )
     add_json_flag(v)
     v.set_defaults(func=_evidence_verify)
+    g = sub.add_parser(
+        "sign",
+        help="sign an intact evidence record with your Ed25519 or SSH key",
+        description="Add a signature over the record's seal, made with a private key "
+        "(OpenSSH or PEM; Ed25519, ECDSA or RSA >= 2048 bits). An encrypted key's passphrase "
+        "comes from FORGEPLANNER_KEY_PASSPHRASE. The record is rewritten atomically.",
+    )
+    g.add_argument("file")
+    g.add_argument("--key", required=True, metavar="PRIVATE_KEY", help="e.g. ~/.ssh/id_ed25519")
+    g.add_argument("--signer", metavar="NAME", help="who signs (default: the key file's name)")
+    g.add_argument("--out", metavar="FILE", help="write the signed record here (default: FILE)")
+    add_json_flag(g)
+    g.set_defaults(func=_evidence_sign)
 
 
 def _register_gate(subparsers: argparse._SubParsersAction) -> None:
@@ -729,10 +763,11 @@ def _export(args: argparse.Namespace) -> int:
         from dataclasses import replace
 
         plan = replace(plan, verdicts=gate.verdicts)
-    out = export_plan(plan, args.format, args.out, now=now_iso(), gate=gate, policy=policy)
     evidence_id = None
     if args.format == "json" and not args.no_db:
-        evidence_id = _keep_evidence(plan, out)
+        out, evidence_id = _export_evidence(plan, Path(args.out), gate, policy)
+    else:
+        out = export_plan(plan, args.format, args.out, now=now_iso(), gate=gate, policy=policy)
     if args.json:
         report: dict[str, Any] = {
             "format": args.format,
@@ -748,14 +783,20 @@ def _export(args: argparse.Namespace) -> int:
     return 0
 
 
-def _keep_evidence(plan, out: Path) -> int:
-    """Keep the exported record (exactly as written) with the plan's latest saved version."""
+def _export_evidence(plan, out: Path, gate, policy) -> tuple[Path, int]:
+    """Write the evidence record and keep it (exactly as written) with the plan's latest
+    saved version, as one unit: the database row is inserted first (a busy database fails
+    before the file is touched), then the file is written, then the row is committed."""
     import json
 
     from forgeplanner.errors import NotFoundError
+    from forgeplanner.export.render import render_bytes
+    from forgeplanner.fileio import atomic_write, check_output_path
     from forgeplanner.store import EvidenceRepo, PlanRepo, open_store
 
-    record = json.loads(out.read_text(encoding="utf-8"))
+    out = check_output_path(out)
+    data = render_bytes(plan, "json", now=now_iso(), gate=gate, policy=policy)
+    record = json.loads(data)
     store = open_store()
     try:
         with store.session() as s:
@@ -768,22 +809,24 @@ def _keep_evidence(plan, out: Path) -> int:
                 title=f"evidence record: {plan.name}",
                 body=record,
                 plan_id=plan_id,
-                run_ids=[int(r.run_id) for r in plan.runs if r.run_id.isdigit()],
+                run_ids=[
+                    int(r.run_id) for r in plan.runs if r.run_id.isdigit() and len(r.run_id) < 19
+                ],
             )
-            return view.id
+            atomic_write(out, data)
+            return out, view.id
     finally:
         store.close()
 
 
 def _evidence_verify(args: argparse.Namespace) -> int:
-    from forgeplanner.errors import ForgePlannerError
-    from forgeplanner.evidence.record import verify_bytes
+    from forgeplanner.evidence.record import MAX_RECORD_BYTES, verify_bytes
+    from forgeplanner.evidence.signing import load_public_key
+    from forgeplanner.fileio import read_input
 
-    try:
-        data = Path(args.file).read_bytes()
-    except OSError as exc:
-        raise ForgePlannerError(f"{args.file}: cannot read: {exc.strerror}") from exc
-    result = verify_bytes(data)
+    signers = [load_public_key(k) for k in args.signer or []]
+    data = read_input(args.file, MAX_RECORD_BYTES, "evidence record")
+    result = verify_bytes(data, signers, source=args.file)
     if args.json:
         print_json(
             {
@@ -791,15 +834,42 @@ def _evidence_verify(args: argparse.Namespace) -> int:
                 "ok": result.ok,
                 "problems": result.problems,
                 "digests_checked": result.checked,
+                "signed_by": result.signed_by,
             }
         )
     elif result.ok:
-        print(f"{args.file}: intact ({result.checked} digests match)")
+        signed = f"; signed by {', '.join(result.signed_by)}" if result.signed_by else ""
+        print(f"{args.file}: intact ({result.checked} digests match{signed})")
     else:
         print(f"{args.file}: ALTERED", file=sys.stderr)
         for problem in result.problems:
             print(f"  - {problem}", file=sys.stderr)
     return 0 if result.ok else 1
+
+
+def _evidence_sign(args: argparse.Namespace) -> int:
+    from forgeplanner.evidence import signing
+    from forgeplanner.evidence.record import MAX_RECORD_BYTES, dumps, loads_record, sign_record
+    from forgeplanner.fileio import atomic_write, read_input
+    from forgeplanner.plan.files import locked_plan
+
+    key = signing.load_private_key(args.key, signing.passphrase_from_env())
+    signer = args.signer if args.signer is not None else signing.default_signer_name(args.key)
+    out = args.out or args.file
+    with locked_plan(out):  # the same edit lock as plans: two signers do not lose one
+        record = loads_record(read_input(args.file, MAX_RECORD_BYTES, "evidence record"), args.file)
+        if not isinstance(record, dict):
+            from forgeplanner.errors import DataError
+
+            raise DataError(args.file, "(document)", type(record).__name__, "not a record")
+        signed = sign_record(record, key, signer, now_iso())
+        atomic_write(out, dumps(signed).encode("utf-8"))
+    entry = signed["signatures"][-1]
+    if args.json:
+        print_json({"file": str(out), "signature": entry})
+    else:
+        print(f"signed {out} as {entry['fingerprint']} ({entry['signer']})")
+    return 0
 
 
 def _gate(args: argparse.Namespace) -> int:

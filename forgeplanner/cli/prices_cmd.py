@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from forgeplanner.cli import argtypes
 from forgeplanner.cli.output import add_json_flag, print_json, print_table
 from forgeplanner.errors import ForgePlannerError
 
@@ -38,7 +39,9 @@ def register(subparsers: Any) -> None:
     lst.set_defaults(func=_list)
     show = sub.add_parser("show", help="new and used price of one configuration, with basis")
     show.add_argument("config_id", metavar="CONFIG_ID")
-    show.add_argument("--today", metavar="YYYY-MM-DD", help="date for recency (default today)")
+    show.add_argument(
+        "--today", type=argtypes.iso_date, metavar="YYYY-MM-DD", help="date for recency"
+    )
     add_json_flag(show)
     show.set_defaults(func=_show)
     imp = sub.add_parser("import", help="import listings from a CSV (all rows or none)")
@@ -52,12 +55,14 @@ def register(subparsers: Any) -> None:
     )
     imp.add_argument(
         "--currency",
+        type=argtypes.currency_code,
         default="USD",
         metavar="CODE",
         help="currency of prices without one (default USD)",
     )
     imp.add_argument(
         "--fx",
+        type=argtypes.fx_pair,
         action="append",
         default=[],
         metavar="CODE=RATE",
@@ -69,6 +74,15 @@ def register(subparsers: Any) -> None:
     imp.add_argument("--preview", action="store_true", help="show what would be imported only")
     add_json_flag(imp)
     imp.set_defaults(func=_import)
+    dele = sub.add_parser(
+        "delete",
+        help="delete your own price observations (ids from `prices list`: user-N or N)",
+        description="Delete price observations you imported; all of them or none. Shipped "
+        "observations are part of the catalog and cannot be deleted.",
+    )
+    dele.add_argument("ids", nargs="+", metavar="ID")
+    add_json_flag(dele)
+    dele.set_defaults(func=_delete)
     cost = sub.add_parser(
         "running-cost",
         help="a shelf of machines: total W, BTU/h, kWh and money per year",
@@ -76,12 +90,14 @@ def register(subparsers: Any) -> None:
     cost.add_argument("machines", nargs="+", metavar="CONFIG_ID[xN]")
     cost.add_argument(
         "--hours-at-load",
-        type=float,
+        type=argtypes.hours_per_day,
         default=8.0,
         metavar="H",
         help="duty cycle: hours at load per day (default 8)",
     )
-    cost.add_argument("--tariff", type=float, metavar="PRICE", help="electricity price per kWh")
+    cost.add_argument(
+        "--tariff", type=argtypes.tariff, metavar="PRICE", help="electricity price per kWh"
+    )
     add_json_flag(cost)
     cost.set_defaults(func=_running_cost)
     p.set_defaults(func=lambda _a: (p.print_help(), 2)[1])
@@ -195,13 +211,7 @@ def _import(args: argparse.Namespace) -> int:
     from forgeplanner.prices_import import commit, read_listings
 
     mapping = _pairs(args.map, "--map")
-    fx_raw = _pairs(args.fx, "--fx")
-    fx: dict[str, float] = {}
-    for code, rate in fx_raw.items():
-        try:
-            fx[code.upper()] = float(rate)
-        except ValueError:
-            raise PricesInputError(f"--fx {code}={rate}: the rate is not a number") from None
+    fx: dict[str, float] = dict(args.fx)  # argtypes.fx_pair: (CODE, finite rate > 0)
     from forgeplanner.store.db import open_store
     from forgeplanner.store.repos import PriceRepo
 
@@ -248,6 +258,32 @@ def _import(args: argparse.Namespace) -> int:
         f"{len(imp.duplicates)} duplicate(s) skipped; "
         f"{payload['unmatched']} row(s) match no catalog configuration"
     )
+    return 0
+
+
+def _delete(args: argparse.Namespace) -> int:
+    import re
+
+    from forgeplanner.store.db import open_store
+    from forgeplanner.store.repos import PriceRepo
+
+    ids: list[int] = []
+    for text in args.ids:
+        m = re.fullmatch(r"(?:user-)?(\d{1,18})", text.strip())
+        if m is None:
+            raise PricesInputError(
+                f"'{text}' is not one of your observations' ids (user-N or N; shipped "
+                "observations are catalog data and cannot be deleted)"
+            )
+        ids.append(int(m.group(1)))
+    with open_store() as store, store.session() as s:
+        deleted = PriceRepo(s).delete(list(dict.fromkeys(ids)))
+    if args.json:
+        print_json({"deleted": [r.to_dict() for r in deleted]})
+    else:
+        for r in deleted:
+            what = r.config_id or r.title or "?"
+            print(f"deleted user-{r.id}: {r.observed_on} {what} ${r.price:,.2f} ({r.source})")
     return 0
 
 
