@@ -43,8 +43,10 @@ def bounded_int(lo: int, hi: int, what: str = "") -> Callable[[str], int]:
 
     def parse(text: str) -> int:
         t = text.strip().replace("_", "")
-        if not re.fullmatch(r"[+-]?\d{1,19}", t):
+        if not re.fullmatch(r"[+-]?\d+", t):
             raise _err(f"'{_shown(text)}' is not an integer {lo}..{hi:,}{what}")
+        if len(t.lstrip("+-")) > 19:  # int() of thousands of digits is itself slow
+            raise _err(f"'{_shown(text)}' is out of range: expected {lo}..{hi:,}{what}")
         value = int(t)
         if not lo <= value <= hi:
             raise _err(f"{value:,} is out of range: expected {lo}..{hi:,}{what}")

@@ -236,6 +236,7 @@ def _run_builtin(args: argparse.Namespace) -> int:
     from forgeplanner.bench.session import record_builtin
     from forgeplanner.domain.units import MiB
 
+    _check_builtin_sizes(args)
     cfg = BuiltinConfig(
         array_bytes=args.array_mb * MiB if args.array_mb else None,
         repetitions=args.repetitions,
@@ -245,6 +246,33 @@ def _run_builtin(args: argparse.Namespace) -> int:
     with _store() as store:
         rec = _drive(record_builtin(store, cfg), args)
         return _output(rec, args)
+
+
+def _check_builtin_sizes(args: argparse.Namespace) -> None:
+    """The kernels allocate what they are asked for: three STREAM arrays of --array-mb and
+    the decode simulation's --decode-mb of weights. More than half of this machine's memory
+    would swap (measuring the disk, not the memory) or be killed; refuse it up front."""
+    import os
+
+    import psutil
+
+    from forgeplanner.domain.units import MiB
+    from forgeplanner.errors import ForgePlannerError
+
+    total = psutil.virtual_memory().total
+    want = max(3 * (args.array_mb or 0), args.decode_mb) * MiB
+    if want > total // 2:
+        raise ForgePlannerError(
+            f"--array-mb {args.array_mb or 'default'} / --decode-mb {args.decode_mb} need "
+            f"{want / 2**30:.1f} GiB, more than half of this machine's "
+            f"{total / 2**30:.1f} GiB; choose smaller sizes"
+        )
+    cpus = os.cpu_count() or 1
+    if args.threads is not None and args.threads > 8 * cpus:
+        raise ForgePlannerError(
+            f"--threads {args.threads} is more than 8 x the {cpus} logical CPUs here; "
+            f"valid: 1..{8 * cpus}"
+        )
 
 
 def _llama_spec(args: argparse.Namespace, model_path: str):

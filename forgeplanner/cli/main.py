@@ -67,9 +67,17 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     try:
-        args = parser.parse_args(argv)
+        args, extras = parser.parse_known_args(argv)
     except SystemExit as exc:  # --help, --version, a usage error: its exit code, returned
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
+    if extras:
+        # Left over after the command parsed its own: the command's usage exit code (the
+        # root parser does not know that `gate` keeps 2 for ESCALATE).
+        print(
+            f"forgeplanner: error: unrecognized arguments: {' '.join(extras)} (see --help)",
+            file=sys.stderr,
+        )
+        return int(getattr(args, "usage_exit_code", 2))
     if getattr(args, "func", None) is None:
         if args.command is None:
             # Bare `forgeplanner` starts the desktop app.

@@ -289,7 +289,12 @@ def _register_gate(subparsers: argparse._SubParsersAction) -> None:
         help="store the verdicts (and the recomputed figures they judged) in the plan file",
     )
     add_json_flag(p)
-    p.set_defaults(func=_gate, error_exit_code=EXIT_BAD_PLAN, crash_exit_code=EXIT_INTERNAL)
+    p.set_defaults(
+        func=_gate,
+        error_exit_code=EXIT_BAD_PLAN,
+        crash_exit_code=EXIT_INTERNAL,
+        usage_exit_code=EXIT_USAGE,
+    )
 
 
 # -- helpers ---------------------------------------------------------------------------------
@@ -840,6 +845,8 @@ def _evidence_verify(args: argparse.Namespace) -> int:
     elif result.ok:
         signed = f"; signed by {', '.join(result.signed_by)}" if result.signed_by else ""
         print(f"{args.file}: intact ({result.checked} digests match{signed})")
+    elif len(result.problems) == 1:
+        print(f"{args.file}: ALTERED: {result.problems[0]}", file=sys.stderr)
     else:
         print(f"{args.file}: ALTERED", file=sys.stderr)
         for problem in result.problems:

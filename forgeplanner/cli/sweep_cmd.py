@@ -60,12 +60,11 @@ def run(args: argparse.Namespace) -> int:
     if args.out:
         from pathlib import Path
 
-        out = Path(args.out)
-        if out.suffix.lower() not in (".csv", ".parquet"):
-            raise SweepInputError(f"--out {args.out}: use a .csv or .parquet file name")
         from forgeplanner.fileio import check_output_path
 
-        out = check_output_path(out)  # before the sweep: refuse /dev/null or a FIFO early
+        out = check_output_path(Path(args.out))  # before the sweep: /dev/null, a FIFO: refused
+        if out.suffix.lower() not in (".csv", ".parquet"):
+            raise SweepInputError(f"--out {args.out}: use a .csv or .parquet file name")
     from catalog import load_catalog
     from forgeplanner.domain.estimates import RunOptions
     from forgeplanner.engine.sweep import sweep
