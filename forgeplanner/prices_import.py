@@ -199,7 +199,8 @@ def parse_date(text: str, dayfirst: bool, today: _dt.date) -> _dt.date:
             if pd.isna(ts):  # "NaN", "NaT", "" parse to NaT, which has no date
                 raise ValueError
             d = ts.date()
-        except (ValueError, TypeError, OverflowError) as exc:
+        except (ValueError, TypeError, OverflowError, NotImplementedError) as exc:
+            # NotImplementedError: pandas parses "-026-02-01" to a Timestamp with no date.
             raise ValueError(f"'{text}' is not a date") from exc
     if d > today:
         raise ValueError(f"date {d.isoformat()} is in the future")

@@ -35,6 +35,8 @@ def _err(text: str) -> argparse.ArgumentTypeError:
 
 
 def _shown(text: str) -> str:
+    """The value as typed, escaped (a newline or control character stays on one line)."""
+    text = text.encode("unicode_escape").decode("ascii") if not text.isprintable() else text
     return text if len(text) <= 40 else text[:37] + "..."
 
 
