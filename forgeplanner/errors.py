@@ -45,5 +45,5 @@ def suggest(value: str, valid: list[str], n: int = 3) -> list[str]:
     if not value or len(value) > 200:
         return []
     lowered = {v.lower(): v for v in valid}
-    close = difflib.get_close_matches(value.lower(), list(lowered), n=n, cutoff=0.75)
+    close = difflib.get_close_matches(value.lower(), list(lowered), n=n, cutoff=0.8)
     return [lowered[c] for c in close]

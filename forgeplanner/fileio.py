@@ -26,13 +26,19 @@ import stat
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from forgeplanner.errors import ForgePlannerError
+from forgeplanner.errors import DataError, ForgePlannerError
 
 MiB = 1 << 20
 
 
-class InputFileError(ForgePlannerError):
-    """An input file that cannot be read as one: names the file and why."""
+class InputFileError(DataError):
+    """An input file that cannot be read as one: names the file and why (a DataError on
+    the field "(file)", so importers' callers handle it like any bad file)."""
+
+    def __init__(self, message: str) -> None:
+        file, _, problem = message.partition(": ")
+        self.file, self.field, self.value, self.problem = file, "(file)", file, problem
+        ForgePlannerError.__init__(self, message)
 
 
 def _kind(mode: int) -> str:
@@ -56,7 +62,7 @@ def read_input(path: str | os.PathLike[str], max_bytes: int, what: str = "file")
     try:
         fd = os.open(name, flags)
     except FileNotFoundError:
-        raise InputFileError(f"{name}: no such {what}") from None
+        raise InputFileError(f"{name}: cannot read: no such {what}") from None
     except IsADirectoryError:
         raise InputFileError(f"{name}: is a directory, not a {what}") from None
     except OSError as exc:
@@ -95,7 +101,7 @@ def check_regular_input(path: str | os.PathLike[str], what: str = "file") -> Pat
     try:
         st = p.stat()
     except FileNotFoundError:
-        raise InputFileError(f"{p}: no such {what}") from None
+        raise InputFileError(f"{p}: cannot read: no such {what}") from None
     except OSError as exc:
         raise InputFileError(f"{p}: cannot read: {exc.strerror or exc}") from None
     if not stat.S_ISREG(st.st_mode):

@@ -40,7 +40,14 @@ def detect_kind(path: Path) -> str:
         return "gguf"
     if path.suffix.lower() == ".gguf":
         raise DataError(name, "magic", head, "a .gguf file must start with b'GGUF'")
-    data = jsonio.loads(read_input(path, MAX_JSON_BYTES, "JSON model description"), name)
+    try:
+        data = jsonio.loads(read_input(path, MAX_JSON_BYTES, "JSON model description"), name)
+    except DataError as exc:
+        if exc.field == "(file)":
+            raise
+        raise DataError(
+            name, exc.field, exc.value, f"neither GGUF nor JSON: {exc.problem}"
+        ) from None
     if isinstance(data, dict) and ("model_info" in data or "modelinfo" in data):
         return "ollama"
     if isinstance(data, dict) and ("model_type" in data or "architectures" in data):

@@ -199,15 +199,15 @@ READ_TIMEOUT_S = 120.0
 MAX_REPLY_BYTES = 64 << 20
 
 
-def _client(url: str, deadline_s: float = REQUEST_DEADLINE_S):
+def _client(url: str):
     from ollama import Client
 
     from forgeplanner.http_deadline import DeadlineTransport
 
     return Client(
         host=url,
-        timeout=READ_TIMEOUT_S,
-        transport=DeadlineTransport(deadline_s, MAX_REPLY_BYTES),
+        timeout=min(READ_TIMEOUT_S, REQUEST_DEADLINE_S),
+        transport=DeadlineTransport(REQUEST_DEADLINE_S, MAX_REPLY_BYTES),
     )
 
 

@@ -124,7 +124,7 @@ def load_policy(path: str | Path) -> Policy:
     try:
         data = read_input(path, MAX_POLICY_BYTES, "policy file")
     except InputFileError as exc:
-        raise PolicyError(str(path), "(file)", str(path), str(exc).split(": ", 1)[-1]) from None
+        raise PolicyError(str(path), "(file)", str(path), f"cannot read: {exc.problem}") from None
     return parse_policy(data, str(path))
 
 

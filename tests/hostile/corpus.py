@@ -322,7 +322,7 @@ def _cases() -> list[Case]:
             "gate missing plan",
             ("gate", "{d}/none.fplan", "--policy", "{policy}"),
             4,
-            r"none.fplan: no such plan file",
+            r"none.fplan: cannot read: no such plan file",
         )
     )
     add(
@@ -583,7 +583,7 @@ def _cases() -> list[Case]:
             "evidence sign with no key",
             ("evidence", "sign", "{d}/e.json", "--key", "{d}/nokey"),
             2,
-            r"nokey: no such private key file",
+            r"nokey: cannot read: no such private key file",
             {"e.json": b"{}"},
         )
     )
