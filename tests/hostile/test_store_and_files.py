@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import sqlite3
 import stat
@@ -30,6 +31,7 @@ from forgeplanner.store import open_store
 
 ROOT = Path(__file__).resolve().parents[2]
 STUDIO = "mac-studio-m4-max-40c-128gb"
+MINI = "mac-mini-m4-pro-20c-64gb"
 
 
 def _db_file() -> Path:
@@ -209,3 +211,23 @@ def test_sigterm_during_a_write_keeps_the_old_file_and_no_temporary(tmp_path) ->
     time.sleep(0.1)
     assert dest.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["plan.fplan"]
+
+
+def test_recompute_refreshes_edited_prices_and_power(tmp_path, capsys) -> None:
+    """`plan recompute` puts the catalog's figures back over hand-edited ones; a price the
+    user entered (basis "user") is the user's own data and stays."""
+    plan_path = tmp_path / "p.fplan"
+    shutil.copy(ROOT / "examples" / "70b-home-lab.fplan", plan_path)
+    catalog_price = read_plan(plan_path).build.machines[0].price.usd
+    doc = json.loads(plan_path.read_text())
+    machine = doc["plan"]["build"]["machines"][0]
+    machine["price"]["usd"] = 1.0
+    machine["max_w"] = 1.0
+    plan_path.write_text(json.dumps(doc))
+    assert main(["plan", "recompute", str(plan_path), "--no-db"]) == 0
+    fresh = read_plan(plan_path).build.machines[0]
+    assert fresh.price.usd == catalog_price and fresh.max_w is not None and fresh.max_w > 1.0
+    assert main(["plan", "add-machine", str(plan_path), MINI, "--price-usd", "999", "--no-db"]) == 0
+    assert main(["plan", "recompute", str(plan_path), "--no-db"]) == 0
+    mini = next(m for m in read_plan(plan_path).build.machines if m.config_id == MINI)
+    assert (mini.price.usd, mini.price.basis) == (999.0, "user")
