@@ -759,6 +759,8 @@ def _export(args: argparse.Namespace) -> int:
         from forgeplanner.governance.policy import load_policy
 
         policy = load_policy(args.policy)
+        # As the gate: verdicts on recomputed figures, and the report shows those figures.
+        plan = _recomputed_for_gate(plan)
         gate = evaluate(plan, policy)
     elif plan.verdicts and args.format == "json":
         from forgeplanner.governance.gate import GateResult

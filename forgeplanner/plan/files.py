@@ -64,7 +64,12 @@ def lock_path(path: str | os.PathLike[str]) -> Path:
 
 @contextlib.contextmanager
 def locked_plan(path: str | os.PathLike[str], wait_s: float = LOCK_WAIT_S) -> Iterator[None]:
-    """Hold the plan's edit lock for the block (waits up to `wait_s` for another editor)."""
+    """Hold the plan's edit lock for the block (waits up to `wait_s` for another editor).
+    A path that is not a regular file (a device, a FIFO) is refused before any lock file is
+    made beside it."""
+    from forgeplanner.fileio import check_output_path
+
+    path = check_output_path(path)
     lock = lock_path(path)
     try:
         fd = os.open(lock, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
