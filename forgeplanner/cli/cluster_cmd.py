@@ -233,11 +233,21 @@ def single_node_seconds(model, quant, host, options) -> tuple[float | None, floa
     return 1.0 / speed.decode_tps, 1.0 / speed.prefill_tps
 
 
+def _is_ipv4(text: str) -> bool:
+    import ipaddress
+
+    try:
+        ipaddress.IPv4Address(text)
+    except ValueError:  # 999.1.1.1, 1.2.3, letters
+        return False
+    return True
+
+
 def _parse_addresses(items: list[str] | None) -> dict[str, str]:
     out: dict[str, str] = {}
     for item in items or []:
         name, sep, ip = item.partition("=")
-        if not sep or not name or not re.match(r"^\d{1,3}(\.\d{1,3}){3}$", ip):
+        if not sep or not name or not _is_ipv4(ip):
             raise ClusterError(f"--address '{item}': expected NAME=IPv4 (e.g. mini-1=10.0.0.2)")
         out[name] = ip
     return out

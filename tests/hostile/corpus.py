@@ -767,6 +767,34 @@ def _cases() -> list[Case]:
             {"FORGEPLANNER_DB": "sqlite:///{d}"},
         )
     )
+    add(
+        Case(
+            "FORGEPLANNER_HOME is a file",
+            ("plan", "list"),
+            2,
+            r"cannot use the folder .*afile/data \(FORGEPLANNER_HOME\): Not a directory",
+            {"afile": b""},
+            {"FORGEPLANNER_HOME": "{d}/afile"},
+        )
+    )
+
+    # -- a few more ids and addresses ---------------------------------------------------------
+    add(
+        Case(
+            "attach-run 10^23",
+            ("plan", "attach-run", "{plan}", "99999999999999999999999", "--no-db"),
+            2,
+            r"run id '9+' is not a run number",
+        )
+    )
+    add(
+        Case(
+            "cluster --address 999.1.1.1",
+            (*clu, "--node", f"{MINI}x2", "--address", "mini-1=999.1.1.1"),
+            2,
+            r"--address 'mini-1=999.1.1.1': expected NAME=IPv4",
+        )
+    )
     return c
 
 
