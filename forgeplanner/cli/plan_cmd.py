@@ -895,7 +895,7 @@ def _gate(args: argparse.Namespace) -> int:
     lock = locked_plan(args.plan) if args.record else contextlib.nullcontext()
     with lock:
         stored = _load(args.plan)
-        plan = _recomputed_for_gate(stored)
+        plan = _recomputed_for_gate(stored, args.alternative)
         try:
             result = evaluate(plan, policy, args.alternative)
         except KeyError as exc:
@@ -943,14 +943,27 @@ def _gate(args: argparse.Namespace) -> int:
     return result.exit_code
 
 
-def _recomputed_for_gate(plan):
-    """The plan with every derived figure recomputed (machines' prices and power from the
-    catalog and the user's price observations, estimates and layouts from the engine): the
-    gate never trusts numbers stored in a file anyone can edit. A machine or model this
-    installation does not know makes the plan unjudgeable (exit 4), never a guess."""
-    from forgeplanner.plan.compute import recompute
+def _recomputed_for_gate(plan, alternative: str | None = None):
+    """The plan with every derived figure of the judged build (the main build, or the named
+    alternative) recomputed: machines' prices and power from the catalog and the user's price
+    observations, estimates and layouts from the engine. The gate never trusts numbers stored
+    in a file anyone can edit. A machine or model this installation does not know makes the
+    plan unjudgeable (exit 4), never a guess."""
+    from dataclasses import replace
 
-    return recompute(plan, _sources(), plan.updated_at)
+    from forgeplanner.plan.compute import recompute_build
+
+    sources = _sources()
+    if alternative is None:
+        return replace(plan, build=recompute_build(plan.build, sources, plan.power))
+    try:
+        target = plan.alternative(alternative)
+    except KeyError as exc:
+        from forgeplanner.errors import ForgePlannerError
+
+        raise ForgePlannerError(str(exc.args[0])) from None
+    fresh = replace(target, build=recompute_build(target.build, sources, plan.power))
+    return replace(plan, alternatives=tuple(fresh if a is target else a for a in plan.alternatives))
 
 
 def _figure_changes(before, after) -> list[str]:

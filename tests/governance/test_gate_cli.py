@@ -68,11 +68,14 @@ def test_missing_plan_has_its_own_exit_code(tmp_path, capsys) -> None:
 
 def test_plan_with_invalid_layout_inputs_cannot_be_judged(tmp_path, capsys) -> None:
     """The hand-made sample's alternative has a cluster layout without its node list: the
-    gate cannot recompute it, so it refuses (4) instead of trusting the stored layout."""
+    gate cannot recompute it, so judging that alternative is refused (4) instead of trusting
+    the stored layout."""
     path = tmp_path / "sample.fplan"
-    write_plan(path, sample_plan())
+    plan = sample_plan()
+    write_plan(path, plan)
     policy = _policy(tmp_path, "[budget]\nmax_usd = 1\n")
-    assert main(["gate", str(path), "--policy", str(policy)]) == 4
+    broken = next(a.name for a in plan.alternatives if a.build.cluster is not None)
+    assert main(["gate", str(path), "--policy", str(policy), "--alternative", broken]) == 4
     err = capsys.readouterr().err
     assert "cluster layout inputs are incomplete" in err and err.count("\n") == 1
 
