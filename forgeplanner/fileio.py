@@ -175,18 +175,22 @@ def remove_stale_temps(dest: Path) -> list[Path]:
 Verifier = Callable[[Path], "str | None"]
 
 
+class _Incomplete(ForgePlannerError):
+    """The written temporary file failed its check (named with the destination below)."""
+
+
 def _check_written(tmp: Path, expected_size: int | None, verify: Verifier | None) -> None:
     size = tmp.stat().st_size
     if size == 0:
-        raise ForgePlannerError("the writer produced an empty file (disk full?)")
+        raise _Incomplete("the writer produced an empty file (disk full?)")
     if expected_size is not None and size != expected_size:
-        raise ForgePlannerError(
+        raise _Incomplete(
             f"only {size:,} of {expected_size:,} bytes reached the disk (disk full?)"
         )
     if verify is not None:
         problem = verify(tmp)
         if problem:
-            raise ForgePlannerError(f"the written file is not complete: {problem}")
+            raise _Incomplete(f"the written file is not complete: {problem}")
 
 
 @contextlib.contextmanager
@@ -228,7 +232,7 @@ def atomic_path(
             raise ForgePlannerError(
                 f"{dest}: cannot write: {exc.strerror or exc}; the old file is unchanged"
             ) from exc
-        if isinstance(exc, ForgePlannerError) and not str(exc).startswith(str(dest)):
+        if isinstance(exc, _Incomplete):
             raise ForgePlannerError(f"{dest}: {exc}; the old file is unchanged") from exc
         raise
 

@@ -82,7 +82,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command is None:
             # Bare `forgeplanner` starts the desktop app.
             return _start_gui()
-        parser.parse_args([args.command, "--help"])
+        try:  # `forgeplanner plan`: the group's help, then the usage exit code
+            parser.parse_args([args.command, "--help"])
+        except SystemExit:
+            pass
         return 2
     previous = _terminate_cleanly() if args.command != "gui" else None
     try:

@@ -231,3 +231,20 @@ def test_recompute_refreshes_edited_prices_and_power(tmp_path, capsys) -> None:
     assert main(["plan", "recompute", str(plan_path), "--no-db"]) == 0
     mini = next(m for m in read_plan(plan_path).build.machines if m.config_id == MINI)
     assert (mini.price.usd, mini.price.basis) == (999.0, "user")
+
+
+@pytest.mark.parametrize("written", [b"", b"%PDF-1.7\n1 0 obj", b"PK\x03\x04 cut"])
+def test_a_writer_that_reports_success_but_wrote_nothing_replaces_nothing(tmp_path, written):
+    """Qt's PDF writer returned no error on a full disk and left a 0-byte file, which used to
+    replace a good PDF. The helper checks what reached the disk before the swap."""
+    from forgeplanner.errors import ForgePlannerError
+    from forgeplanner.fileio import atomic_path, pdf_verifier, zip_verifier
+
+    for name, verify in (("report.pdf", pdf_verifier), ("report.xlsx", zip_verifier)):
+        dest = tmp_path / name
+        dest.write_bytes(b"the good file")
+        with pytest.raises(ForgePlannerError, match="the old file is unchanged"):
+            with atomic_path(dest, verify=verify) as tmp:
+                tmp.write_bytes(written)  # the writer "succeeds"
+        assert dest.read_bytes() == b"the good file"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report.pdf", "report.xlsx"]
