@@ -184,9 +184,7 @@ def _check_written(tmp: Path, expected_size: int | None, verify: Verifier | None
     if size == 0:
         raise _Incomplete("the writer produced an empty file (disk full?)")
     if expected_size is not None and size != expected_size:
-        raise _Incomplete(
-            f"only {size:,} of {expected_size:,} bytes reached the disk (disk full?)"
-        )
+        raise _Incomplete(f"only {size:,} of {expected_size:,} bytes reached the disk (disk full?)")
     if verify is not None:
         problem = verify(tmp)
         if problem:
