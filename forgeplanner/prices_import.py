@@ -28,6 +28,7 @@ row (with its line number) stops the import before anything is written.
 from __future__ import annotations
 
 import datetime as _dt
+import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -171,12 +172,20 @@ def parse_amount(text: str, decimal: str = ".") -> tuple[float, str | None]:
     else:
         dec = "."
     thousands = "," if dec == "." else "."
-    s = s.replace(thousands, "")
-    if dec == ",":
-        s = s.replace(",", ".")
-    if s.count(".") > 1:
+    whole, sep, frac = s.partition(dec)
+    if (
+        not whole
+        or (sep and not frac)
+        or dec in frac
+        or thousands in frac
+        # Thousands separators group exactly three digits: "1.2.3,4" is not 123.40.
+        or (
+            thousands in whole
+            and not re.fullmatch(rf"\d{{1,3}}(?:{re.escape(thousands)}\d{{3}})+", whole)
+        )
+    ):
         raise ValueError(f"'{text}' is not an amount")
-    value = float(s)
+    value = float(whole.replace(thousands, "") + (f".{frac}" if sep else ""))
     return value, code
 
 
@@ -190,8 +199,12 @@ def parse_date(text: str, dayfirst: bool, today: _dt.date) -> _dt.date:
         d = None
     if d is None:
         try:
-            d = pd.to_datetime(t, dayfirst=dayfirst).date()
-        except (ValueError, TypeError, OverflowError) as exc:
+            ts = pd.to_datetime(t, dayfirst=dayfirst)
+            if pd.isna(ts):  # "NaN", "NaT", "" parse to NaT, which has no date
+                raise ValueError
+            d = ts.date()
+        except (ValueError, TypeError, OverflowError, NotImplementedError) as exc:
+            # NotImplementedError: pandas parses "-026-02-01" to a Timestamp with no date.
             raise ValueError(f"'{text}' is not a date") from exc
     if d > today:
         raise ValueError(f"date {d.isoformat()} is in the future")
@@ -390,7 +403,6 @@ def read_listings(
 ) -> ListingImport:
     """Parse and validate a listings CSV. Raises DataError (unreadable file, columns) or
     ImportError_ (bad rows, every one with its line number). Writes nothing."""
-    import pandas as pd
 
     from forgeplanner.store.repos import price_dedupe_key
 
@@ -399,7 +411,7 @@ def read_listings(
         raise DataError(file, "--decimal", decimal, "expected '.' or ','")
     rates = {k.upper(): float(v) for k, v in (fx or {}).items()}
     for code, rate in rates.items():
-        if not re.fullmatch(r"[A-Z]{3}", code) or not rate > 0:
+        if not re.fullmatch(r"[A-Z]{3}", code) or not (rate > 0 and math.isfinite(rate)):
             raise DataError(file, "--fx", f"{code}={rate}", "expected CODE=USD_PER_UNIT > 0")
     rates.setdefault("USD", 1.0)
     today = today or _dt.date.today()
@@ -407,33 +419,17 @@ def read_listings(
         from catalog import load_catalog
 
         catalog = load_catalog()
-    try:
-        df = pd.read_csv(
-            path,
-            dtype=str,
-            keep_default_na=False,
-            sep=None,
-            engine="python",
-            encoding="utf-8-sig",
-            skip_blank_lines=True,
-        )
-    except FileNotFoundError:
-        raise DataError(file, "(file)", file, "no such file") from None
-    except UnicodeDecodeError as exc:
-        raise DataError(file, "(encoding)", str(exc)[:60], "not UTF-8 text") from None
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as exc:
-        raise DataError(file, "(csv)", str(exc)[:80], "not a readable CSV") from None
-    if len(df) == 0:
+    header, records = read_csv_records(path)
+    if not records:
         raise DataError(file, "(rows)", 0, "no data rows")
-    if len(df) > MAX_ROWS:
-        raise DataError(file, "(rows)", len(df), f"more than {MAX_ROWS} rows")
-    cols = _pick_columns(df.columns, mapping or {}, file)
+    if len(records) > MAX_ROWS:
+        raise DataError(file, "(rows)", len(records), f"more than {MAX_ROWS} rows")
+    cols = _pick_columns(header, mapping or {}, file)
     result = ListingImport(file=file, columns=cols)
     problems: list[str] = []
     seen: dict[str, int] = {}
     existing = existing_keys or {}
-    for i, rec in enumerate(df.to_dict("records")):
-        line = i + 2  # line 1 is the header; one line per row
+    for line, rec in records:
         try:
             row = _parse_row(
                 rec,
@@ -465,6 +461,73 @@ def read_listings(
     if problems:
         raise ImportError_(file, problems)
     return result
+
+
+MAX_CSV_BYTES = 64 << 20
+
+
+def read_csv_records(path: str | Path) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
+    """(header, [(line, {column: text})]) of a CSV file, each record with the line it starts
+    on, counted in the file: a quoted cell may span lines, so "row index + 2" is wrong after
+    the first one. The delimiter is sniffed from the header (',', ';', tab or '|'), as pandas'
+    `sep=None` did. Regular files only, at most MAX_CSV_BYTES (forgeplanner.fileio)."""
+    import csv
+    import io
+
+    from forgeplanner.fileio import read_input
+
+    file = str(path)
+    data = read_input(path, MAX_CSV_BYTES, "CSV file")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise DataError(
+            file, "(encoding)", exc.object[exc.start : exc.end], "not UTF-8 text"
+        ) from None
+    if not text.strip():
+        raise DataError(file, "(file)", 0, "empty file: no header and no rows")
+    first = text.lstrip("\r\n").splitlines()[0]
+    try:
+        dialect: Any = csv.Sniffer().sniff(first, delimiters=",;\t|")
+    except csv.Error:
+        dialect = csv.excel  # one column, or nothing to tell: the CSV default
+    reader = csv.reader(io.StringIO(text, newline=""), dialect)
+    header: list[str] | None = None
+    records: list[tuple[int, dict[str, str]]] = []
+    line = 1
+    try:
+        while True:
+            start = reader.line_num + 1
+            try:
+                row = next(reader)
+            except StopIteration:
+                break
+            line = start
+            if not row or all(not c.strip() for c in row):
+                continue  # blank line
+            if header is None:
+                header = [c.strip() for c in row]
+                dup = sorted({c for c in header if header.count(c) > 1})
+                if dup:
+                    raise DataError(file, f"line {line}", dup[0], "column name appears twice")
+                continue
+            if len(row) != len(header):
+                raise DataError(
+                    file,
+                    f"line {line}",
+                    len(row),
+                    f"expected {len(header)} fields (the header's), found {len(row)}",
+                )
+            records.append((line, dict(zip(header, row, strict=True))))
+            if len(records) > MAX_ROWS:
+                break
+    except csv.Error as exc:
+        raise DataError(
+            file, f"line {reader.line_num or line}", str(exc)[:60], "not a readable CSV"
+        ) from None
+    if header is None:
+        raise DataError(file, "(file)", 0, "empty file: no header and no rows")
+    return header, records
 
 
 def _replace(row: ListingRow, **kw: Any) -> ListingRow:

@@ -42,6 +42,8 @@ from pathlib import Path
 
 import numpy as np
 
+from forgeplanner.calibration.generated import ruff_format
+
 ROOT = Path(__file__).resolve().parents[2]
 CSV_PATH = Path(__file__).resolve().parent / "data" / "cpu_runs.csv"
 DOC_MD = ROOT / "docs" / "cpu-backend.md"
@@ -577,6 +579,7 @@ def fit_main(check: bool) -> int:
     if check:
         return 0
     atomic_write(CONSTANTS_PY, render_constants_module(f))
+    ruff_format(CONSTANTS_PY)
     atomic_write(
         DOC_MD,
         "# CPU backend (llama.cpp) decode constants\n"

@@ -27,6 +27,7 @@ from pathlib import Path
 
 from forgeplanner.calibration import observations as obs_mod
 from forgeplanner.calibration.fit import fit_all
+from forgeplanner.calibration.generated import ruff_format
 from forgeplanner.calibration.observations import Observation
 from forgeplanner.calibration.validate import (
     Held,
@@ -297,7 +298,7 @@ def run(check: bool = False, skip_cv: bool = False) -> int:
         f"(forgeplanner/calibration/data/published_runs.csv)."
     )
     _atomic_write(CONSTANTS_PY, constants_source(runtimes, fit_date, basis, errors, band_table))
-    _ruff_format(CONSTANTS_PY)
+    ruff_format(CONSTANTS_PY)
     by_id = {r["row_id"]: r for r in rows}
     _atomic_write(INDEX_JSON, json.dumps(index_rows(obs, by_id), indent=0, sort_keys=True) + "\n")
     if not skip_cv:
@@ -306,17 +307,6 @@ def run(check: bool = False, skip_cv: bool = False) -> int:
     for k, s in by(loso or insample, lambda o: f"{o.runtime} {o.kind}").items():
         print(f"{k:24s} {s.row()}")
     return 0
-
-
-def _ruff_format(path: Path) -> None:
-    """Format the generated module as the repository's style check expects (ruff is a test
-    dependency; without it the file is still valid Python)."""
-    import shutil
-    import subprocess
-
-    ruff = shutil.which("ruff") or str(Path(sys.executable).with_name("ruff"))
-    if Path(ruff).exists():
-        subprocess.run([ruff, "format", "-q", str(path)], check=False)
 
 
 def _close(a, b, rel: float = 1e-6) -> bool:

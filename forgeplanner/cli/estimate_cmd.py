@@ -24,6 +24,7 @@ import argparse
 import re
 from typing import Any
 
+from forgeplanner.cli import argtypes
 from forgeplanner.cli.output import add_json_flag, print_json, print_table
 from forgeplanner.errors import ForgePlannerError
 
@@ -48,8 +49,15 @@ def register(subparsers: Any) -> None:
     host.add_argument("--machine", metavar="CONFIG_ID", help="catalog configuration id")
     host.add_argument("--chip", metavar="NAME", help='chip name, e.g. "M3 Max"')
     host.add_argument("--this-machine", action="store_true", help="the machine you are on")
-    p.add_argument("--gpu-cores", type=int, metavar="N", help="with --chip: the GPU-core bin")
-    p.add_argument("--memory-gb", type=int, metavar="N", help="with --chip: memory (default max)")
+    p.add_argument(
+        "--gpu-cores", type=argtypes.gpu_cores, metavar="N", help="with --chip: the GPU-core bin"
+    )
+    p.add_argument(
+        "--memory-gb",
+        type=argtypes.memory_gb,
+        metavar="N",
+        help="with --chip: memory (default max)",
+    )
     p.add_argument("--quant", metavar="Q", help="quantization (default: all, as a list)")
     p.add_argument("--runtime", default="llama.cpp", metavar="|".join(RUNTIMES))
     p.add_argument(
@@ -63,9 +71,19 @@ def register(subparsers: Any) -> None:
         action="store_true",
         help="a fanless Mac (MacBook Air): sustained GPU work throttles",
     )
-    p.add_argument("--context", type=int, default=8192, metavar="N", help="context (tokens)")
-    p.add_argument("--depth", type=int, default=0, metavar="N", help="tokens in the cache")
-    p.add_argument("--prompt-tokens", type=int, default=512, metavar="N")
+    p.add_argument(
+        "--context", type=argtypes.tokens, default=8192, metavar="N", help="context (tokens)"
+    )
+    p.add_argument(
+        "--depth", type=argtypes.depth_tokens, default=0, metavar="N", help="tokens in the cache"
+    )
+    p.add_argument(
+        "--prompt-tokens",
+        type=argtypes.tokens,
+        default=512,
+        metavar="N",
+        help="prompt length for TTFT (at most --context)",
+    )
     p.add_argument("--kv-type", default="f16", metavar="|".join(KV_TYPES))
     p.add_argument(
         "--flash-attention",
@@ -74,7 +92,12 @@ def register(subparsers: Any) -> None:
         help="force flash attention on (--flash-attention) or off (--no-flash-attention); "
         "default: the runtime's own default (llama.cpp -fa auto), reported in the output",
     )
-    p.add_argument("--wired-limit-mb", type=int, metavar="N", help="iogpu.wired_limit_mb in force")
+    p.add_argument(
+        "--wired-limit-mb",
+        type=argtypes.wired_limit_mb,
+        metavar="N",
+        help="iogpu.wired_limit_mb in force",
+    )
     p.add_argument("--macos", metavar="VER", help="macOS version (default wired limit rule)")
     add_json_flag(p)
     p.set_defaults(func=run)
@@ -102,6 +125,13 @@ def _options(args: argparse.Namespace):
                                      f"tokens, got {v}")  # fmt: skip
     if args.depth < 0:
         raise EstimateInputError(f"--depth must be >= 0 tokens, got {args.depth}")
+    if args.prompt_tokens > args.context:
+        # The prompt is processed into the context: a longer one cannot run (llama.cpp
+        # refuses it), and its TTFT would be a meaningless number.
+        raise EstimateInputError(
+            f"--prompt-tokens {args.prompt_tokens} is more than --context {args.context}; "
+            f"valid: 1..{args.context}"
+        )
     if args.depth > args.context:
         # The cache cannot hold more tokens than the context it was sized for.
         raise EstimateInputError(

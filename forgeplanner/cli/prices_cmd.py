@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from forgeplanner.cli import argtypes
 from forgeplanner.cli.output import add_json_flag, print_json, print_table
 from forgeplanner.errors import ForgePlannerError
 
@@ -48,6 +49,7 @@ def register(subparsers: Any) -> None:
         "--as-of",
         "--today",
         dest="as_of",
+        type=argtypes.iso_date,
         metavar="YYYY-MM-DD",
         help="the day prices are for (default today)",
     )
@@ -69,12 +71,14 @@ def register(subparsers: Any) -> None:
     )
     imp.add_argument(
         "--currency",
+        type=argtypes.currency_code,
         default="USD",
         metavar="CODE",
         help="currency of prices without one (default USD)",
     )
     imp.add_argument(
         "--fx",
+        type=argtypes.fx_pair,
         action="append",
         default=[],
         metavar="CODE=RATE",
@@ -86,6 +90,15 @@ def register(subparsers: Any) -> None:
     imp.add_argument("--preview", action="store_true", help="show what would be imported only")
     add_json_flag(imp)
     imp.set_defaults(func=_import)
+    dele = sub.add_parser(
+        "delete",
+        help="delete your own price observations (ids from `prices list`: user-N or N)",
+        description="Delete price observations you imported; all of them or none. Shipped "
+        "observations are part of the catalog and cannot be deleted.",
+    )
+    dele.add_argument("ids", nargs="+", metavar="ID")
+    add_json_flag(dele)
+    dele.set_defaults(func=_delete)
     cost = sub.add_parser(
         "running-cost",
         help="a shelf of machines: total W, BTU/h, kWh and money per year",
@@ -93,12 +106,14 @@ def register(subparsers: Any) -> None:
     cost.add_argument("machines", nargs="+", metavar="CONFIG_ID[xN]")
     cost.add_argument(
         "--hours-at-load",
-        type=float,
+        type=argtypes.hours_per_day,
         default=8.0,
         metavar="H",
         help="duty cycle: hours at load per day (default 8)",
     )
-    cost.add_argument("--tariff", type=float, metavar="PRICE", help="electricity price per kWh")
+    cost.add_argument(
+        "--tariff", type=argtypes.tariff, metavar="PRICE", help="electricity price per kWh"
+    )
     add_json_flag(cost)
     cost.set_defaults(func=_running_cost)
     p.set_defaults(func=lambda _a: (p.print_help(), 2)[1])
@@ -289,13 +304,7 @@ def _import(args: argparse.Namespace) -> int:
     from forgeplanner.prices_import import commit, read_listings
 
     mapping = _pairs(args.map, "--map")
-    fx_raw = _pairs(args.fx, "--fx")
-    fx: dict[str, float] = {}
-    for code, rate in fx_raw.items():
-        try:
-            fx[code.upper()] = float(rate)
-        except ValueError:
-            raise PricesInputError(f"--fx {code}={rate}: the rate is not a number") from None
+    fx: dict[str, float] = dict(args.fx)  # argtypes.fx_pair: (CODE, finite rate > 0)
     from forgeplanner.store.db import open_store
     from forgeplanner.store.repos import PriceRepo
 
@@ -347,15 +356,42 @@ def _import(args: argparse.Namespace) -> int:
     return 0
 
 
+def _delete(args: argparse.Namespace) -> int:
+    import re
+
+    from forgeplanner.store.db import open_store
+    from forgeplanner.store.repos import PriceRepo
+
+    ids: list[int] = []
+    for text in args.ids:
+        m = re.fullmatch(r"(?:user-)?(\d{1,18})", text.strip())
+        if m is None:
+            raise PricesInputError(
+                f"'{text}' is not one of your observations' ids (user-N or N; shipped "
+                "observations are catalog data and cannot be deleted)"
+            )
+        ids.append(int(m.group(1)))
+    with open_store() as store, store.session() as s:
+        deleted = PriceRepo(s).delete(list(dict.fromkeys(ids)))
+    if args.json:
+        print_json({"deleted": [r.to_dict() for r in deleted]})
+    else:
+        for r in deleted:
+            what = r.config_id or r.title or "?"
+            print(f"deleted user-{r.id}: {r.observed_on} {what} ${r.price:,.2f} ({r.source})")
+    return 0
+
+
 def _running_cost(args: argparse.Namespace) -> int:
     from catalog import load_catalog
+    from forgeplanner.cli.argtypes import MAX_MACHINES
     from forgeplanner.cli.cluster_cmd import parse_node_arg
     from forgeplanner.engine.power import ShelfItem, annual_energy, shelf_totals
 
     cat = load_catalog()
     items = []
     for text in args.machines:
-        cid, count = parse_node_arg(text)
+        cid, count = parse_node_arg(text, limit=MAX_MACHINES)
         cfg = cat.config(cid)  # NotFoundError lists the valid ids
         items.append(ShelfItem(cfg.id, count, cfg.idle_w, cfg.max_w, cfg.idle_btu_h, cfg.max_btu_h))
     try:

@@ -27,10 +27,12 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from forgeplanner.cli import argtypes
 from forgeplanner.cli.output import add_json_flag, print_json, print_table
 from forgeplanner.errors import ForgePlannerError
 
@@ -86,11 +88,15 @@ def register(subparsers: Any) -> None:
         default="Q4_K_M",
         help="lowest acceptable quantization (default Q4_K_M; IQ1_S allows every quant)",
     )
-    p.add_argument("--context", type=int, required=True, metavar="N", help="context (tokens)")
-    p.add_argument("--min-decode-tps", type=float, metavar="X", help="minimum decode tokens/s")
-    p.add_argument("--budget-usd", type=float, metavar="N", help="maximum price in USD")
+    p.add_argument(
+        "--context", type=argtypes.tokens, required=True, metavar="N", help="context (tokens)"
+    )
+    p.add_argument(
+        "--min-decode-tps", type=argtypes.tokens_per_s, metavar="X", help="minimum decode tok/s"
+    )
+    p.add_argument("--budget-usd", type=argtypes.money, metavar="N", help="maximum price in USD")
     p.add_argument("--condition", choices=CONDITIONS, default="any", help="new, used or any")
-    p.add_argument("--max-watts", type=float, metavar="W", help="maximum total max watts")
+    p.add_argument("--max-watts", type=argtypes.watts, metavar="W", help="maximum total max W")
     p.add_argument(
         "--allow-clusters",
         action="store_true",
@@ -98,14 +104,14 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument(
         "--hours-at-load",
-        type=float,
+        type=argtypes.hours_per_day,
         default=DEFAULT_HOURS_AT_LOAD,
         metavar="H",
         help=f"duty cycle: hours at load per day (default {DEFAULT_HOURS_AT_LOAD:g})",
     )
     p.add_argument(
         "--tariff",
-        type=float,
+        type=argtypes.tariff,
         metavar="PRICE",
         help="electricity price per kWh (for annual_energy_cost; none by default)",
     )
@@ -113,6 +119,7 @@ def register(subparsers: Any) -> None:
         "--as-of",
         "--today",
         dest="as_of",
+        type=argtypes.iso_date,
         metavar="YYYY-MM-DD",
         help="the day prices are for: what Apple sold new then, used prices then (default today)",
     )
@@ -129,10 +136,10 @@ def _check(args_like: dict[str, Any]) -> None:
         raise RecommendInputError(f"--context must be a positive number of tokens, got {ctx}")
     for key in ("min_decode_tps", "budget_usd", "max_watts", "tariff"):
         v = args_like.get(key)
-        if v is not None and v < 0:
+        if v is not None and not (v >= 0 and math.isfinite(v)):  # NaN: every check passed
             raise RecommendInputError(f"--{key.replace('_', '-')} must be >= 0, got {v:g}")
     h = args_like["hours_at_load"]
-    if not 0 <= h <= 24:
+    if not 0 <= h <= 24:  # also False for NaN
         raise RecommendInputError(f"--hours-at-load must be 0-24 hours per day, got {h:g}")
     if args_like["condition"] not in CONDITIONS:
         raise RecommendInputError(

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -91,22 +90,14 @@ _ARCH_TO_TYPE = {
 
 
 def _read_json(path: Path) -> tuple[dict[str, Any], bytes]:
+    """Regular files only, size-capped, strict JSON (forgeplanner.fileio / jsonio: a FIFO or
+    /dev/zero, huge integers, duplicate keys and deep nesting are one DataError each)."""
+    from forgeplanner import jsonio
+    from forgeplanner.fileio import read_input
+
     name = str(path)
-    try:
-        size = path.stat().st_size
-        if size > MAX_CONFIG_BYTES:
-            raise DataError(name, "(file)", size, f"{size} bytes is not a config.json")
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise DataError(name, "(file)", name, f"cannot read: {exc.strerror or exc}") from None
-    try:
-        data = json.loads(raw.decode("utf-8"))
-    except UnicodeDecodeError as exc:
-        raise DataError(name, "(file)", exc.object[exc.start : exc.end], "not UTF-8") from None
-    except json.JSONDecodeError as exc:
-        raise DataError(name, f"(line {exc.lineno})", exc.msg, "not valid JSON") from None
-    except RecursionError:
-        raise DataError(name, "(file)", "nesting", "JSON nested too deeply") from None
+    raw = read_input(path, MAX_CONFIG_BYTES, "config.json")
+    data = jsonio.loads(raw, name)
     if not isinstance(data, dict):
         raise DataError(name, "(top level)", type(data).__name__, "expected a JSON object")
     return data, raw

@@ -164,7 +164,11 @@ def test_find_chip_by_name_and_bin(cat):
 def test_lookups_raise_not_found_listing_valid_ids(cat):
     with pytest.raises(NotFoundError) as err:
         cat.config("mac-mini-m4-17c-16gb")
-    assert "mac-mini-2012-i5-4gb" in str(err.value) and len(err.value.valid) == len(cat.configs)
+    assert len(err.value.valid) == len(cat.configs)
+    assert "did you mean mac-mini-m4-10c-16gb" in str(err.value)  # a typo: the nearest ids
+    with pytest.raises(NotFoundError) as err:
+        cat.config("zzz")
+    assert "valid: mac-mini-2012-i5-16gb, mac-mini-2012-i5-4gb" in str(err.value)  # no near id
     with pytest.raises(NotFoundError, match="m1-7c"):
         cat.chip("m9-1c")
 

@@ -117,10 +117,10 @@ def test_bad_configs_name_file_field_value(tmp_path, base, changes, field, value
 @pytest.mark.parametrize(
     ("content", "field"),
     [
-        (b"{not json", "(line 1)"),
+        (b"{not json", "line 1 column 2"),
         (b"[1, 2]", "(top level)"),
-        (b"\xff\xfe\x00", "(file)"),
-        (b"[" * 100_000, "(file)"),
+        (b"\xff\xfe\x00", "byte 0"),
+        (b"[" * 100_000, "line 1 column 65"),  # refused before decoding: nested deeper than 64
     ],
 )
 def test_unparseable_config(tmp_path, content, field):

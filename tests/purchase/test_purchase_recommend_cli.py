@@ -230,7 +230,7 @@ def test_table_output_and_errors(capsys):
     assert main(["recommend", "--model", "nope-1b", "--context", "2048"]) == 2
     assert "unknown model 'nope-1b'" in capsys.readouterr().err
     assert main(["recommend", "--model", "llama-3.2-1b", "--context", "0"]) == 2
-    assert "--context must be a positive" in capsys.readouterr().err
+    assert "--context: 0 is out of range: expected 1.." in capsys.readouterr().err
     assert (
         main(["recommend", "--model", "llama-3.2-1b", "--context", "2048", "--quant-min", "Q9_X"])
         == 2
