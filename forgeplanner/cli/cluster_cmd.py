@@ -15,10 +15,12 @@ import argparse
 import re
 from typing import Any
 
+from forgeplanner.cli import argtypes
 from forgeplanner.cli.output import add_json_flag, print_json, print_table
 from forgeplanner.services.cluster import (
     CLUSTER_RUNTIMES,
     LINK_IDS,
+    MAX_NODES,
     MODES,
     SPLITS,
     ClusterError,
@@ -30,23 +32,35 @@ from forgeplanner.services.cluster import (
 _NODE = re.compile(r"^(?P<id>[a-z0-9][a-z0-9.-]*?)(?:x(?P<count>\d+))?$")
 
 
-def parse_node_arg(text: str) -> NodeGroup:
+def parse_node_arg(text: str, limit: int = 0) -> NodeGroup:
     """ "mac-mini-m4-pro-20c-64gbx2" -> NodeGroup("mac-mini-m4-pro-20c-64gb", 2)."""
     m = _NODE.match(text.strip().lower())
     if not m:
         raise ClusterError(f"--node '{text}': expected CONFIG_ID or CONFIG_IDxCOUNT")
-    count = int(m.group("count") or 1)
-    if count < 1:
-        raise ClusterError(f"--node '{text}': count must be at least 1")
+    limit = limit or MAX_NODES
+    count_text = m.group("count") or "1"
+    count = int(count_text) if len(count_text) <= 6 else limit + 1
+    if not 1 <= count <= limit:
+        raise ClusterError(f"--node '{text}': count must be 1..{limit}")
     # "...x2" where the id itself ends in x<digits> would be ambiguous; ids end in "gb".
     return NodeGroup(m.group("id"), count)
+
+
+def _is_ipv4(text: str) -> bool:
+    import ipaddress
+
+    try:
+        ipaddress.IPv4Address(text)
+    except ValueError:  # 999.1.1.1, 1.2.3, letters
+        return False
+    return True
 
 
 def _parse_addresses(items: list[str] | None) -> dict[str, str]:
     out: dict[str, str] = {}
     for item in items or []:
         name, sep, ip = item.partition("=")
-        if not sep or not name or not re.match(r"^\d{1,3}(\.\d{1,3}){3}$", ip):
+        if not sep or not name or not _is_ipv4(ip):
             raise ClusterError(f"--address '{item}': expected NAME=IPv4 (e.g. mini-1=10.0.0.2)")
         out[name] = ip
     return out
@@ -64,7 +78,9 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("--model", required=True, help="model id (forgeplanner models list)")
     p.add_argument("--quant", required=True, help="quantization, e.g. Q4_K_M")
-    p.add_argument("--context", type=int, default=8192, help="context tokens (default 8192)")
+    p.add_argument(
+        "--context", type=argtypes.tokens, default=8192, help="context tokens (default 8192)"
+    )
     p.add_argument(
         "--node",
         action="append",

@@ -15,6 +15,7 @@ import importlib
 import os
 import sys
 from collections.abc import Sequence
+from typing import Any, NoReturn
 
 from forgeplanner import __version__
 from forgeplanner.errors import ForgePlannerError
@@ -43,13 +44,24 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "platform": ("platform_cmd", "K3s platform layout: node roles, service placement, manifests"),
     "plan": ("plan_cmd", "build plans (.fplan)"),
     "export": ("plan_cmd", "export a plan (md, html, pdf, csv, xlsx, json evidence record)"),
-    "evidence": ("plan_cmd", "check evidence records"),
+    "evidence": ("plan_cmd", "check and sign evidence records"),
     "gate": (
         "plan_cmd",
         "evaluate a gate policy against a plan (exit 0 allow, 1 deny, 2 escalate)",
     ),
     "gui": ("gui_cmd", "start the desktop app"),
 }
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with one-line errors: the usage block argparse prints before an error is three
+    to ten lines of noise for a script and hides the line that matters (`--help` shows it).
+    `usage_exit_code` lets a command keep its own exit codes free (`gate`: 2 is ESCALATE)."""
+
+    usage_exit_code = 2
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(self.usage_exit_code, f"{self.prog}: error: {message} (see --help)\n")
 
 
 def command_of(argv: Sequence[str]) -> str | None:
@@ -66,7 +78,7 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     """The parser for `argv`: the named command's module registers its full parser(s); every
     other command is a placeholder with its one-line help. `argv=None`: every module, as
     `--help` of each command needs."""
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="forgeplanner",
         description="Plan, price, size and validate an Apple Silicon AI lab.",
     )
@@ -91,19 +103,44 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser(argv)
-    args = parser.parse_args(argv)
+    try:
+        args, extras = parser.parse_known_args(argv)
+    except SystemExit as exc:  # --help, --version, a usage error: its exit code, returned
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
+    if extras:
+        # Left over after the command parsed its own: the command's usage exit code (the
+        # root parser does not know that `gate` keeps 2 for ESCALATE).
+        print(
+            f"forgeplanner: error: unrecognized arguments: {' '.join(extras)} (see --help)",
+            file=sys.stderr,
+        )
+        return int(getattr(args, "usage_exit_code", 2))
     if getattr(args, "func", None) is None:
         if args.command is None:
             # Bare `forgeplanner` starts the desktop app.
             return _start_gui()
-        parser.parse_args([args.command, "--help"])
+        try:  # `forgeplanner plan`: the group's help, then the usage exit code
+            parser.parse_args([args.command, "--help"])
+        except SystemExit:
+            pass
         return 2
     _use_data_cache()
+    previous = _terminate_cleanly() if args.command != "gui" else None
+    try:
+        return _run(args)
+    finally:
+        if previous is not None:
+            import signal
+
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         return int(args.func(args) or 0)
     except ForgePlannerError as exc:
-        print(f"forgeplanner: error: {exc}", file=sys.stderr)
-        return 2
+        print(f"forgeplanner: error: {_one_line(exc)}", file=sys.stderr)
+        return int(getattr(args, "error_exit_code", 2))
     except KeyboardInterrupt:
         print("forgeplanner: interrupted", file=sys.stderr)
         return 130
@@ -113,6 +150,43 @@ def main(argv: Sequence[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 141
+    except RecursionError:
+        print("forgeplanner: error: input nested too deeply to process", file=sys.stderr)
+        return int(getattr(args, "error_exit_code", 2))
+    except MemoryError:
+        print("forgeplanner: error: out of memory (input too large?)", file=sys.stderr)
+        return int(getattr(args, "error_exit_code", 2))
+    except Exception as exc:
+        crash = getattr(args, "crash_exit_code", None)
+        if crash is None:
+            raise  # a bug: the traceback is what a bug report needs
+        # A command whose exit codes a script acts on (`gate`) must never exit with a code
+        # that means something else; the one line still names the bug.
+        print(
+            f"forgeplanner: internal error: {type(exc).__name__}: {_one_line(exc)}",
+            file=sys.stderr,
+        )
+        return int(crash)
+
+
+def _one_line(exc: BaseException) -> str:
+    """Errors are one line: multi-line messages (pydantic, SQL) are joined."""
+    return " ".join(str(exc).split())
+
+
+def _terminate_cleanly() -> Any:
+    """SIGTERM (a CI timeout, `kill`) unwinds like Ctrl-C, so atomic writes remove their
+    temporary files and database transactions roll back (SIGKILL cannot be caught: the next
+    write to the same file removes what a killed writer left)."""
+    import signal
+
+    def _raise(signum: int, _frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    try:
+        return signal.signal(signal.SIGTERM, _raise)
+    except ValueError:  # not the main thread (a test calling main() from a worker)
+        return None
 
 
 def _use_data_cache() -> None:

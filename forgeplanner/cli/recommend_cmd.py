@@ -3,8 +3,12 @@ the models at the context and speed needed, with a year's running cost.
 
     forgeplanner recommend --model ID [--model ID ...] [--quant-min Q] --context N
         [--min-decode-tps X] [--budget-usd N] [--condition new|used|any] [--max-watts W]
-        [--allow-clusters] [--hours-at-load H] [--tariff PRICE_PER_KWH] [--today YYYY-MM-DD]
+        [--allow-clusters] [--hours-at-load H] [--tariff PRICE_PER_KWH] [--as-of YYYY-MM-DD]
         [--json]
+
+`--as-of` is the day the prices are for: "new" means sold new by Apple on that day (or dated
+remaining stock), used prices are the observations recent on that day or the depreciation
+model's estimate at that age (`forgeplanner.engine.prices.price_for`).
 
 JSON (stable keys): `options` sorted by price, each with `machines` [{config_id, count}],
 `quant`, `runtime`, `price_usd`, `price_basis`, `decode_tps`, `prefill_tps`, `verdict`,
@@ -21,6 +25,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from forgeplanner.cli import argtypes
 from forgeplanner.cli.output import add_json_flag, print_json, print_table
 from forgeplanner.services.recommend import (
     CONDITIONS,
@@ -54,11 +59,15 @@ def register(subparsers: Any) -> None:
         default=DEFAULT_QUANT_MIN,
         help="lowest acceptable quantization (default Q4_K_M; IQ1_S allows every quant)",
     )
-    p.add_argument("--context", type=int, required=True, metavar="N", help="context (tokens)")
-    p.add_argument("--min-decode-tps", type=float, metavar="X", help="minimum decode tokens/s")
-    p.add_argument("--budget-usd", type=float, metavar="N", help="maximum price in USD")
+    p.add_argument(
+        "--context", type=argtypes.tokens, required=True, metavar="N", help="context (tokens)"
+    )
+    p.add_argument(
+        "--min-decode-tps", type=argtypes.tokens_per_s, metavar="X", help="minimum decode tok/s"
+    )
+    p.add_argument("--budget-usd", type=argtypes.money, metavar="N", help="maximum price in USD")
     p.add_argument("--condition", choices=CONDITIONS, default="any", help="new, used or any")
-    p.add_argument("--max-watts", type=float, metavar="W", help="maximum total max watts")
+    p.add_argument("--max-watts", type=argtypes.watts, metavar="W", help="maximum total max W")
     p.add_argument(
         "--allow-clusters",
         action="store_true",
@@ -66,18 +75,25 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument(
         "--hours-at-load",
-        type=float,
+        type=argtypes.hours_per_day,
         default=DEFAULT_HOURS_AT_LOAD,
         metavar="H",
         help=f"duty cycle: hours at load per day (default {DEFAULT_HOURS_AT_LOAD:g})",
     )
     p.add_argument(
         "--tariff",
-        type=float,
+        type=argtypes.tariff,
         metavar="PRICE",
         help="electricity price per kWh (for annual_energy_cost; none by default)",
     )
-    p.add_argument("--today", metavar="YYYY-MM-DD", help="date for price recency (default today)")
+    p.add_argument(
+        "--as-of",
+        "--today",
+        dest="as_of",
+        type=argtypes.iso_date,
+        metavar="YYYY-MM-DD",
+        help="the day prices are for: what Apple sold new then, used prices then (default today)",
+    )
     add_json_flag(p)
     p.set_defaults(func=run)
 
@@ -97,7 +113,7 @@ def run(args: argparse.Namespace) -> int:
         allow_clusters=args.allow_clusters,
         hours_at_load=args.hours_at_load,
         tariff=args.tariff,
-        today=args.today,
+        as_of=args.as_of,
     )
     rec = build_recommendation(request)
     if args.json:

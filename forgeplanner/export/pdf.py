@@ -356,9 +356,10 @@ def check_pdf(path: str | Path) -> None:
 def write_pdf(plan: Plan, out: str | Path, *, warn: Warn | None = None) -> Path:
     """Render to a temporary file beside `out`, check it, then replace `out` atomically; the
     temporary file is removed on any failure and `out` is left as it was."""
-    from forgeplanner.plan.files import atomic_path
+    from forgeplanner.fileio import atomic_path, pdf_verifier
 
-    with atomic_path(out) as tmp:
+    # check_pdf names what was wrong; pdf_verifier also refuses a file cut short (no %%EOF).
+    with atomic_path(out, verify=pdf_verifier) as tmp:
         render_pdf(plan, tmp, warn=warn)
         check_pdf(tmp)
     return Path(out)

@@ -13,9 +13,9 @@ from forgeplanner.domain.plan import Plan
 from forgeplanner.errors import ForgePlannerError
 from forgeplanner.evidence.record import build_record
 from forgeplanner.evidence.record import dumps as record_dumps
+from forgeplanner.fileio import atomic_write
 from forgeplanner.governance.gate import GateResult
 from forgeplanner.governance.policy import Policy
-from forgeplanner.plan.files import atomic_write
 
 FORMATS: tuple[str, ...] = ("md", "html", "pdf", "csv", "xlsx", "json")
 SUFFIXES = {

@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
+from forgeplanner.domain.runtime import Runtime
 from forgeplanner.errors import ForgePlannerError, NotFoundError
 
 if TYPE_CHECKING:
@@ -23,10 +24,12 @@ if TYPE_CHECKING:
 
 LINK_IDS: tuple[str, ...] = ("1gbe", "2.5gbe", "10gbe", "tb3", "tb4", "tb5", "tb5-rdma")
 # Runtimes that split one model over several machines: llama.cpp (RPC) and MLX (distributed).
-CLUSTER_RUNTIMES: tuple[str, ...] = ("llama.cpp", "mlx")
+CLUSTER_RUNTIMES: tuple[Runtime, ...] = (Runtime.LLAMA_CPP, Runtime.MLX)
 MODES: tuple[str, ...] = ("pipeline", "tensor")
 SPLITS: tuple[str, ...] = ("auto", "proportional", "fastest")
 SHORT_KIND = {"mac-mini": "mini", "mac-studio": "studio"}
+# One entry per node is built; a count of 10^20 ran out of memory. Real clusters are a few Macs.
+MAX_NODES = 64
 
 
 class ClusterError(ForgePlannerError):
@@ -50,7 +53,8 @@ class ClusterRequest:
     """A cluster to plan: the model and quantization, the nodes in llama.cpp device order (the
     last runs llama-server), the link (None: the fastest every node has), pipeline or tensor
     parallel, the pipeline split, the context, the nodes' addresses for the commands, and the
-    runtime whose memory and speed figures the plan uses."""
+    runtime whose memory, layer costs and speed figures the plan uses (a runtime name is
+    accepted and parsed)."""
 
     model_id: str
     quant: str
@@ -60,9 +64,13 @@ class ClusterRequest:
     split: str = "auto"
     context: int = 8192
     addresses: Mapping[str, str] = field(default_factory=dict)
-    runtime: str = "llama.cpp"
+    runtime: Runtime = Runtime.LLAMA_CPP
 
     def __post_init__(self) -> None:
+        try:
+            object.__setattr__(self, "runtime", Runtime.parse(self.runtime))
+        except ValueError as exc:
+            raise ClusterError(str(exc)) from None
         if self.context <= 0:
             raise ClusterError(f"--context must be a positive number of tokens, got {self.context}")
         if self.mode not in MODES:
@@ -95,6 +103,8 @@ def expand_nodes(groups: Sequence[NodeGroup], catalog: Any) -> list[tuple[str, M
     out: list[tuple[str, MachineConfig]] = []
     per_kind: dict[str, int] = {}
     for group in groups:
+        if len(out) + group.count > MAX_NODES:
+            raise ClusterError(f"more than {MAX_NODES} nodes in one cluster")
         if group.config_id not in catalog.configs:
             raise NotFoundError("machine configuration", group.config_id, sorted(catalog.configs))
         cfg = catalog.configs[group.config_id]
@@ -214,7 +224,7 @@ def node_spec(
     )
 
 
-def run_options(context: int, runtime: str = "llama.cpp") -> RunOptions:
+def run_options(context: int, runtime: Runtime = Runtime.LLAMA_CPP) -> RunOptions:
     """The run options of a cluster plan (the runtime's defaults)."""
     from forgeplanner.domain.estimates import RunOptions
 
@@ -224,17 +234,22 @@ def run_options(context: int, runtime: str = "llama.cpp") -> RunOptions:
         raise ClusterError(str(exc)) from None
 
 
-def cluster_costs(model: ModelSpec, quant: str, options: RunOptions) -> LayerCosts:
-    """Per-layer weights, KV cache and work of the model (engine.cluster_costs)."""
+def cluster_costs(
+    model: ModelSpec, quant: str, options: RunOptions, *, apple_gpu: bool = True
+) -> LayerCosts:
+    """Per-layer weights, KV cache and work of the model under `options.runtime`
+    (engine.cluster_costs); `apple_gpu`: every node runs the Metal backend (llama.cpp's
+    flash-attention default, hence its compute buffer, depends on it)."""
     from forgeplanner.engine.cluster_costs import layer_costs
 
     try:
-        return layer_costs(model, quant, options)
+        return layer_costs(model, quant, options, apple_gpu=apple_gpu)
     except ValueError as exc:
         raise ClusterError(str(exc)) from None
 
 
 def build_cluster(request: ClusterRequest, *, catalog: Any = None) -> ClusterResult:
+    from forgeplanner.engine import memory
     from forgeplanner.engine.cluster_commands import all_commands
     from forgeplanner.host import host_from_config
     from forgeplanner.services.models import find_model
@@ -246,17 +261,19 @@ def build_cluster(request: ClusterRequest, *, catalog: Any = None) -> ClusterRes
     model = find_model(request.model_id)
     nodes = expand_nodes(request.nodes, catalog)
     options = run_options(request.context, request.runtime)
-    costs = cluster_costs(model, request.quant, options)
-    link, link_reason = resolve_link(request.link_id, nodes, catalog)
     # Identical machines share one host and one speed estimate.
-    per_config: dict[str, tuple[Any, tuple[float | None, float | None]]] = {}
-    specs = []
-    for name, cfg in nodes:
-        if cfg.id not in per_config:
-            host = host_from_config(cfg.id)
-            per_config[cfg.id] = (host, single_node_seconds(model, request.quant, host, options))
-        host, seconds = per_config[cfg.id]
-        specs.append(node_spec(name, cfg, host, seconds))
+    hosts = {cfg.id: host_from_config(cfg.id) for _, cfg in nodes}
+    if request.runtime is Runtime.MLX:
+        others = sorted(cid for cid, h in hosts.items() if not h.is_apple_silicon)
+        if others:
+            raise ClusterError(f"runtime mlx runs on Apple Silicon only; not: {', '.join(others)}")
+    apple = all(memory.apple_gpu(h) for h in hosts.values())
+    costs = cluster_costs(model, request.quant, options, apple_gpu=apple)
+    link, link_reason = resolve_link(request.link_id, nodes, catalog)
+    seconds = {
+        cid: single_node_seconds(model, request.quant, h, options) for cid, h in hosts.items()
+    }
+    specs = [node_spec(name, cfg, hosts[cfg.id], seconds[cfg.id]) for name, cfg in nodes]
     try:
         plan = plan_layout(costs, specs, link, request.mode, request.split, options)
         commands = all_commands(

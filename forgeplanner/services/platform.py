@@ -14,12 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from forgeplanner.domain.runtime import Runtime
 from forgeplanner.errors import ForgePlannerError, NotFoundError
 
 if TYPE_CHECKING:
     from forgeplanner.engine.platform_layout import PlatformLayout
 
-PLATFORM_RUNTIMES: tuple[str, ...] = ("ollama", "mlx")
+PLATFORM_RUNTIMES: tuple[Runtime, ...] = (Runtime.OLLAMA, Runtime.MLX)
 
 
 class PlatformError(ForgePlannerError):
@@ -42,16 +43,26 @@ class ShelfNode:
 
 @dataclass(frozen=True, slots=True)
 class PlatformRequest:
-    """The shelf to lay out and, optionally, the model its inference nodes serve."""
+    """The shelf to lay out and, optionally, the model its inference nodes serve, under
+    `runtime` (a runtime name is accepted and parsed)."""
 
     nodes: tuple[ShelfNode, ...]
     model_id: str | None = None
     quant: str | None = None
-    runtime: str = "ollama"
+    runtime: Runtime = Runtime.OLLAMA
     context: int = 8192
     manifests_dir: str = "DIR"  # where the install commands say the manifests are
 
     def __post_init__(self) -> None:
+        try:
+            object.__setattr__(self, "runtime", Runtime.parse(self.runtime))
+        except ValueError as exc:
+            raise PlatformError(str(exc)) from None
+        if self.runtime not in PLATFORM_RUNTIMES:
+            raise PlatformError(
+                f"runtime '{self.runtime}' is not served on the K3s shelf; valid: "
+                f"{', '.join(PLATFORM_RUNTIMES)}"
+            )
         if self.context <= 0:
             raise PlatformError(
                 f"--context must be a positive number of tokens, got {self.context}"

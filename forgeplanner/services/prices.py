@@ -10,13 +10,13 @@ import: every row or none).
 from __future__ import annotations
 
 import datetime as _dt
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from forgeplanner.errors import ForgePlannerError, NotFoundError
+from forgeplanner.errors import ForgePlannerError
 
 if TYPE_CHECKING:
     from forgeplanner.domain.prices import PriceObservation
@@ -44,13 +44,14 @@ class ListingFormat:
 
 
 def price_day(text: str | None) -> str:
-    """The ISO date price recency is measured from: `text` (YYYY-MM-DD) or today."""
+    """The ISO date prices are for (`--as-of`: list prices in force, recency of
+    observations): `text` (YYYY-MM-DD) or today."""
     if text is None:
         return _dt.date.today().isoformat()
     try:
         return _dt.date.fromisoformat(text).isoformat()
     except ValueError:
-        raise PriceInputError(f"--today '{text}': expected YYYY-MM-DD") from None
+        raise PriceInputError(f"--as-of '{text}': expected YYYY-MM-DD") from None
 
 
 @contextmanager
@@ -179,15 +180,11 @@ def import_listings(
     return imp, added
 
 
-def delete_observation(obs_id: int, store: Store | None = None) -> PriceRecord:
-    """Remove one of the user's price observations (shipped ones are data files, not the
-    user's); NotFoundError lists the ids there are."""
+def delete_observations(obs_ids: Sequence[int], store: Store | None = None) -> list[PriceRecord]:
+    """Remove some of the user's price observations (shipped ones are catalog data, not the
+    user's), all or none: an unknown id raises NotFoundError (listing the ids there are) and
+    nothing is deleted. Returns what was removed."""
     from forgeplanner.store.repos import PriceRepo
 
     with _store(store) as st, st.session() as s:
-        repo = PriceRepo(s)
-        removed = repo.delete(obs_id)
-        if removed is None:
-            valid = [f"user-{r.id}" for r in repo.list()]
-            raise NotFoundError("price observation", f"user-{obs_id}", valid)
-    return removed
+        return PriceRepo(s).delete(list(dict.fromkeys(obs_ids)))

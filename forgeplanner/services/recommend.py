@@ -16,10 +16,12 @@ identical machines.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
+from forgeplanner.domain.runtime import Runtime
 from forgeplanner.errors import ForgePlannerError
 
 if TYPE_CHECKING:
@@ -29,8 +31,8 @@ if TYPE_CHECKING:
     from forgeplanner.engine.cluster import ClusterPlan, LayerCosts, NodeSpec
     from forgeplanner.engine.quant import QuantScheme
 
-RUNTIMES = ("llama.cpp", "mlx")
-CLUSTER_RUNTIME = "llama.cpp"  # clusters are llama.cpp RPC
+RUNTIMES: tuple[Runtime, ...] = (Runtime.LLAMA_CPP, Runtime.MLX)
+CLUSTER_RUNTIME = Runtime.LLAMA_CPP  # clusters are llama.cpp RPC
 CONDITIONS = ("new", "used", "any")
 CLUSTER_SIZES = (2, 3, 4)
 DEFAULT_HOURS_AT_LOAD = 8.0
@@ -45,7 +47,10 @@ class RecommendInputError(ForgePlannerError):
 
 @dataclass(frozen=True, slots=True)
 class RecommendRequest:
-    """What to search for. Prices are as of `today` (ISO date; None: today)."""
+    """What to search for. Prices are for the day `as_of` (ISO date; None: today): "new" is
+    what Apple sold new that day (or dated remaining stock), used prices are the observations
+    recent that day or the depreciation model's estimate at that age
+    (`forgeplanner.engine.prices.price_for`)."""
 
     model_ids: tuple[str, ...]
     context: int
@@ -57,7 +62,7 @@ class RecommendRequest:
     allow_clusters: bool = False
     hours_at_load: float = DEFAULT_HOURS_AT_LOAD
     tariff: float | None = None
-    today: str | None = None
+    as_of: str | None = None
     include_user_observations: bool = True
 
     def __post_init__(self) -> None:
@@ -72,10 +77,10 @@ class RecommendRequest:
             )
         for key in ("min_decode_tps", "budget_usd", "max_watts", "tariff"):
             v = getattr(self, key)
-            if v is not None and v < 0:
+            if v is not None and not (v >= 0 and math.isfinite(v)):  # NaN: every check passed
                 raise RecommendInputError(f"--{key.replace('_', '-')} must be >= 0, got {v:g}")
         h = self.hours_at_load
-        if not 0 <= h <= 24:
+        if not 0 <= h <= 24:  # also False for NaN
             raise RecommendInputError(f"--hours-at-load must be 0-24 hours per day, got {h:g}")
         if self.condition not in CONDITIONS:
             raise RecommendInputError(
@@ -109,7 +114,7 @@ def build_recommendation(request: RecommendRequest, *, catalog: Any = None) -> R
     from forgeplanner.services.prices import PriceInputError, price_day, user_price_observations
 
     try:
-        day = price_day(request.today)
+        day = price_day(request.as_of)
     except PriceInputError as exc:
         raise RecommendInputError(str(exc)) from None
     if catalog is None:
@@ -124,7 +129,7 @@ def build_recommendation(request: RecommendRequest, *, catalog: Any = None) -> R
         user_obs, user_notes = user_price_observations()
         observations = observations + user_obs
         notes += user_notes
-    fit = px.fit_depreciation(catalog.configs, observations)
+    fit = px.fit_depreciation(catalog.configs, observations, catalog.chips)
     if fit is not None:
         notes.append(f"used-price estimates: {fit.describe()}")
     opts = {rt: RunOptions(context=request.context, runtime=rt) for rt in RUNTIMES}
@@ -187,7 +192,8 @@ def build_recommendation(request: RecommendRequest, *, catalog: Any = None) -> R
         "hours_at_load": request.hours_at_load,
         "tariff_per_kwh": request.tariff,
         "today": day,
-        "runtimes": list(RUNTIMES),
+        "as_of": day,
+        "runtimes": [str(rt) for rt in RUNTIMES],
     }
     return Recommendation(
         options=tuple(rank(options)),
@@ -199,25 +205,12 @@ def build_recommendation(request: RecommendRequest, *, catalog: Any = None) -> R
 
 
 def _price(cfg, count: int, condition: str, observations, day: str, fit):
-    """PriceBasis for `count` machines of this config under the condition, or a reason str."""
+    """PriceBasis for `count` machines of this config under the condition on `day`, or a
+    reason str (the rule is the price engine's: `forgeplanner.engine.prices.price_for`)."""
     from forgeplanner.engine import prices as px
 
-    new = None
-    if condition in ("new", "any"):
-        if px.withdrawn_by(cfg, day):
-            if condition == "new":
-                return f"withdrawn by Apple {cfg.withdrawn}: not sold new"
-        else:
-            new = px.new_price(cfg, observations)
-    used = px.used_price(cfg, observations, day, fit) if condition in ("used", "any") else None
-    choices = [b for b in (new, used) if b is not None and b.price_usd is not None]
-    if not choices:
-        basis = used if used is not None else new
-        if basis is None:
-            return f"withdrawn by Apple {cfg.withdrawn} and no used price"
-        return basis  # unknown basis: kept, sorted last, unless a budget is set
-    best = min(choices, key=lambda b: b.price_usd)
-    if count == 1:
+    best = px.price_for(cfg, condition, day, observations, fit)
+    if isinstance(best, str) or count == 1 or best.price_usd is None:
         return best
     return replace(best, price_usd=best.price_usd * count)
 
@@ -258,7 +251,7 @@ class _Search:
         self._totals: dict[tuple[str, str, str], int] = {}
         self._hosts: dict[str, HostSpec] = {}
         self._speeds: dict[tuple[str, str, str, str], SpeedEstimate | None] = {}
-        self._costs: dict[tuple[str, str], LayerCosts | str] = {}
+        self._costs: dict[tuple[str, str, bool], LayerCosts | str] = {}
         self._needs: dict[tuple[str, str, int], int] = {}
         for m in models:
             for rt in RUNTIMES:
@@ -296,14 +289,16 @@ class _Search:
             self._speeds[key] = speed_estimate(model, quant, self._host(cfg), self.opts[rt])
         return self._speeds[key]
 
-    def _layer_costs(self, model: ModelSpec, q: QuantScheme) -> LayerCosts | str:
+    def _layer_costs(self, model: ModelSpec, q: QuantScheme, apple_gpu: bool) -> LayerCosts | str:
         """The cluster's per-layer costs (one table for every cluster size), or why not."""
         from forgeplanner.services.cluster import cluster_costs
 
-        key = (model.id, q.name)
+        key = (model.id, q.name, apple_gpu)
         if key not in self._costs:
             try:
-                self._costs[key] = cluster_costs(model, q.name, self.opts[CLUSTER_RUNTIME])
+                self._costs[key] = cluster_costs(
+                    model, q.name, self.opts[CLUSTER_RUNTIME], apple_gpu=apple_gpu
+                )
             except ForgePlannerError as exc:
                 self._costs[key] = str(exc)
         return self._costs[key]
@@ -415,7 +410,7 @@ class _Search:
             for m in self.models:
                 chosen = None
                 for q in self.quants[(m.id, rt)]:
-                    costs = self._layer_costs(m, q)
+                    costs = self._layer_costs(m, q, host.is_apple_silicon)
                     if isinstance(costs, str):
                         last = f"cluster x{n}: {costs}"
                         continue

@@ -17,7 +17,7 @@ from forgeplanner.services.prices import (
     PriceInputError,
     all_observations,
     commit_listings,
-    delete_observation,
+    delete_observations,
     import_listings,
     price_day,
     read_listings_file,
@@ -41,7 +41,7 @@ def listings(tmp_path: Path) -> Path:
 def test_price_day():
     assert price_day("2026-11-26") == "2026-11-26"
     assert len(price_day(None)) == 10
-    with pytest.raises(PriceInputError, match=r"--today '26\.11\.2026': expected YYYY-MM-DD"):
+    with pytest.raises(PriceInputError, match=r"--as-of '26\.11\.2026': expected YYYY-MM-DD"):
         price_day("26.11.2026")
 
 
@@ -72,16 +72,21 @@ def test_a_bad_row_imports_nothing(listings):
     assert user_price_observations() == ((), [])
 
 
-def test_delete_one_observation(listings, capsys):
+def test_delete_observations_all_or_none(listings, capsys):
     _, added = import_listings(listings)
-    first = added[0]
-    removed = delete_observation(first.id)
-    assert removed == first
-    assert [o.id for o in user_price_observations()[0]] == [f"user-{added[1].id}"]
-    with pytest.raises(NotFoundError, match=f"unknown price observation 'user-{first.id}'"):
-        delete_observation(first.id)
-    # The command takes the id `prices list` shows.
-    assert main(["prices", "delete", f"user-{added[1].id}", "--json"]) == 0
-    assert json.loads(capsys.readouterr().out)["deleted"]["id"] == added[1].id
+    first, second, third = added
+    # An unknown id anywhere: nothing is deleted.
+    with pytest.raises(NotFoundError, match=f"unknown price observation '{third.id + 100}'"):
+        delete_observations([first.id, third.id + 100])
+    assert len(user_price_observations()[0]) == 2
+    assert delete_observations([first.id, first.id]) == [first]  # a repeated id counts once
+    assert [o.id for o in user_price_observations()[0]] == [f"user-{second.id}"]
+    with pytest.raises(NotFoundError, match=f"unknown price observation '{first.id}'"):
+        delete_observations([first.id])
+    # The command takes the ids `prices list` shows.
+    assert main(["prices", "delete", f"user-{second.id}", str(third.id), "--json"]) == 0
+    deleted = json.loads(capsys.readouterr().out)["deleted"]
+    assert [d["id"] for d in deleted] == [second.id, third.id]
+    assert user_price_observations() == ((), [])
     assert main(["prices", "delete", "shipped-obs-1"]) == 2
-    assert "expected one of your observations' ids" in capsys.readouterr().err
+    assert "is not one of your observations' ids" in capsys.readouterr().err

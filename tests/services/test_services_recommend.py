@@ -49,7 +49,7 @@ def llama70():
         ("llama-3.1-70b",),
         8192,
         quant_min="Q4_K_M",
-        today=TODAY,
+        as_of=TODAY,
         tariff=0.30,
         hours_at_load=8,
         include_user_observations=False,
@@ -146,8 +146,8 @@ def test_a_request_keeps_each_model_once_in_order():
 
 
 def test_a_bad_price_day_is_the_recommend_error():
-    req = RecommendRequest(("llama-3.1-8b",), 4096, today="26/11/2026")
-    with pytest.raises(RecommendInputError, match="--today '26/11/2026': expected YYYY-MM-DD"):
+    req = RecommendRequest(("llama-3.1-8b",), 4096, as_of="26/11/2026")
+    with pytest.raises(RecommendInputError, match="--as-of '26/11/2026': expected YYYY-MM-DD"):
         build_recommendation(req)
 
 
