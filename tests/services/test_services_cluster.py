@@ -9,6 +9,7 @@ import pytest
 
 from catalog import load_catalog
 from forgeplanner.cli.main import main
+from forgeplanner.domain.runtime import Runtime
 from forgeplanner.errors import NotFoundError
 from forgeplanner.services.cluster import (
     ClusterError,
@@ -98,3 +99,58 @@ def test_a_cluster_far_too_small_is_laid_out_proportionally_and_does_not_fit():
     assert plan.split == "proportional" and plan.verdict == "does-not-fit"
     assert sum(n.total_bytes for n in plan.nodes) > sum(n.gpu_limit_bytes for n in plan.nodes)
     assert [n.n_layers for n in plan.nodes] == [63, 63]
+
+
+INTEL = "mac-mini-2018-i7-64gb"
+
+
+def test_the_runtime_is_typed_and_must_split_a_model():
+    req = ClusterRequest("llama-3.1-70b", "MLX-4bit", (NodeGroup(MINI, 2),), runtime="MLX")
+    assert req.runtime is Runtime.MLX
+    assert ClusterRequest("llama-3.1-70b", "Q4_K_M", (NodeGroup(MINI),)).runtime is (
+        Runtime.LLAMA_CPP
+    )
+    with pytest.raises(ClusterError, match="runtime 'ollama' does not split a model"):
+        ClusterRequest("llama-3.1-70b", "Q4_K_M", (NodeGroup(MINI),), runtime=Runtime.OLLAMA)
+    with pytest.raises(ClusterError, match=r"runtime 'vllm' unknown; valid: llama\.cpp"):
+        ClusterRequest("llama-3.1-70b", "Q4_K_M", (NodeGroup(MINI),), runtime="vllm")
+    # MLX needs Apple Silicon on every node; llama.cpp RPC runs on the Intel minis too.
+    mixed = (NodeGroup(MINI), NodeGroup(INTEL))
+    with pytest.raises(ClusterError, match=f"Apple Silicon only; not: {INTEL}"):
+        build_cluster(ClusterRequest("llama-3.1-8b", "MLX-4bit", mixed, runtime=Runtime.MLX))
+    assert build_cluster(ClusterRequest("llama-3.1-8b", "Q4_K_M", mixed)).plan.nodes
+
+
+def test_the_runtime_decides_memory_and_layer_costs():
+    """The same machines under llama.cpp (GGUF) and MLX (MLX weights): each plan's per-node
+    memory is its runtime's (weights format, KV cache, compute buffer, runtime overhead)."""
+    from forgeplanner.engine.cluster_costs import layer_costs
+    from forgeplanner.services.cluster import run_options
+    from forgeplanner.services.models import find_model
+
+    model = find_model("llama-3.1-70b")
+    plans = {}
+    for runtime, quant in ((Runtime.LLAMA_CPP, "Q4_K_M"), (Runtime.MLX, "MLX-4bit")):
+        plan = build_cluster(
+            ClusterRequest(model.id, quant, (NodeGroup(MINI, 2),), runtime=runtime)
+        ).plan
+        costs = layer_costs(model, quant, run_options(8192, runtime))
+        assert all(n.runtime_bytes == costs.runtime_bytes for n in plan.nodes)
+        assert all(n.compute_bytes == costs.compute_bytes for n in plan.nodes)
+        assert sum(n.weights_bytes for n in plan.nodes) == (
+            sum(costs.layer_weights_bytes) + costs.input_bytes + costs.output_bytes
+        )
+        plans[runtime] = plan
+    gguf, mlx = plans[Runtime.LLAMA_CPP], plans[Runtime.MLX]
+    assert gguf.nodes[0].runtime_bytes != mlx.nodes[0].runtime_bytes
+    assert gguf.decode_tps != pytest.approx(mlx.decode_tps)
+
+
+def test_a_one_node_cluster_on_an_intel_mini_is_the_estimate(capsys):
+    """No Metal backend: the layer costs are the CPU backend's, as `forgeplanner estimate`'s."""
+    node = build_cluster(ClusterRequest("llama-3.1-8b", "Q4_K_M", (NodeGroup(INTEL),))).plan
+    argv = ["estimate", "--model", "llama-3.1-8b", "--machine", INTEL, "--quant", "Q4_K_M"]
+    assert main([*argv, "--json"]) == 0
+    memory = json.loads(capsys.readouterr().out)["memory"]
+    assert node.nodes[0].total_bytes == memory["total_bytes"]
+    assert node.nodes[0].compute_bytes == memory["compute_bytes"]
