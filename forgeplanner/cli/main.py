@@ -195,7 +195,9 @@ def _use_data_cache() -> None:
 
     try:
         datacache.install()
-    except OSError:  # no writable cache directory: every run reads the data files
+    except (OSError, ForgePlannerError):
+        # No usable cache directory (FORGEPLANNER_HOME a file, a read-only home): every run
+        # reads the data files; a command that needs the user's folders says so itself.
         pass
 
 
