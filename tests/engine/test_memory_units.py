@@ -393,7 +393,7 @@ def test_registry_lookup() -> None:
     assert get_quant("q4_k_m").name == "Q4_K_M"
     with pytest.raises(NotFoundError, match="valid: BF16, F16"):
         get_quant("Q4_K_XL")
-    # 25 GGUF types (incl. MXFP4, NVFP4) and 10 MLX formats (incl. mxfp8, nvfp4, mxfp4).
+    # 25 GGUF schemes (incl. MXFP4, NVFP4; Unsloth UD-* mixes are accepted, not listed), 10 MLX
     assert len(QUANT_NAMES) == 35
 
 
@@ -403,9 +403,17 @@ def test_quants_for_runtime_and_model() -> None:
     assert "MXFP4" in [q.name for q in quants_for(GPT_OSS_20B, "ollama")]
     mx = [q.name for q in quants_for(LLAMA_8B, "mlx")]
     assert mx == [
-        "MLX-bf16", "MLX-8bit", "MLX-mxfp8", "MLX-6bit", "MLX-5bit", "MLX-4bit", "MLX-nvfp4",
-        "MLX-mxfp4", "MLX-3bit", "MLX-2bit",
-    ]  # fmt: skip
+        "MLX-bf16",
+        "MLX-8bit",
+        "MLX-mxfp8",
+        "MLX-6bit",
+        "MLX-5bit",
+        "MLX-4bit",
+        "MLX-nvfp4",
+        "MLX-mxfp4",
+        "MLX-3bit",
+        "MLX-2bit",
+    ]
     tiers = [q.quality_tier for q in quants_for(DEEPSEEK_V3, "llama.cpp")]
     assert tiers == sorted(tiers)
 
