@@ -5,8 +5,8 @@ Unknown figures stay unknown (None) with the reason in the basis string, never g
 - bandwidth: the catalog figure, or for this machine the latest stored measurement
   (a host calibration or a built-in bandwidth benchmark run), else unknown;
 - peak FP32 compute: the catalog figure where Apple/third parties published one, else derived
-  as GPU cores x per-core throughput of that generation (fitted from the chips that have a
-  published figure, see speed_constants.PER_CORE_FP32_FLOPS) and labelled "derived";
+  as GPU cores x per-core throughput of that generation (the median TFLOPS / cores of the
+  catalog chips of that generation that have a published figure) and labelled "derived";
   Intel CPUs: cores x base clock x FP32 FLOPs per cycle of the microarchitecture.
 """
 
@@ -34,10 +34,32 @@ class HostError(ForgePlannerError):
     """A host that cannot be built from what the user gave."""
 
 
-def _per_core_table() -> dict[str, float]:
-    from forgeplanner.engine.speed_constants import PER_CORE_FP32_FLOPS
+_PER_CORE: dict[str, float] | None = None
 
-    return dict(PER_CORE_FP32_FLOPS)
+
+def per_core_fp32_table(chips=None) -> dict[str, float]:
+    """Peak FP32 FLOP/s per GPU core by generation: the median of published TFLOPS / cores
+    over the catalog chips of that generation with a published figure (a derived fact)."""
+    import statistics
+
+    if chips is None:
+        from catalog import load_catalog
+
+        chips = load_catalog().chips.values()
+    by_gen: dict[str, list[float]] = {}
+    for c in chips:
+        if c.is_apple_silicon and c.gpu_cores and c.gpu_fp32_tflops.value is not None:
+            by_gen.setdefault(c.generation, []).append(
+                float(c.gpu_fp32_tflops.value) * 1e12 / c.gpu_cores
+            )
+    return {g: statistics.median(v) for g, v in sorted(by_gen.items())}
+
+
+def _per_core_table() -> dict[str, float]:
+    global _PER_CORE
+    if _PER_CORE is None:
+        _PER_CORE = per_core_fp32_table()
+    return dict(_PER_CORE)
 
 
 def chip_fp32(chip: ChipSpec, per_core: dict[str, float] | None = None) -> tuple[float | None, str]:
@@ -103,8 +125,8 @@ def host_from_chip(
             f"{chip.name} {chip.gpu_cores}-core GPU is sold with "
             f"{', '.join(str(o) for o in options)} GB, not {memory_gb} GB"
         )
-    bw = chip.bandwidth_bytes_per_s
-    bw_fig = chip.mem_bandwidth_gbps
+    bw_fig = chip.bandwidth_figure(memory_gb)  # some bins' bandwidth depends on the memory
+    bw = None if bw_fig.value is None else float(bw_fig.value) * GB
     bw_basis = (
         f"catalog: {bw_fig.value} GB/s ({bw_fig.source})"
         if bw is not None
@@ -129,6 +151,7 @@ def host_from_chip(
         wired_limit_mb=wired_limit_mb,
         chip_tier=chip.tier,
         fp32_flops_basis=flops_basis,
+        chip_generation=chip.generation,
     )
 
 
@@ -164,7 +187,7 @@ def host_from_chip_name(
 ) -> HostSpec:
     from catalog import load_catalog
 
-    chip = load_catalog().find_chip(name, gpu_cores)
+    chip = load_catalog().find_chip(name, gpu_cores, memory_gb)
     return host_from_chip(
         chip, memory_gb, macos_version=macos_version, wired_limit_mb=wired_limit_mb
     )
@@ -288,7 +311,7 @@ def stored_measurements(hostname: str) -> dict[str, Any]:
 
 
 def _catalog_unless_quiet(
-    chip: ChipSpec, bw: float | None, bw_basis: str, tier: str | None
+    chip: ChipSpec, bw: float | None, bw_basis: str, tier: str | None, memory_bytes: int
 ) -> tuple[float | None, str]:
     """This Mac's bandwidth: the stored measurement when it comes from a calibration or from
     runs judged quiet (or kept with --accept-load); else the catalog figure, saying why. A run
@@ -298,7 +321,8 @@ def _catalog_unless_quiet(
 
     if bw is not None and tier != NOT_RECORDED:
         return bw, bw_basis
-    fig = chip.mem_bandwidth_gbps
+    # some bins' bandwidth depends on the memory fitted (unified memory in whole GB)
+    fig = chip.bandwidth_figure(round(memory_bytes / 2**30))
     if fig.value is None:
         return bw, bw_basis
     why = (
@@ -330,15 +354,19 @@ def host_this_machine(
     # Apple GPU: peak from the catalog chip; CPU hosts: a stored matmul measurement
     flops, flops_basis = stored["flops"], stored["flops_basis"]
     if chip is not None:
-        bw, bw_basis = _catalog_unless_quiet(chip, bw, bw_basis, stored.get("bandwidth_tier"))
+        bw, bw_basis = _catalog_unless_quiet(
+            chip, bw, bw_basis, stored.get("bandwidth_tier"), int(facts["memory_bytes"])
+        )
     gpu_cores = 0
     tier = None
     chip_id = None
+    generation = None
     if chip is not None:
         flops, flops_basis = chip_fp32(chip)
         gpu_cores = chip.gpu_cores
         tier = chip.tier
         chip_id = chip.id
+        generation = chip.generation
     return HostSpec(
         name=f"this machine ({brand or facts['machine']})",
         is_apple_silicon=is_apple,
@@ -355,6 +383,7 @@ def host_this_machine(
         else facts.get("wired_limit_mb"),
         chip_tier=tier,
         fp32_flops_basis=flops_basis,
+        chip_generation=generation,
     )
 
 
@@ -362,6 +391,19 @@ def describe_bandwidth(host: HostSpec) -> str:
     if host.bandwidth_bytes_per_s is None:
         return host.bandwidth_basis
     return f"{host.bandwidth_bytes_per_s / GB:.0f} GB/s ({host.bandwidth_basis})"
+
+
+def host_measurements_summary(host: HostSpec) -> dict[str, Any]:
+    """The figures an estimate for this machine used and where they came from (the runs,
+    the calibration or the catalog; forgeplanner.bench.host_runs): the `host_measurements`
+    key of `estimate --this-machine --json`."""
+    bw = host.bandwidth_bytes_per_s
+    return {
+        "bandwidth_gbps": None if bw is None else bw / GB,
+        "bandwidth_basis": host.bandwidth_basis,
+        "fp32_flops": host.fp32_flops,
+        "fp32_flops_basis": host.fp32_flops_basis,
+    }
 
 
 def wired_limit_bytes(mb: int) -> int:

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from forgeplanner.cli import argtypes
 from forgeplanner.cli.output import add_json_flag, print_json, print_table
 from forgeplanner.errors import ForgePlannerError
 from forgeplanner.user_models import detect_kind, list_user_models, save_user_model
@@ -37,7 +38,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     kind = lst.add_mutually_exclusive_group()
     kind.add_argument("--moe", action="store_true", help="only mixture-of-experts models")
     kind.add_argument("--dense", action="store_true", help="only dense models")
-    lst.add_argument("--min-context", type=int, metavar="TOKENS", help="max context >= TOKENS")
+    lst.add_argument(
+        "--min-context", type=argtypes.depth_tokens, metavar="TOKENS", help="max context >= TOKENS"
+    )
     lst.add_argument("--license", metavar="TEXT", help="license contains TEXT (case-insensitive)")
     lst.add_argument("--catalog-only", action="store_true", help="leave out your own models")
     add_json_flag(lst)
@@ -69,6 +72,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     imp.add_argument("--url", default=DEFAULT_OLLAMA_URL, help="Ollama URL (default: %(default)s)")
     imp.add_argument("--id", dest="model_id", help="id to save the model under")
     imp.add_argument("--no-save", action="store_true", help="print only, do not save")
+    imp.add_argument(
+        "--replace", action="store_true", help="overwrite your model saved under the same id"
+    )
     add_json_flag(imp)
     imp.set_defaults(func=_import)
     p.set_defaults(func=lambda _args: (p.print_help(), 2)[1])
@@ -295,7 +301,7 @@ def _do_import(args: argparse.Namespace) -> ModelSpec:
 
 def _import(args: argparse.Namespace) -> int:
     spec = _do_import(args)
-    saved_as = None if args.no_save else save_user_model(spec)
+    saved_as = None if args.no_save else save_user_model(spec, replace=args.replace)
     if args.json:
         from models_db import spec_to_dict
 

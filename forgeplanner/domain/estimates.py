@@ -42,6 +42,9 @@ class RunOptions:
     runtime: Runtime = Runtime.LLAMA_CPP  # a runtime name is accepted and parsed
     n_batch: int = 2048
     n_ubatch: int = 512
+    # The runtime's version: a llama.cpp build ("b8920"), an mlx-lm / Ollama / LM Studio
+    # version ("0.26.3"); None = the newest the speed constants cover.
+    runtime_version: str | None = None
 
     def __post_init__(self) -> None:
         if self.context <= 0:
@@ -90,6 +93,8 @@ class HostSpec:
     measured_gpu_limit_bytes: int | None = None  # e.g. Metal recommendedMaxWorkingSetSize
     chip_tier: str | None = None  # "base" | "pro" | "max" | "ultra" | "intel" (Ultra = two dies)
     fp32_flops_basis: str = ""  # "catalog: <source>" | "derived: cores x per-core ..." | "unknown"
+    chip_generation: str | None = None  # "M1".."M5" | "intel"
+    passive_cooling: bool = False  # fanless (MacBook Air): sustained GPU work throttles
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,6 +154,13 @@ class SpeedEstimate:
     ttft_s: float
     explain: tuple[Explanation, ...] = ()
     basis: str = ""  # "calibrated constants (fit 2026-11-26)", "host calibration run 12", ...
+    # Likely ranges (10th-90th percentile of what held-out published runs of similar setups
+    # measured for this estimate); None when no band applies (e.g. a host calibration).
+    decode_tps_low: float | None = None
+    decode_tps_high: float | None = None
+    prefill_tps_low: float | None = None
+    prefill_tps_high: float | None = None
+    band_basis: str = ""  # which group of published runs the range comes from
 
     def to_dict(self) -> dict[str, object]:
         d = asdict(self)

@@ -165,6 +165,9 @@ class ModelSpec:
         token reads one row of it (untied models); tied models read the matrix as lm_head."""
         if self.params_active is not None:
             return self.params_active
+        # Gemma 3n / 4 E-models: the per-layer embedding table is a look-up (one row per layer
+        # per token), not a matmul: it is in params_total but not read per token.
+        ple = self.per_layer_embedding.params if self.per_layer_embedding else 0
         if self.tie_word_embeddings:
-            return self.params_total
-        return self.params_total - self.vocab_size * self.hidden_size
+            return self.params_total - ple
+        return self.params_total - self.vocab_size * self.hidden_size - ple

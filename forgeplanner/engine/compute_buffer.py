@@ -65,8 +65,9 @@ def ffn_floats(model: ModelSpec, fit: ComputeTermFit = COMPUTE_FIT) -> float:
     if model.moe is not None:
         moe_ff = model.moe.expert_ffn * model.moe.experts_per_token
         moe = fit.ffn_ff * moe_ff + (fit.ffn_h + 1.0) * H
-        if model.moe.shared_experts:
-            moe += fit.ffn_ff * model.moe.expert_ffn * model.moe.shared_experts + H
+        if model.moe.shared_experts or model.moe.shared_expert_ffn:
+            shared = model.moe.shared_expert_ffn or model.moe.expert_ffn * model.moe.shared_experts
+            moe += fit.ffn_ff * shared + H
         ffn = max(ffn, moe)
     return ffn
 

@@ -90,7 +90,9 @@ class SpeedInputs:
     qclass: str
     weights_total_bytes: int  # the whole file: streamed once per prompt micro-batch
     weights_read_bytes: float  # per decoded token (active experts, no input embedding)
+    experts_read_bytes: float  # of which routed experts (MoE; 0 for dense models)
     active_params: int
+    expert_active_params: float  # routed-expert parameters one token uses (MoE)
     n_layers: int
     attn: object  # speed.AttentionShape
     kv_full_bytes_per_token: float
@@ -98,6 +100,7 @@ class SpeedInputs:
     window: int
     kv_state_bytes: float  # fixed recurrent state, read and written per token
     kv_multiplier: float  # how often decode streams the cache per token
+    n_recurrent_layers: int = 0  # hybrids: layers with recurrent state instead of a cache
 
     def kv_bytes_at(self, depth):
         """KV bytes in the cache at `depth` tokens (what one decode step attends over)."""
@@ -355,13 +358,16 @@ class Prepared:
         from forgeplanner.engine.speed import AttentionShape, quant_class
 
         m, wb, t = self.model, self.table.weights, self.table
-        read = float(wb.total_bytes)
+        read = float(wb.total_bytes) - wb.bytes_by_group.get("per_layer_embd", 0)
         if not m.tie_word_embeddings:
             read -= wb.bytes_by_group.get("token_embd", 0)
+        experts_read = expert_params = 0.0
         if m.moe is not None and m.moe.n_experts > 0:
             frac = m.moe.experts_per_token / m.moe.n_experts
             read -= wb.bytes_by_group.get("experts", 0) * (1.0 - frac)
-        shape = self.attention.flops_shape()
+            experts_read = wb.bytes_by_group.get("experts", 0) * frac
+            expert_params = wb.params_by_group.get("experts", 0) * frac
+        shape = self.attention.flops_shape(self.profile.weight_format)
         fused = self.profile.cache_rules == "mlx" or bool(self.options.flash_attention)
         return SpeedInputs(
             model_id=m.id,
@@ -369,7 +375,9 @@ class Prepared:
             qclass=quant_class(self.quant),
             weights_total_bytes=int(wb.total_bytes),
             weights_read_bytes=read,
+            experts_read_bytes=float(experts_read),
             active_params=m.active_params,
+            expert_active_params=float(expert_params),
             n_layers=m.n_layers,
             attn=AttentionShape(shape.full_coeff, shape.windowed, shape.gqa_ratio),
             kv_full_bytes_per_token=float(t.full_cell_bytes),
@@ -377,6 +385,7 @@ class Prepared:
             window=int(t.window),
             kv_state_bytes=float(t.recurrent_bytes_per_seq),
             kv_multiplier=self.attention.kv_read_multiplier(fused),
+            n_recurrent_layers=len(t.recurrent_layers) if t.recurrent_bytes_per_seq else 0,
         )
 
     # -- per-layer view for clusters ---------------------------------------------------------
@@ -452,7 +461,7 @@ def build_table(model: ModelSpec, quant: QuantScheme, prof: RuntimeProfile,
     cell = tuple(float(sum(row(r) for r in c.rows)) for c in caches)
     full = float(sum(b for c, b in zip(caches, cell, strict=True) if c.cache == CACHE_FULL))
     win = float(sum(b for c, b in zip(caches, cell, strict=True) if c.cache == CACHE_WINDOW))
-    rec_layers = tuple(i for i, c in enumerate(caches) if not c.rows)
+    rec_layers = tuple(i for i, c in enumerate(caches) if c.recurrent)
     return LayerTable(
         weights=wb,
         layer_cache=tuple(c.cache for c in caches),

@@ -29,11 +29,11 @@ from forgeplanner.engine.pipeline import Prepared, prepare
 from forgeplanner.engine.quant import QUANT_NAMES, QUANTS, get_quant
 from forgeplanner.engine.runtimes import profile
 from forgeplanner.engine.speed import (
-    QUANT_CLASSES,
     SpeedConstants,
-    decode_seconds,
+    decode_design,
+    dot,
     host_speed_inputs,
-    prefill_seconds_per_token,
+    prefill_design,
     quant_class,
     ttft_seconds,
 )
@@ -187,36 +187,57 @@ def sweep(
 def _speed_inputs_grid(grid, qs, valid_mq, opts: RunOptions):
     """Per-token quantities [M, Q] / [M, 1] from each Prepared.speed_inputs."""
     M, Q = len(grid), len(qs)
-    qcls = np.array([QUANT_CLASSES.index(quant_class(q)) for q in qs], dtype=np.int64)
-    read = np.zeros((M, Q))
-    wtot = np.zeros((M, Q))
-    kv_d = np.zeros((M, 1))  # KV bytes x read multiplier at depth
-    kv_d2 = np.zeros((M, 1))  # ... at depth + prompt (first token after the prompt)
-    n_act = np.zeros((M, 1))
-    n_lay = np.zeros((M, 1))
-    fpt = np.zeros((M, 1))
+    z = lambda shape: np.zeros(shape)  # noqa: E731
+    g = {
+        "read": z((M, Q)), "experts_read": z((M, Q)), "wtot": z((M, Q)),
+        "kv_d": z((M, 1)), "kv_d2": z((M, 1)), "attn_d": z((M, 1)), "attn_d2": z((M, 1)),
+        "n_act": z((M, 1)), "n_exp": z((M, 1)), "n_lay": z((M, 1)), "attn_mean": z((M, 1)),
+        "n_rec": z((M, 1)), "state": z((M, 1)),
+    }  # fmt: skip
+    fa = np.zeros((M, 1), dtype=bool)
+    d, d2 = opts.depth, opts.depth + opts.prompt_tokens
     for i, row in enumerate(grid):
         first = None
         for j, p in enumerate(row):
             if p is None or not valid_mq[i, j]:
                 continue
             inp = p.speed_inputs
-            read[i, j] = inp.weights_read_bytes
-            wtot[i, j] = inp.weights_total_bytes
-            first = first or inp
+            g["read"][i, j] = inp.weights_read_bytes
+            g["experts_read"][i, j] = inp.experts_read_bytes
+            g["wtot"][i, j] = inp.weights_total_bytes
+            if first is None:
+                first, fa[i] = inp, bool(p.fa.enabled)
         if first is None:
             continue
-        kv_d[i] = float(first.kv_bytes_at(opts.depth)) * first.kv_multiplier
-        kv_d2[i] = float(first.kv_bytes_at(opts.depth + opts.prompt_tokens)) * first.kv_multiplier
-        n_act[i] = first.active_params
-        n_lay[i] = first.n_layers
-        fpt[i] = 2.0 * float(first.active_params) + float(
-            first.attn.mean_flops(opts.depth, opts.prompt_tokens)
-        )
-    return qcls, read, wtot, kv_d, kv_d2, n_act, n_lay, fpt
+        g["kv_d"][i] = float(first.kv_bytes_at(d)) * first.kv_multiplier
+        g["kv_d2"][i] = float(first.kv_bytes_at(d2)) * first.kv_multiplier
+        g["attn_d"][i] = float(first.attn.flops_at(d))
+        g["attn_d2"][i] = float(first.attn.flops_at(d2))
+        g["n_act"][i] = first.active_params
+        g["n_exp"][i] = first.expert_active_params
+        g["n_lay"][i] = first.n_layers
+        g["n_rec"][i] = first.n_recurrent_layers
+        g["state"][i] = first.kv_state_bytes
+        g["attn_mean"][i] = float(first.attn.mean_flops(opts.depth, opts.prompt_tokens))
+    classes = [quant_class(q) for q in qs]
+    return g, fa, classes
+
+
+def _decode_s(c, g, sl, hs, qclass, kv, attn):
+    """Decode seconds per token for the quant columns `sl` of one class on one host."""
+    design = decode_design(
+        weights_read_bytes=g["read"][:, sl], experts_read_bytes=g["experts_read"][:, sl],
+        kv_bytes=kv, active_params=g["n_act"], n_layers=g["n_lay"], attn_flops=attn,
+        bandwidth=hs.bandwidth, flops=hs.flops, is_ultra=hs.is_ultra,
+        generation=hs.generation, qclass=qclass, recurrent_layers=g["n_rec"],
+        recurrent_state_bytes=g["state"],
+    )  # fmt: skip
+    return dot(c.decode, design)
 
 
 def _speed_grid(hosts, grids, qs, valid_mq, opts: RunOptions, constants: SpeedConstants):
+    """decode/prefill tokens/s and TTFT [H, M, Q]: the engine's designs on arrays, one quant
+    class at a time (its coefficients are scalars), one host at a time."""
     from forgeplanner.engine.estimate import n_ubatch_for, runtime_constants
 
     H, M, Q = len(hosts), valid_mq.shape[0], len(qs)
@@ -229,34 +250,26 @@ def _speed_grid(hosts, grids, qs, valid_mq, opts: RunOptions, constants: SpeedCo
         hs = host_speed_inputs(h)
         if hs is None:
             continue
-        qcls, read, wtot, kv_d, kv_d2, n_act, n_lay, fpt = inputs[bool(h.is_apple_silicon)]
-        c, _ = runtime_constants(constants, opts.runtime, h)
-        deq = np.array([c.dequant_for(k) for k in QUANT_CLASSES])[qcls][None, :]
-        comp = np.array([c.compute_for(k) for k in QUANT_CLASSES])[qcls][None, :]
-        common = dict(
-            active_params=n_act,
-            n_layers=n_lay,
-            bandwidth=hs.bandwidth,
-            flops=hs.flops,
-            is_ultra=hs.is_ultra,
-            dequant_coeff=deq,
-        )
-        decode[j] = decode_seconds(
-            c, weights_read_bytes=read, kv_bytes=kv_d, kv_multiplier=1.0, **common
-        )
-        decode2[j] = decode_seconds(
-            c, weights_read_bytes=read, kv_bytes=kv_d2, kv_multiplier=1.0, **common
-        )
-        prefill_s[j] = prefill_seconds_per_token(
-            c,
-            flops_per_token=fpt,
-            weights_total_bytes=wtot,
-            n_ubatch=ub,
-            bandwidth=hs.bandwidth,
-            flops=hs.flops,
-            is_ultra=hs.is_ultra,
-            compute_coeff=comp,
-        )
+        g, fa, classes = inputs[bool(h.is_apple_silicon)]
+        c, _ = runtime_constants(constants, opts.runtime, h, opts.runtime_version)
+        na = bool(c.uses_neural_accelerators and hs.has_neural_accelerators)
+        for k in sorted(set(classes)):
+            cols = [i for i, x in enumerate(classes) if x == k]
+            sl = np.asarray(cols)
+
+            decode[j][:, sl] = _decode_s(c, g, sl, hs, k, g["kv_d"], g["attn_d"])
+            decode2[j][:, sl] = _decode_s(c, g, sl, hs, k, g["kv_d2"], g["attn_d2"])
+            pre = np.zeros((M, len(cols)))
+            for on in (True, False):  # flash attention differs per model
+                part = dot(c.prefill, prefill_design(
+                    weight_flops=2.0 * g["n_act"], expert_flops=2.0 * g["n_exp"],
+                    attn_flops=g["attn_mean"], weights_total_bytes=g["wtot"][:, sl],
+                    n_ubatch=ub, n_layers=g["n_lay"], bandwidth=hs.bandwidth, flops=hs.flops,
+                    is_ultra=hs.is_ultra, prompt_tokens=float(opts.prompt_tokens), qclass=k,
+                    generation=hs.generation, neural_accelerators=na, flash_attention=on,
+                    recurrent_state_bytes=g["state"]))  # fmt: skip
+                pre = np.where(fa == on, part, pre)
+            prefill_s[j][:, sl] = pre
     invalid = ~valid_mq[None, :, :]
     with np.errstate(divide="ignore", invalid="ignore"):
         decode_tps = np.where(invalid, np.nan, 1.0 / decode)

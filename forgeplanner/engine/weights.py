@@ -36,7 +36,10 @@ from forgeplanner.engine.quant import (
 )
 from forgeplanner.errors import NotFoundError
 
-GROUPS = ("token_embd", "output", "attention", "ffn", "experts", "norms", "other")
+# "per_layer_embd": the per-layer embedding table of Gemma 3n / 4 E-models (a look-up, one row
+# per layer per token: in memory, not streamed per token).
+GROUPS = ("token_embd", "per_layer_embd", "output", "attention", "ffn", "experts", "norms",
+          "other")  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +111,12 @@ def config_inventory(model: ModelSpec) -> tuple[TensorGroup, ...]:
     ]
     if not model.tie_word_embeddings:
         out.append(TensorGroup("output.weight", "output", "output", H, V * H, (-1,)))
+    ple = model.per_layer_embedding
+    if ple is not None:
+        # llama.cpp per_layer_token_embd {n_embd_per_layer * n_layer, n_vocab_per_layer},
+        # quantized like token_embd (llama-quant.cpp treats it as token_embd)
+        out.append(TensorGroup("per_layer_token_embd.weight", "token_embd", "per_layer_embd",
+                               ple.dim * ple.n_layers, ple.params, (-1,)))  # fmt: skip
     all_layers = tuple(range(L))
     att_layers = (
         tuple(att.attention_layers) if att.kind == "hybrid" and att.attention_layers else all_layers
@@ -283,8 +292,10 @@ def config_inventory(model: ModelSpec) -> tuple[TensorGroup, ...]:
                 fixed_type=native,
             )
         )
-        if moe.shared_experts:
-            Fs = F * moe.shared_experts  # llama.cpp: n_ff_shexp = n_ff_exp * n_expert_shared
+        if moe.shared_experts or moe.shared_expert_ffn:
+            # llama.cpp: n_ff_shexp = n_ff_exp * n_expert_shared, unless the model gives its
+            # own shared-expert width (Nemotron 3 Nano, Gemma 4 26B-A4B's dense MLP)
+            Fs = moe.shared_expert_ffn or F * moe.shared_experts
             for nm in ("gate", "up"):
                 out.append(
                     TensorGroup(
@@ -379,6 +390,8 @@ def _quantizable(name: str, n_dims: int) -> bool:
 
 
 def _group_from_name(name: str, category: str, n_dims: int) -> str:
+    if name.startswith("per_layer_token_embd"):
+        return "per_layer_embd"
     if category in ("token_embd", "output"):
         return category
     if "_exps" in name or "ffn_gate_inp.weight" in name:  # routed experts and their router
@@ -438,8 +451,11 @@ def _mlx_bytes(quant: QuantScheme, g: TensorGroup) -> tuple[str, int]:
     gs = quant.mlx_group_size or 64
     if g.ne0 % gs:
         return "bf16", g.n_elements * 2
-    # b bits per weight + one bf16 scale and one bf16 bias per group
-    return f"{quant.mlx_bits}bit", g.n_elements * quant.mlx_bits // 8 + (g.n_elements // gs) * 4
+    # b bits per weight + per group its scale (and, affine, its bias): bf16 + bf16 for affine
+    # modes, one 8-bit scale for mxfp4/mxfp8/nvfp4 (mlx.core.quantize)
+    label = f"{quant.mlx_bits}bit" if quant.base_type == "affine" else quant.base_type
+    per_group = quant.mlx_group_bytes
+    return label, g.n_elements * quant.mlx_bits // 8 + (g.n_elements // gs) * per_group
 
 
 def _inventory(model: ModelSpec) -> tuple[TensorGroup, ...]:
@@ -551,7 +567,7 @@ def _breakdown(model: ModelSpec, q: QuantScheme, imatrix: bool | None) -> Weight
                 per_layer[layer] += bytes_each
                 if g.group == "experts":
                     experts[layer] += bytes_each
-            elif g.group == "token_embd":
+            elif g.group in ("token_embd", "per_layer_embd"):
                 fixed["input"] += bytes_each
             else:  # output head, output norm, tensors outside the blocks
                 fixed["output"] += bytes_each

@@ -172,7 +172,10 @@ class _Walker:
 
 def precheck_gguf(path: Path) -> HeaderSummary:
     """Validate the header of `path`; raise one DataError naming file, field and value."""
+    from forgeplanner.fileio import check_regular_input
+
     name = str(path)
+    check_regular_input(path, "GGUF file")  # /dev/zero or a FIFO: refused, never mapped
     try:
         with path.open("rb") as fh:
             size = path.stat().st_size

@@ -145,6 +145,13 @@ def import_hf_repo(
         )
         names = [s.rfilename for s in (info.siblings or [])]
         sha = info.sha or ref.revision or "main"
+        # A renamed repo answers under its new id (the hub redirects the old one, e.g.
+        # meta-llama/Meta-Llama-3.1-8B-Instruct -> meta-llama/Llama-3.1-8B-Instruct): read the
+        # files and record the source under the id the hub now uses.
+        if isinstance(getattr(info, "id", None), str) and _REPO.match(info.id):
+            if info.id != ref.repo_id:
+                say(f"{ref.text}: the hub now names it {info.id}")
+            ref = HubRef(info.id, ref.revision)
         with tempfile.TemporaryDirectory(prefix="forgeplanner-hf-") as tmp:
             if "config.json" in names and not gguf_file:
                 say(f"{ref.text}: reading config.json at {sha[:12]}")

@@ -26,6 +26,8 @@ TYPED = [
     ("Qwen/Qwen3-Coder-Next", "qwen3-coder-next"),
     ("  GLM-4.7-Flash ", "glm-4.7-flash"),
     ("LLAMA-3.1-8B", "llama-3.1-8b"),
+    ("Mistral Large", "mistral-large-2411"),
+    ("mistral-large:123b", "mistral-large-2411"),
 ]
 
 

@@ -29,10 +29,13 @@ CACHE_NONE = "none"
 @dataclass(frozen=True, slots=True)
 class LayerCache:
     """What one layer stores per cached token: the element counts of each row (K, V, an
-    indexer key ...), each stored as one ggml row (block-aligned on its own)."""
+    indexer key ...), each stored as one ggml row (block-aligned on its own). A layer with no
+    rows either keeps recurrent state (`recurrent`) or reuses another layer's cache / has no
+    attention at all."""
 
     cache: str  # CACHE_FULL | CACHE_WINDOW | CACHE_NONE
     rows: tuple[int, ...]
+    recurrent: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -66,7 +66,7 @@ class FullAttention:
     def per_layer_flops(self) -> float:
         return 4.0 * self.n_heads * self.head_dim
 
-    def flops_shape(self) -> FlopsShape:
+    def flops_shape(self, weight_format: str = "gguf") -> FlopsShape:
         per_layer = self.per_layer_flops()
         layers = self.attention_layers()
         win = self.windowed_layers()

@@ -42,32 +42,55 @@ def delta_net_dims(model: ModelSpec) -> dict[str, int] | None:
 
 @dataclass(frozen=True, slots=True)
 class HybridAttention(FullAttention):
+    """Kimi Linear's attention layers are MLA (attention.hybrid_attention "mla"): they cache
+    one kv_lora_rank + rope latent per token (as latent.py); Nemotron-H also has layers with
+    neither (MLP-only blocks): the recurrent layers are those the data lists."""
+
     name = "hybrid"
     attn_layers: tuple[int, ...] = ()
     state_bytes_per_seq: int = 0
     delta_net: tuple[tuple[str, int], ...] = ()  # DELTA_NET_KEYS -> value, when known
+    rec_layers: tuple[int, ...] = ()  # layers holding recurrent state
+    mla_latent: int = 0  # > 0: the attention layers cache an MLA latent of this width
 
     @classmethod
     def from_model(cls, model: ModelSpec) -> HybridAttention:
         att = model.attention
         dn = delta_net_dims(model)
-        layers = (
-            tuple(att.attention_layers) if att.attention_layers else tuple(range(model.n_layers))
-        )
+        all_layers = tuple(range(model.n_layers))
+        layers = tuple(att.attention_layers) if att.attention_layers else all_layers
+        if att.recurrent is not None and att.recurrent.layers:
+            rec = tuple(att.recurrent.layers)
+        else:
+            rec = tuple(i for i in all_layers if i not in set(layers))
+        state = int(att.recurrent_state_bytes_per_seq or 0)
+        if not state and att.recurrent is not None:
+            state = att.recurrent.bytes_per_seq()
+        latent = 0
+        if att.hybrid_attention == "mla" and att.mla_kv_lora_rank:
+            latent = int(att.mla_kv_lora_rank) + int(att.mla_qk_rope_head_dim or 0)
         return cls(model.n_layers, model.n_heads, model.n_kv_heads, model.head_dim,
-                   model.hidden_size, layers, int(att.recurrent_state_bytes_per_seq or 0),
-                   tuple(sorted(dn.items())) if dn else ())  # fmt: skip
+                   model.hidden_size, layers, state,
+                   tuple(sorted(dn.items())) if dn else (), rec, latent)  # fmt: skip
 
     def attention_layers(self) -> tuple[int, ...]:
         return self.attn_layers
 
     def layer_caches(self) -> tuple[LayerCache, ...]:
-        row = self.kv_row
+        rows = (self.mla_latent,) if self.mla_latent else (self.kv_row, self.kv_row)
         att = set(self.attn_layers)
+        rec = set(self.rec_layers)
         return tuple(
-            LayerCache(CACHE_FULL, (row, row)) if i in att else LayerCache(CACHE_NONE, ())
+            LayerCache(CACHE_FULL, rows)
+            if i in att
+            else LayerCache(CACHE_NONE, (), recurrent=i in rec)
             for i in range(self.n_layers)
         )
+
+    def kv_read_multiplier(self, fused: bool) -> float:
+        if self.mla_latent:
+            return 1.0
+        return FullAttention.kv_read_multiplier(self, fused)
 
     @property
     def recurrent_bytes_per_seq(self) -> int:
@@ -88,7 +111,11 @@ class HybridAttention(FullAttention):
         return max(attn, 4.0 * (self.hidden_size + kd + vd))
 
     def kv_formula(self, n_full_layers: int, bytes_label: str, cells: int) -> tuple[str, str]:
-        f, n = FullAttention.kv_formula(self, n_full_layers, bytes_label, cells)
+        if self.mla_latent:
+            f = "L_attn * (kv_lora_rank + qk_rope_head_dim) * b * cells  (MLA, K only)"
+            n = f"{n_full_layers} * {self.mla_latent} * {bytes_label} * {cells}"
+        else:
+            f, n = FullAttention.kv_formula(self, n_full_layers, bytes_label, cells)
         return (
             f + " + recurrent_state_per_seq * n_seq",
             n + f" + {self.state_bytes_per_seq} B * {{n_seq}}",

@@ -80,9 +80,12 @@ class LatentAttention:
             return qk, self.v_head_dim or self.head_dim
         return self.latent, self.kv_lora_rank
 
-    def flops_shape(self) -> FlopsShape:
-        qk = self.qk_nope_head_dim + self.qk_rope_head_dim or self.head_dim
-        v = self.v_head_dim or self.head_dim
+    def flops_shape(self, weight_format: str = "gguf") -> FlopsShape:
+        """llama.cpp attends in the absorbed form: each head's query meets the 576-wide latent
+        (q.k over kv_lora + rope) and the scores weight the 512-wide latent (values), so a
+        cached position costs 2 x heads x (latent + kv_lora) FLOPs; mlx-lm's per-head form
+        costs 2 x heads x (qk_nope + qk_rope + v_head_dim)."""
+        qk, v = self.head_dims(weight_format)
         per_layer = 2.0 * self.n_heads * (qk + v)
         return FlopsShape(per_layer * self.n_layers, (), 1.0)
 

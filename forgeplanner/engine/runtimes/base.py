@@ -45,6 +45,8 @@ class RuntimeEra:
     since: str  # YYYY-MM-DD
     what_changed: str
     source: str
+    # The era's kernels use the GPU neural accelerators (Apple M5 matrix units) for matmuls.
+    neural_accelerators: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +98,16 @@ class RuntimeProfile:
 
     def context_per_sequence(self, context: int, parallel: int) -> int:
         return context // parallel if self.context_shared_by_sequences else context
+
+    def era_for_date(self, date: str | None) -> RuntimeEra | None:
+        """The era a build or release of that date belongs to (None: no eras, no date)."""
+        if not self.eras or not date:
+            return None
+        chosen = self.eras[0]
+        for era in self.eras:
+            if era.since <= str(date)[:10]:
+                chosen = era
+        return chosen
 
     def era_for(self, version: str | None) -> RuntimeEra | None:
         """The era a version belongs to (None: no eras known, or no version given)."""

@@ -22,7 +22,7 @@ from __future__ import annotations
 from forgeplanner.domain.model import ModelSpec
 from forgeplanner.domain.runtime import Runtime
 from forgeplanner.domain.units import MiB
-from forgeplanner.engine.runtimes.base import RuntimeProfile
+from forgeplanner.engine.runtimes.base import RuntimeEra, RuntimeProfile
 
 METAL_FA_HEAD_DIMS: frozenset[int] = frozenset(
     {32, 40, 48, 64, 72, 80, 96, 112, 128, 192, 256, 320, 512, 576}
@@ -76,6 +76,19 @@ def _rule(model: ModelSpec, kv_type: str, req: bool | None, apple_gpu: bool) -> 
     return llamacpp_rule("grok" in model.family.lower(), k, v, kv_type, req, apple_gpu)
 
 
+ERAS: tuple[RuntimeEra, ...] = (
+    RuntimeEra("2023", "b612", "2023-06-04", "Metal backend and its 2023 mat-vec / mat-mat "
+               "kernels (PRs #1642, #2188, #2615)", "ggml-org/llama.cpp PR #1642 (b612)"),
+    RuntimeEra("2024", "b2771", "2024-04-30", "flash attention for Metal (PR #5021) and the "
+               "2024 kernels", "ggml-org/llama.cpp PR #5021 (b2771)"),
+    RuntimeEra("2025", "b4987", "2025-03-28", "2025 flash-attention and MoE (mul_mat_id) "
+               "kernels (PRs #12612, #13388, #15541), MXFP4, flash attention on by default",
+               "ggml-org/llama.cpp PR #12612 (b4987)"),
+    RuntimeEra("2026", "b6968", "2025-11-06", "Metal 4 tensor API matmuls (GPU neural "
+               "accelerators on M5, PR #16634)", "ggml-org/llama.cpp PR #16634 (b6968)",
+               neural_accelerators=True),
+)  # fmt: skip
+
 PROFILE = RuntimeProfile(
     runtime=Runtime.LLAMA_CPP,
     label="llama.cpp",
@@ -91,4 +104,5 @@ PROFILE = RuntimeProfile(
     apple_silicon_only=False,
     constants_key="llama.cpp",
     flash_attention_rule=_rule,
+    eras=ERAS,
 )

@@ -16,6 +16,7 @@ import dataclasses
 from forgeplanner.domain.runtime import Runtime
 from forgeplanner.domain.units import MiB
 from forgeplanner.engine.runtimes import llamacpp, mlx
+from forgeplanner.engine.runtimes.base import RuntimeEra
 
 GGUF_PROFILE = dataclasses.replace(
     llamacpp.PROFILE,
@@ -25,6 +26,17 @@ GGUF_PROFILE = dataclasses.replace(
     overhead_basis="heuristic: LM Studio server + llama.cpp engine resident size (~0.5 GiB)",
     constants_key="lmstudio-gguf",
     constants_fallback="llama.cpp",
+    # LM Studio's llama.cpp runtimes 2.21-2.28 build without the Metal tensor API (GPU neural
+    # accelerators off; lmstudio-ai/lmstudio-bug-tracker issue #2040).
+    eras=(
+        RuntimeEra(
+            "2025",
+            "0.3.0",
+            "2024-08-22",
+            "LM Studio llama.cpp runtime (Metal tensor API off)",
+            "lmstudio-ai/lmstudio-bug-tracker #2040",
+        ),
+    ),
 )
 
 MLX_PROFILE = dataclasses.replace(
@@ -35,4 +47,14 @@ MLX_PROFILE = dataclasses.replace(
     overhead_basis="heuristic: LM Studio server + MLX engine resident size (~0.5 GiB)",
     constants_key="lmstudio-mlx",
     constants_fallback="mlx",
+    eras=(
+        RuntimeEra(
+            "2026",
+            "0.3.0",
+            "2024-08-22",
+            "LM Studio MLX engine (mlx-engine on a recent mlx)",
+            "lmstudio-ai/mlx-engine",
+            neural_accelerators=True,
+        ),
+    ),
 )

@@ -19,7 +19,7 @@ from __future__ import annotations
 from forgeplanner.domain.model import ModelSpec
 from forgeplanner.domain.runtime import Runtime
 from forgeplanner.domain.units import MiB
-from forgeplanner.engine.runtimes.base import RuntimeProfile
+from forgeplanner.engine.runtimes.base import RuntimeEra, RuntimeProfile
 from forgeplanner.engine.runtimes.llamacpp import head_dims
 
 MLX_FUSED_PREFILL_HEAD_DIMS: frozenset[int] = frozenset({64, 80, 128})
@@ -44,6 +44,14 @@ def _rule(model: ModelSpec, kv_type: str, req: bool | None, apple_gpu: bool) -> 
     )
 
 
+ERAS: tuple[RuntimeEra, ...] = (
+    RuntimeEra("2025", "0.0.1", "2023-12-01", "mlx before M5 neural-accelerator support",
+               "ml-explore/mlx-lm tags"),
+    RuntimeEra("2026", "0.29.0", "2025-12-16", "mlx >= 0.30 uses the M5 GPU neural "
+               "accelerators (mlx PR #2772, macOS 26.2)", "ml-explore/mlx tag v0.30.0, "
+               "ml-explore/mlx-lm tag v0.29.0", neural_accelerators=True),
+)  # fmt: skip
+
 PROFILE = RuntimeProfile(
     runtime=Runtime.MLX,
     label="MLX (mlx-lm)",
@@ -59,4 +67,5 @@ PROFILE = RuntimeProfile(
     apple_silicon_only=True,
     constants_key="mlx",
     flash_attention_rule=_rule,
+    eras=ERAS,
 )

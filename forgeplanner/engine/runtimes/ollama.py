@@ -18,7 +18,7 @@ from __future__ import annotations
 from forgeplanner.domain.model import ModelSpec
 from forgeplanner.domain.runtime import Runtime
 from forgeplanner.domain.units import MiB
-from forgeplanner.engine.runtimes.base import RuntimeProfile
+from forgeplanner.engine.runtimes.base import RuntimeEra, RuntimeProfile
 from forgeplanner.engine.runtimes.llamacpp import head_dims
 
 OLLAMA_SRC = "Ollama fs/ggml/ggml.go FlashAttention/SupportsFlashAttention, llm/server.go"
@@ -73,6 +73,15 @@ def _rule(model: ModelSpec, kv_type: str, req: bool | None, apple_gpu: bool) -> 
     )
 
 
+ERAS: tuple[RuntimeEra, ...] = (
+    RuntimeEra("2024", "0.0.1", "2023-07-08", "llama.cpp runner", "ollama/ollama tag v0.0.1"),
+    RuntimeEra("2025", "0.7.0", "2025-05-14", "Ollama's own Go engine for the architectures "
+               "it supports, the llama.cpp runner for the rest", "ollama/ollama tag v0.7.0"),
+    RuntimeEra("2026", "0.30.0", "2026-06-01", "upstream llama-server at a pinned build "
+               "(PR #16031 removed the Go engine)", "ollama/ollama tag v0.30.0, PR #16031",
+               neural_accelerators=True),
+)  # fmt: skip
+
 PROFILE = RuntimeProfile(
     runtime=Runtime.OLLAMA,
     label="Ollama",
@@ -88,4 +97,5 @@ PROFILE = RuntimeProfile(
     apple_silicon_only=False,
     constants_key="ollama",
     flash_attention_rule=_rule,
+    eras=ERAS,
 )
