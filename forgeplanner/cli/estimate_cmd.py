@@ -233,6 +233,11 @@ def run(args: argparse.Namespace) -> int:
     model = resolve_model(args)
     host = resolve_host(args)
     constants = _host_calibration(host, options) if args.this_machine else None
+    from forgeplanner import host as hosts
+
+    measured = hosts.host_measurements_summary(host) if args.this_machine else None
+    if measured is not None and not args.json:  # which runs (or figure) the estimate used
+        print(f"host bandwidth: {hosts.describe_bandwidth(host)}")
     try:
         if args.quant:
             e = estimate(model, args.quant, host, options, constants)
@@ -241,6 +246,8 @@ def run(args: argparse.Namespace) -> int:
             curve = _depth_curve(model, e, host, options)
             payload["decode_tps_by_depth"] = curve
             payload["published_runs"] = published_runs(model, host, options, e.quant)
+            if measured is not None:
+                payload["host_measurements"] = measured
             if args.json:
                 print_json(payload)
             else:
@@ -257,6 +264,8 @@ def run(args: argparse.Namespace) -> int:
         for e in qe.estimates
     ]
     payload["published_runs"] = published_runs(model, host, options, top.quant)
+    if measured is not None:
+        payload["host_measurements"] = measured
     if args.json:
         print_json(payload)
     else:
