@@ -266,7 +266,7 @@ def probe_this_machine() -> dict[str, Any]:
 def stored_measurements(hostname: str) -> dict[str, Any]:
     """This machine's measurements in the user store: bandwidth from the latest host
     calibration, else (and compute, for CPU hosts) from the built-in benchmark runs
-    (`forgeplanner bench run builtin`), chosen by forgeplanner.bench.host_runs: the median of
+    (`forgeplanner bench run builtin`), chosen by forgeplanner.measurement.host_runs: the median of
     the recent quiet runs; noisy runs never. Keys: bandwidth, bandwidth_basis, flops,
     flops_basis (values None when not stored or every run was noisy, the basis says which),
     and which runs were used (`*_runs`), their load tier (`*_tier`: quiet, accepted, not
@@ -279,7 +279,7 @@ def stored_measurements(hostname: str) -> dict[str, Any]:
         "flops_basis": "unknown: no stored compute benchmark for this machine",
     }
     try:
-        from forgeplanner.bench.host_runs import host_measurements
+        from forgeplanner.measurement.host_runs import host_measurements
         from forgeplanner.store.db import open_store
         from forgeplanner.store.repos import BenchRunRepo, CalibrationRepo
     except ImportError:  # pragma: no cover - the store ships with the package
@@ -320,8 +320,8 @@ def _catalog_unless_quiet(
     """This Mac's bandwidth: the stored measurement when it comes from a calibration or from
     runs judged quiet (or kept with --accept-load); else the catalog figure, saying why. A run
     stored before load sampling is not trusted over a published figure: it may be the one
-    loaded run that made estimates wrong (forgeplanner.bench.host_runs)."""
-    from forgeplanner.bench.load import NOT_RECORDED
+    loaded run that made estimates wrong (forgeplanner.measurement.host_runs)."""
+    from forgeplanner.measurement.load import NOT_RECORDED
 
     if bw is not None and tier != NOT_RECORDED:
         return bw, bw_basis
@@ -399,7 +399,7 @@ def describe_bandwidth(host: HostSpec) -> str:
 
 def host_measurements_summary(host: HostSpec) -> dict[str, Any]:
     """The figures an estimate for this machine used and where they came from (the runs,
-    the calibration or the catalog; forgeplanner.bench.host_runs): the `host_measurements`
+    the calibration or the catalog; forgeplanner.measurement.host_runs): the `host_measurements`
     key of `estimate --this-machine --json`."""
     bw = host.bandwidth_bytes_per_s
     return {

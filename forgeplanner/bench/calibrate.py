@@ -26,9 +26,9 @@ from typing import Any
 
 import numpy as np
 
-from forgeplanner.bench.host_runs import TIER_WORDS, select_runs
 from forgeplanner.bench.stats import error_pct
 from forgeplanner.domain.estimates import HostSpec, RunOptions
+from forgeplanner.measurement.host_runs import TIER_WORDS, select_runs
 from forgeplanner.store import CalibrationRecord, CalibrationRepo, RunRecord, Store
 
 RUNTIME = "llama.cpp"
@@ -266,7 +266,7 @@ def calibrate(store: Store, fingerprint: dict[str, Any], host: HostSpec | None =
         stored = BenchRunRepo(s).list(
             runner=RUNTIME, fingerprint_key=fingerprint["key"], status="ok"
         )
-    # the same load hygiene as the host's bandwidth (forgeplanner.bench.host_runs): quiet runs
+    # the same load hygiene as the host's bandwidth (forgeplanner.measurement.host_runs): quiet runs
     # (else runs kept with --accept-load, else runs stored before load sampling); never noisy
     sel = select_runs(stored, window_days=None, max_runs=None)
     runs = list(sel.used)
@@ -311,7 +311,7 @@ def calibrate(store: Store, fingerprint: dict[str, Any], host: HostSpec | None =
 
 def _uncalibrated_host(fingerprint: dict[str, Any], store: Store) -> HostSpec:
     """This machine as the engine sees it without a calibration: bandwidth and compute from
-    its built-in runs (median of the recent quiet ones, forgeplanner.bench.host_runs)."""
+    its built-in runs (median of the recent quiet ones, forgeplanner.measurement.host_runs)."""
     from forgeplanner.bench.estimate_link import builtin_measurements, host_for_this_machine
 
     host = host_for_this_machine(fingerprint, store)

@@ -22,8 +22,8 @@ METRICS = ("decode_tps", "prefill_tps")
 
 def builtin_measurements(fingerprint_key: str, store) -> dict[str, Any]:
     """This machine's bandwidth and compute from its built-in runs, by the load-hygiene rule
-    of forgeplanner.bench.host_runs (median of the recent quiet runs, noisy runs left out)."""
-    from forgeplanner.bench.host_runs import host_measurements
+    of forgeplanner.measurement.host_runs (median of the recent quiet runs, noisy runs left out)."""
+    from forgeplanner.measurement.host_runs import host_measurements
     from forgeplanner.store import BenchRunRepo
 
     with store.session() as s:
@@ -36,8 +36,8 @@ def host_for_this_machine(fingerprint: dict[str, Any], store) -> HostSpec:
     fingerprint key, more precise than the host builder's hostname match): bandwidth from the
     latest calibration, else the built-in runs (median of the recent quiet ones); compute
     from the built-in matmul where the catalog has no figure. The bases name the runs."""
-    from forgeplanner.bench.load import NOT_RECORDED
     from forgeplanner.host import host_this_machine
+    from forgeplanner.measurement.load import NOT_RECORDED
     from forgeplanner.store import CalibrationRepo
 
     host = host_this_machine()

@@ -28,7 +28,12 @@ from forgeplanner.bench.llamacpp import (
     check_rpc_servers,
     run_llamacpp,
 )
-from forgeplanner.bench.load import (
+from forgeplanner.bench.progress import BenchGen, Cancelled, CancelLike, Progress
+from forgeplanner.bench.result import headline
+from forgeplanner.domain.model import ModelSpec
+from forgeplanner.domain.units import GB
+from forgeplanner.errors import ForgePlannerError
+from forgeplanner.measurement.load import (
     DEFAULT_RULE,
     NOT_JUDGED,
     NOT_RECORDED,
@@ -39,11 +44,6 @@ from forgeplanner.bench.load import (
     spreads_of,
     verdict_of,
 )
-from forgeplanner.bench.progress import BenchGen, Cancelled, CancelLike, Progress
-from forgeplanner.bench.result import headline
-from forgeplanner.domain.model import ModelSpec
-from forgeplanner.domain.units import GB
-from forgeplanner.errors import ForgePlannerError
 from forgeplanner.store import BenchRunRepo, RunRecord, Store
 from forgeplanner.store.codec import model_to_json
 
@@ -84,7 +84,7 @@ def _start(
 
 @dataclass(frozen=True, slots=True)
 class LoadPolicy:
-    """How a run's load is judged (forgeplanner.bench.load): the rule's thresholds, whether
+    """How a run's load is judged (forgeplanner.measurement.load): the rule's thresholds, whether
     the user keeps the run even if it is noisy (`--accept-load`), and, for runs whose work
     happens outside this process tree, why they are not judged."""
 
@@ -424,7 +424,7 @@ def run_summary(rec: RunRecord) -> dict[str, Any]:
         **{k: v for k, v in est.items() if k not in ("explain",)},
     }  # fmt: skip
     out["error_pct"] = rec.error_pct or {}
-    # the machine's load during the run and its verdict (forgeplanner.bench.load): `noisy`
+    # the machine's load during the run and its verdict (forgeplanner.measurement.load): `noisy`
     # is None when the load was not recorded (older runs) or not judged (Ollama)
     out["load"] = measured.get("load")
     verdict = verdict_of(measured)

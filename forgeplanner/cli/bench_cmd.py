@@ -231,7 +231,7 @@ def _print_run(summary: dict[str, Any]) -> None:
 
 
 def _print_load(summary: dict[str, Any]) -> None:
-    """The load during the run and the verdict (forgeplanner.bench.load)."""
+    """The load during the run and the verdict (forgeplanner.measurement.load)."""
     load = summary.get("load")
     if not load:
         print("\nload during the run: not recorded (run stored before load sampling)")
@@ -437,8 +437,8 @@ def _rpc_commands(args: argparse.Namespace) -> int:
 
 def _list(args: argparse.Namespace) -> int:
     from forgeplanner.bench.fingerprint import machine_fingerprint
-    from forgeplanner.bench.load import load_summary
     from forgeplanner.bench.session import mark_interrupted, run_summary
+    from forgeplanner.measurement.load import load_summary
     from forgeplanner.store import BenchRunRepo
 
     with _store() as store:

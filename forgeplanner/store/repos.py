@@ -414,7 +414,7 @@ class RunRecord:
     raw_sha256: str | None
     message: str
     raw_output: str | None = field(default=None, repr=False)
-    # load during the run (forgeplanner.bench.load): None = not recorded (older runs)
+    # load during the run (forgeplanner.measurement.load): None = not recorded (older runs)
     load_verdict: str | None = None
     other_cpu_share: float | None = None
 
@@ -517,7 +517,7 @@ class BenchRunRepo:
         other_cpu_share: float | None = None,
     ) -> RunRecord:
         """`load_verdict` / `other_cpu_share`: the machine's load during the run as judged by
-        forgeplanner.bench.load (the full block goes in `measured["load"]`)."""
+        forgeplanner.measurement.load (the full block goes in `measured["load"]`)."""
         if status not in RUN_STATUSES:
             raise ValueError(f"status '{status}' unknown; valid: {', '.join(RUN_STATUSES)}")
         row = self._row(run_id)

@@ -21,7 +21,6 @@ from forgeplanner.bench.llamacpp import (
     run_llama_bench,
     run_llama_cpp_python,
 )
-from forgeplanner.bench.load import QUIET
 from forgeplanner.bench.process import free_port, stop_process, tcp_reachable
 from forgeplanner.bench.progress import Cancelled, drive
 from forgeplanner.bench.session import (
@@ -32,6 +31,7 @@ from forgeplanner.bench.session import (
 )
 from forgeplanner.bench.synthetic_gguf import SyntheticShape, write_synthetic_gguf
 from forgeplanner.errors import ForgePlannerError
+from forgeplanner.measurement.load import QUIET
 from forgeplanner.store import BenchRunRepo, Store
 
 pytestmark = pytest.mark.slow
@@ -235,7 +235,7 @@ def test_estimate_with_measured_bandwidth_is_within_20pct_of_real_decode_on_a_0_
     shape by ~11 % in the calibration data, and the shared machine's decode speed drifts ~5 %);
     Q8_0 measured -7.6 % (1 thread) and +6.9 % (2 threads) in docs/cpu-backend.md.
 
-    The load of every run is recorded (forgeplanner.bench.load): only quiet built-in runs may
+    The load of every run is recorded (forgeplanner.measurement.load): only quiet built-in runs may
     become the host bandwidth and only quiet llama.cpp runs are compared with their estimate
     (under load this check failed: a loaded built-in run became the host bandwidth). When the
     shared machine is never quiet, the test checks instead that the estimate reports no host

@@ -21,7 +21,6 @@ import sqlalchemy as sa
 from alembic import command
 
 from forgeplanner.bench.builtin import BuiltinConfig
-from forgeplanner.bench.host_runs import MAX_RUNS, WINDOW_DAYS, host_measurements, select_runs
 from forgeplanner.bench.llamacpp import (
     LlamaBenchError,
     RpcEndpoint,
@@ -29,7 +28,12 @@ from forgeplanner.bench.llamacpp import (
     probe_llama_bench,
 )
 from forgeplanner.bench.llamacpp_tools import INSTALL_HINT
-from forgeplanner.bench.load import (
+from forgeplanner.bench.progress import drive
+from forgeplanner.bench.session import LoadPolicy, record_builtin, target_from_model
+from forgeplanner.cli.main import main
+from forgeplanner.domain.units import GB, MiB
+from forgeplanner.measurement.host_runs import MAX_RUNS, WINDOW_DAYS, host_measurements, select_runs
+from forgeplanner.measurement.load import (
     ACCEPTED,
     NOISY,
     NOT_RECORDED,
@@ -40,10 +44,6 @@ from forgeplanner.bench.load import (
     load_block,
     verdict_of,
 )
-from forgeplanner.bench.progress import drive
-from forgeplanner.bench.session import LoadPolicy, record_builtin, target_from_model
-from forgeplanner.cli.main import main
-from forgeplanner.domain.units import GB, MiB
 from forgeplanner.store import BenchRunRepo, Store
 from forgeplanner.store import models as m
 from forgeplanner.store.db import _alembic_config, head_revision

@@ -87,7 +87,7 @@ def history_frame(runs: list[Any]) -> Any:
     import pandas as pd
 
     from forgeplanner.bench.fingerprint import describe
-    from forgeplanner.bench.load import load_summary
+    from forgeplanner.measurement.load import load_summary
 
     rows = []
     for r in runs:

@@ -5,7 +5,7 @@ Revises: 0001_first_schema
 Create Date: 2026-12-07 12:00:00
 
 Two columns on bench_runs, filled from the run's `measured["load"]` block
-(forgeplanner.bench.load) so runs can be listed and filtered by their load without reading
+(forgeplanner.measurement.load) so runs can be listed and filtered by their load without reading
 the JSON: `load_verdict` (quiet | noisy | accepted | not judged; NULL for runs stored before
 load sampling, whose load is unknown) and `other_cpu_share` (the other processes' share of
 the machine's CPU time during the run). Runs of an older database keep NULL: nothing was
@@ -32,7 +32,7 @@ def upgrade() -> None:
             batch_op.f("ix_bench_runs_load_verdict"), ["load_verdict"], unique=False
         )
     # backfill from the JSON block where one exists (the verdict rule of
-    # forgeplanner.bench.load.verdict_of, restated here: a migration must not import app code
+    # forgeplanner.measurement.load.verdict_of, restated here: a migration must not import app code
     # that may change after it is written)
     runs = sa.table(
         "bench_runs",

@@ -4,7 +4,7 @@ A bandwidth run taken while other programs are busy measures the leftovers, not 
 (on the 2-vCPU development machine: 5.9 GB/s under load against 21.8 GB/s quiet), and an
 estimate built on it is off by as much. So every run samples the load with psutil while it
 runs and stores it with the run (`measured["load"]`); runs judged noisy are left out of this
-machine's bandwidth and compute (forgeplanner.bench.host_runs) and out of its calibration.
+machine's bandwidth and compute (forgeplanner.measurement.host_runs) and out of its calibration.
 
 What is sampled (once at the start, every `interval_s` while the run lasts, once at the end):
 - CPU time of the whole machine (psutil.cpu_times, summed over CPUs) split into ours (this
@@ -31,7 +31,7 @@ over a minute, so it still shows the previous run's load at the start of the nex
 Runs whose work happens outside our process tree (an Ollama server) are sampled but not
 judged: their own work would count as "other processes". A user whose machine is never idle
 can keep a loaded run with `--accept-load`: it stays flagged noisy, marked accepted, and is
-used only when no quiet run exists (forgeplanner.bench.host_runs).
+used only when no quiet run exists (forgeplanner.measurement.host_runs).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Which stored runs become this machine's bandwidth and compute, and which runs a host
 calibration may fit on (pure: takes run records, returns figures and the words for them).
 
-One noisy run must not decide every later estimate (forgeplanner.bench.load says how a run
+One noisy run must not decide every later estimate (forgeplanner.measurement.load says how a run
 is judged). The rule, per figure (bandwidth, compute):
 
 1. Runs are put in tiers by their load verdict: quiet runs; else noisy runs the user kept
@@ -34,7 +34,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from forgeplanner.bench.load import (
+from forgeplanner.domain.units import GB
+from forgeplanner.measurement.load import (
     ACCEPTED,
     DEFAULT_RULE,
     NOISY,
@@ -46,7 +47,6 @@ from forgeplanner.bench.load import (
     spreads_of,
     verdict_of,
 )
-from forgeplanner.domain.units import GB
 from forgeplanner.store.repos import RunRecord
 
 WINDOW_DAYS = 30
