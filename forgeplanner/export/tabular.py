@@ -91,6 +91,7 @@ def sheets(plan: Plan, clean=None) -> dict[str, Any]:
     for name, rows in (
         ("Bill of materials", bom),
         ("Estimates", estimates),
+        ("Published runs", t.published_run_rows(plan.build)),
         ("Measured results", t.run_rows(plan)),
         ("Gate verdicts", t.verdict_rows(plan)),
     ):

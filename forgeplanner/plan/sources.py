@@ -23,6 +23,7 @@ from forgeplanner.domain.plan import (
     PlanModel,
     PlanPrice,
     PowerSettings,
+    PublishedRun,
     RunningCost,
     SpeedPoint,
 )
@@ -220,6 +221,12 @@ class EngineSources:
             speed_basis="" if speed is None else speed.basis,
             speed_by_depth=tuple(SpeedPoint(d, round(tps, 3)) for d, tps in curve),
             warnings=tuple(est.warnings),
+            decode_tps_low=_r3(None if speed is None else speed.decode_tps_low),
+            decode_tps_high=_r3(None if speed is None else speed.decode_tps_high),
+            prefill_tps_low=_r3(None if speed is None else speed.prefill_tps_low),
+            prefill_tps_high=_r3(None if speed is None else speed.prefill_tps_high),
+            speed_range_basis="" if speed is None else speed.band_basis,
+            published_runs=_published_runs(spec, host, model.runtime, est.quant),
         )
 
     # -- power and running cost ---------------------------------------------------------------
@@ -320,3 +327,43 @@ def _plain(value: Any) -> Any:
     if hasattr(value, "item") and not isinstance(value, (str, bytes)):
         return value.item()
     return value
+
+
+def _text(v: object) -> str | None:
+    return None if v in (None, "") else str(v)
+
+
+def _r3(v: float | None) -> float | None:
+    return None if v is None else round(v, 3)
+
+
+def _published_runs(spec, host, runtime: str, quant: str, n: int = 3) -> tuple[PublishedRun, ...]:
+    """The nearest published decode and prefill measurements for this model on this machine
+    (same chip family, model size, runtime; forgeplanner.calibration.published)."""
+    from catalog import load_catalog
+    from forgeplanner.calibration.published import for_estimate
+
+    if not (host.chip_id and host.is_apple_silicon):
+        return ()
+    chip = load_catalog().chips.get(host.chip_id)
+    if chip is None:
+        return ()
+    near = for_estimate(chip.name, host.gpu_cores or None, str(runtime), spec.id,
+                        spec.active_params / 1e9, spec.moe is not None, n=n,
+                        quant=quant)  # fmt: skip
+    return tuple(
+        PublishedRun(
+            kind=kind,
+            tokens_per_s=float(r["tokens_per_s"]),
+            chip=str(r["chip"]),
+            runtime=str(r["runtime"]),
+            model=str(r["model"]),
+            quant=str(r["quant"]),
+            source=str(r["source"]),
+            version=_text(r.get("version")),
+            test=_text(r.get("test")),
+            date=_text(r.get("date")),
+        )
+        for kind in ("decode", "prefill")
+        for r in near[kind]
+    )
