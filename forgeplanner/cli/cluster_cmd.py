@@ -82,6 +82,13 @@ def register(subparsers: Any) -> None:
         "--context", type=argtypes.tokens, default=8192, help="context tokens (default 8192)"
     )
     p.add_argument(
+        "--depth",
+        type=argtypes.depth_tokens,
+        default=0,
+        metavar="N",
+        help="tokens in the cache when decode is judged (recommend uses the context)",
+    )
+    p.add_argument(
         "--node",
         action="append",
         required=True,
@@ -127,6 +134,7 @@ def run(args: argparse.Namespace) -> int:
         context=args.context,
         addresses=_parse_addresses(args.address),
         runtime=args.runtime,
+        depth=args.depth,
     )
     result = build_cluster(request)
     if args.json:

@@ -65,6 +65,7 @@ class ClusterRequest:
     context: int = 8192
     addresses: Mapping[str, str] = field(default_factory=dict)
     runtime: Runtime = Runtime.LLAMA_CPP
+    depth: int = 0  # tokens already in the cache when decode speed is judged
 
     def __post_init__(self) -> None:
         try:
@@ -73,6 +74,8 @@ class ClusterRequest:
             raise ClusterError(str(exc)) from None
         if self.context <= 0:
             raise ClusterError(f"--context must be a positive number of tokens, got {self.context}")
+        if not 0 <= self.depth <= self.context:
+            raise ClusterError(f"--depth must be 0..{self.context} (the context), got {self.depth}")
         if self.mode not in MODES:
             raise ClusterError(f"mode '{self.mode}' unknown; valid: {', '.join(MODES)}")
         if self.split not in SPLITS:
@@ -224,12 +227,12 @@ def node_spec(
     )
 
 
-def run_options(context: int, runtime: Runtime = Runtime.LLAMA_CPP) -> RunOptions:
-    """The run options of a cluster plan (the runtime's defaults)."""
+def run_options(context: int, runtime: Runtime = Runtime.LLAMA_CPP, depth: int = 0) -> RunOptions:
+    """The run options of a cluster plan (the runtime's defaults; decode at `depth`)."""
     from forgeplanner.domain.estimates import RunOptions
 
     try:
-        return RunOptions(context=context, runtime=runtime)
+        return RunOptions(context=context, runtime=runtime, depth=depth)
     except ValueError as exc:
         raise ClusterError(str(exc)) from None
 
@@ -260,7 +263,7 @@ def build_cluster(request: ClusterRequest, *, catalog: Any = None) -> ClusterRes
         catalog = load_catalog()
     model = find_model(request.model_id)
     nodes = expand_nodes(request.nodes, catalog)
-    options = run_options(request.context, request.runtime)
+    options = run_options(request.context, request.runtime, request.depth)
     # Identical machines share one host and one speed estimate.
     hosts = {cfg.id: host_from_config(cfg.id) for _, cfg in nodes}
     if request.runtime is Runtime.MLX:

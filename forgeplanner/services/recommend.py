@@ -132,7 +132,12 @@ def build_recommendation(request: RecommendRequest, *, catalog: Any = None) -> R
     fit = px.fit_depreciation(catalog.configs, observations, catalog.chips)
     if fit is not None:
         notes.append(f"used-price estimates: {fit.describe()}")
-    opts = {rt: RunOptions(context=request.context, runtime=rt) for rt in RUNTIMES}
+    # the speed target must hold at the stated context: decode is judged with the context
+    # filled (attention over `context` cached tokens), not on an empty cache
+    opts = {
+        rt: RunOptions(context=request.context, depth=request.context, runtime=rt)
+        for rt in RUNTIMES
+    }
     search = _Search(catalog, models, qmin, opts, request.min_decode_tps)
 
     def price_of(cfg: MachineConfig, count: int):
@@ -185,6 +190,7 @@ def build_recommendation(request: RecommendRequest, *, catalog: Any = None) -> R
         "quant_min": qmin.name if qmin else None,
         "context": request.context,
         "min_decode_tps": request.min_decode_tps,
+        "decode_judged_at_depth": request.context,
         "budget_usd": request.budget_usd,
         "condition": request.condition,
         "max_watts": request.max_watts,

@@ -112,6 +112,8 @@ def test_clusters_agree_with_the_cluster_command(capsys):
         o["quant"],
         "--context",
         "8192",
+        "--depth",
+        "8192",  # recommend judges decode with the context filled
         "--node",
         f"{m['config_id']}x{m['count']}",
         "--json",

@@ -111,6 +111,8 @@ def test_each_option_agrees_with_estimate(capsys, llama70, pick):
         o["quant"],
         "--context",
         "8192",
+        "--depth",
+        "8192",  # recommend judges decode with the context filled
         "--runtime",
         o["runtime"],
         "--json",
