@@ -25,7 +25,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from gguf import GGML_QUANT_SIZES, GGMLQuantizationType
+
+from forgeplanner.engine._gguf_constants import GGML_QUANT_SIZES, GGMLQuantizationType
 
 from forgeplanner.domain.model import ModelSpec
 from forgeplanner.errors import NotFoundError
