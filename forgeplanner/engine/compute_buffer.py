@@ -57,11 +57,15 @@ def ffn_floats(model: ModelSpec, fit: ComputeTermFit = COMPUTE_FIT) -> float:
     """F32 values per micro-batch token alive at the FFN peak: 3 n_ff + 4 H for a dense FFN;
     MoE (build_moe_ffn): gate/up/act rows of each selected expert, measured 3 * expert_ffn * k
     + 5 H, plus 3 expert_ffn + H per shared expert alive next to the routed ones' output."""
+    from forgeplanner.engine.weights import dense_ffn_widths
+
     H = model.hidden_size
     ffn = 0.0
     if model.intermediate_size and (model.moe is None or model.moe.first_dense_layers
                                     or model.moe.interleave_step > 1):  # fmt: skip
-        ffn = fit.ffn_ff * model.intermediate_size + fit.ffn_h * H
+        # the widest dense FFN (Gemma 4 E-models: double-wide on the KV-shared layers)
+        width = max(dense_ffn_widths(model, tuple(range(model.n_layers))))
+        ffn = fit.ffn_ff * width + fit.ffn_h * H
     if model.moe is not None:
         moe_ff = model.moe.expert_ffn * model.moe.experts_per_token
         moe = fit.ffn_ff * moe_ff + (fit.ffn_h + 1.0) * H
@@ -69,7 +73,28 @@ def ffn_floats(model: ModelSpec, fit: ComputeTermFit = COMPUTE_FIT) -> float:
             shared = model.moe.shared_expert_ffn or model.moe.expert_ffn * model.moe.shared_experts
             moe += fit.ffn_ff * shared + H
         ffn = max(ffn, moe)
-    return ffn
+    return max(ffn, mamba2_floats(model))
+
+
+def mamba2_floats(model: ModelSpec) -> float:
+    """Mamba-2 layers of a hybrid (ssm_in projection, conv, scan; llama.cpp
+    build_mamba2_layer): measured on real llama.cpp at 2.5-3.3 x d_in_proj + 3.3 H floats per
+    micro-batch token across d_inner, H and d_state (tests/engine/test_llamacpp_layouts.py),
+    with d_in_proj = 2 d_inner + 2 n_group d_state + n_head (nemotron-h.cpp). 3 d_in_proj + 3 H
+    keeps the estimate on the safe side. Not alive next to the KQ scores: an FFN-like peak."""
+    r = model.attention.recurrent
+    if r is None or r.kind != "mamba2" or not (r.n_heads and r.head_dim):
+        return 0.0
+    in_proj = 2 * r.n_heads * r.head_dim + 2 * r.n_groups * r.d_state + r.n_heads
+    return 3.0 * in_proj + 3.0 * model.hidden_size
+
+
+def per_layer_input_floats(model: ModelSpec) -> float:
+    """Gemma 3n / 4 E-models: the per-layer inputs [dim, n_tokens, n_layer] (the table rows and
+    their projection, llama.cpp gemma4.cpp build_inp_per_layer / project_per_layer_inputs) stay
+    alive through every layer: measured 2 x dim x n_layer floats per micro-batch token."""
+    ple = model.per_layer_embedding
+    return 2.0 * ple.dim * ple.n_layers if ple is not None else 0.0
 
 
 @dataclass(frozen=True, slots=True)

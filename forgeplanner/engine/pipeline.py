@@ -46,7 +46,12 @@ from forgeplanner.engine.attention import (
     ComputeTermFit,
     attention_of,
 )
-from forgeplanner.engine.compute_buffer import COMPUTE_SOURCE, MLX_COMPUTE_SOURCE, ffn_floats
+from forgeplanner.engine.compute_buffer import (
+    COMPUTE_SOURCE,
+    MLX_COMPUTE_SOURCE,
+    ffn_floats,
+    per_layer_input_floats,
+)
 from forgeplanner.engine.kv_cache import (
     KV_SOURCE,
     MLX_KV_SOURCE,
@@ -159,8 +164,9 @@ class Prepared:
         attn = self.attention.compute_attention_floats(bool(self.options.flash_attention),
                                                        self.fit)  # fmt: skip
         ffn = ffn_floats(m, self.fit)
+        ple = per_layer_input_floats(m)
         out = m.vocab_size + self.fit.out_h * m.hidden_size
-        return attn, ffn, out
+        return attn + ple, ffn + ple, out
 
     def compute_terms(self, context, cells=None) -> dict[str, np.ndarray]:
         """Bytes of the three candidate peaks of the compute buffer (compute_buffer.py)."""

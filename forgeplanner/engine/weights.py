@@ -121,13 +121,18 @@ def config_inventory(model: ModelSpec) -> tuple[TensorGroup, ...]:
     att_layers = (
         tuple(att.attention_layers) if att.kind == "hybrid" and att.attention_layers else all_layers
     )
+    blocks = model.layer_blocks
     out.append(
         TensorGroup("blk.{i}.attn_norm.weight", "norm", "norms", H, H, all_layers, fixed_type="F32")
     )
-    out.append(
-        TensorGroup("blk.{i}.ffn_norm.weight", "norm", "norms", H, H, all_layers, fixed_type="F32")
-    )
-    nq, nkv, hd = model.n_heads, model.n_kv_heads, model.head_dim
+    if not blocks:  # Nemotron-H blocks have one norm each (attn_norm), llama.cpp nemotron-h.cpp
+        out.append(
+            TensorGroup("blk.{i}.ffn_norm.weight", "norm", "norms", H, H, all_layers,
+                        fixed_type="F32")
+        )  # fmt: skip
+    if ple is not None:
+        out.extend(_per_layer_embedding_groups(H, ple.dim, L))
+    nq, hd = model.n_heads, model.head_dim
     if att.kind == "mla" and att.mla_kv_lora_rank:
         r = att.mla_kv_lora_rank
         rope = att.mla_qk_rope_head_dim or 0
@@ -216,47 +221,43 @@ def config_inventory(model: ModelSpec) -> tuple[TensorGroup, ...]:
     else:
         # Qwen3-Next / Qwen3.5 gated attention: attn_q also produces the output gate
         q_mult = 2 if delta_net_dims(model) else 1
-        out.append(
-            TensorGroup(
-                "blk.{i}.attn_q.weight", "attn_q", "attention", H, H * nq * hd * q_mult, att_layers
-            )
-        )
-        out.append(
-            TensorGroup("blk.{i}.attn_k.weight", "attn_k", "attention", H, H * nkv * hd, att_layers)
-        )
-        out.append(
-            TensorGroup("blk.{i}.attn_v.weight", "attn_v", "attention", H, H * nkv * hd, att_layers)
-        )
-        out.append(
-            TensorGroup(
-                "blk.{i}.attn_output.weight",
-                "attn_output",
-                "attention",
-                nq * hd,
-                nq * hd * H,
-                att_layers,
-            )
-        )
+        if blocks:  # Nemotron-H: attention only on the "*" blocks
+            att_layers = tuple(i for i, c in enumerate(blocks) if c == "*")
+        for (q, kv, has_kv, has_v), layers in _attention_shapes(model, att_layers).items():
+            out.append(TensorGroup("blk.{i}.attn_q.weight", "attn_q", "attention", H,
+                                   H * q * q_mult, layers))  # fmt: skip
+            if has_kv:
+                out.append(TensorGroup("blk.{i}.attn_k.weight", "attn_k", "attention", H, H * kv,
+                                       layers))  # fmt: skip
+            if has_kv and has_v:
+                out.append(TensorGroup("blk.{i}.attn_v.weight", "attn_v", "attention", H, H * kv,
+                                       layers))  # fmt: skip
+            out.append(TensorGroup("blk.{i}.attn_output.weight", "attn_output", "attention", q,
+                                   q * H, layers))  # fmt: skip
     dn = delta_net_dims(model)
     if dn is not None:
         rec_layers = tuple(i for i in all_layers if i not in set(att_layers))
         out.extend(_delta_net_groups(H, dn, rec_layers))
+    rec = att.recurrent
+    if rec is not None and rec.kind == "mamba2" and rec.layers:
+        out.extend(_mamba2_groups(H, rec))
     moe_layers = _moe_layers(model)
+    if blocks:  # Nemotron-H: routed experts on "E" blocks, a dense MLP on "-" blocks
+        moe_layers = [i for i, c in enumerate(blocks) if c == "E"] if model.moe else []
     moe_set = set(moe_layers)
     dense_layers = tuple(i for i in all_layers if i not in moe_set)
-    inter = model.intermediate_size
-    if dense_layers and inter:
-        for nm in ("gate", "up"):
-            out.append(
-                TensorGroup(
-                    f"blk.{{i}}.ffn_{nm}.weight", f"ffn_{nm}", "ffn", H, H * inter, dense_layers
-                )
-            )
-        out.append(
-            TensorGroup(
-                "blk.{i}.ffn_down.weight", "ffn_down", "ffn", inter, inter * H, dense_layers
-            )
-        )
+    if blocks:
+        dense_layers = tuple(i for i, c in enumerate(blocks) if c == "-")
+    # Nemotron-H's MLPs are squared-ReLU: up and down only (llama.cpp nemotron-h.cpp)
+    gated = ("gate", "up") if not blocks else ("up",)
+    for width, layers in dense_ffn_widths(model, dense_layers).items():
+        if not (layers and width):
+            continue
+        for nm in gated:
+            out.append(TensorGroup(f"blk.{{i}}.ffn_{nm}.weight", f"ffn_{nm}", "ffn", H,
+                                   H * width, layers))  # fmt: skip
+        out.append(TensorGroup("blk.{i}.ffn_down.weight", "ffn_down", "ffn", width, width * H,
+                               layers))  # fmt: skip
     if model.moe is not None and moe_layers:
         moe = model.moe
         E, F = moe.n_experts, moe.expert_ffn
@@ -267,7 +268,7 @@ def config_inventory(model: ModelSpec) -> tuple[TensorGroup, ...]:
                 "blk.{i}.ffn_gate_inp.weight", "router", "experts", H, H * E, ml, fixed_type="F32"
             )
         )
-        for nm in ("gate", "up"):
+        for nm in gated:
             out.append(
                 TensorGroup(
                     f"blk.{{i}}.ffn_{nm}_exps.weight",
@@ -296,7 +297,7 @@ def config_inventory(model: ModelSpec) -> tuple[TensorGroup, ...]:
             # llama.cpp: n_ff_shexp = n_ff_exp * n_expert_shared, unless the model gives its
             # own shared-expert width (Nemotron 3 Nano, Gemma 4 26B-A4B's dense MLP)
             Fs = moe.shared_expert_ffn or F * moe.shared_experts
-            for nm in ("gate", "up"):
+            for nm in gated:
                 out.append(
                     TensorGroup(
                         f"blk.{{i}}.ffn_{nm}_shexp.weight", f"ffn_{nm}", "ffn", H, H * Fs, ml
@@ -320,6 +321,78 @@ def config_inventory(model: ModelSpec) -> tuple[TensorGroup, ...]:
         if tail:
             out.append(TensorGroup("(other weights)", "other", "other", H, tail, (-1,)))
     return tuple(out)
+
+
+def _attention_shapes(
+    model: ModelSpec, layers: tuple[int, ...]
+) -> dict[tuple[int, int, bool, bool], tuple[int, ...]]:
+    """(q width, k/v width, has k, has v) -> layers. Gemma 4's global (non-windowed) layers use
+    global_head_dim and global_n_kv_heads (llama.cpp gemma4.cpp load_arch_tensors sizes wq/wk/wv
+    by hparams.n_embd_head_k(il) and n_head_kv(il)); global_v_is_k layers have no attn_v; Gemma
+    4's KV-shared layers own no k/v projections (created TENSOR_NOT_REQUIRED where !has_kv(il),
+    and the checkpoints drop them). Gemma 3n keeps k/v on every layer (gemma3n.cpp)."""
+    att = model.attention
+    nq, nkv, hd = model.n_heads, model.n_kv_heads, model.head_dim
+    window = set(att.sliding_layers) if att.kind == "sliding" else set(range(model.n_layers))
+    own = model.n_layers - (att.kv_shared_layers if model.family.startswith("gemma-4") else 0)
+    out: dict[tuple[int, int, bool, bool], list[int]] = {}
+    for i in layers:
+        ghd = hd if i in window else (att.global_head_dim or hd)
+        gkv = nkv if i in window else (att.global_n_kv_heads or nkv)
+        has_v = i in window or not att.global_v_is_k
+        out.setdefault((nq * ghd, gkv * ghd, i < own, has_v), []).append(i)
+    return {k: tuple(v) for k, v in out.items()}
+
+
+def dense_ffn_widths(model: ModelSpec, layers: tuple[int, ...]) -> dict[int, tuple[int, ...]]:
+    """Dense FFN width -> layers. Gemma 4 E-models' KV-shared layers use a double-wide MLP
+    (HF config use_double_wide_mlp; llama.cpp reads the per-layer feed_forward_length array,
+    gemma4.cpp `n_ff_cur = hparams.n_ff(i)`)."""
+    inter = model.intermediate_size or 0
+    arch = model.extra.get("arch") if model.extra else None
+    double = isinstance(arch, dict) and arch.get("use_double_wide_mlp") is True
+    own = model.n_layers - model.attention.kv_shared_layers
+    out: dict[int, list[int]] = {}
+    for i in layers:
+        out.setdefault(2 * inter if double and i >= own else inter, []).append(i)
+    return {k: tuple(v) for k, v in out.items()}
+
+
+def _per_layer_embedding_groups(H: int, dim: int, L: int) -> list[TensorGroup]:
+    """Gemma 3n / 4 per-layer-input tensors besides the table (llama.cpp gemma4.cpp):
+    per_layer_model_proj {H, dim * L} (kept in the source precision: llama-quant.cpp
+    tensor_allows_quantization excludes it), per_layer_proj_norm, and per layer inp_gate
+    {H, dim}, proj {dim, H} (row length dim: k-quants fall back to 32-blocks) and post_norm."""
+    layers = tuple(range(L))
+    return [
+        TensorGroup("per_layer_model_proj.weight", "other", "other", H, H * dim * L, (-1,),
+                    fixed_type="F16"),
+        TensorGroup("per_layer_proj_norm.weight", "norm", "norms", dim, dim, (-1,),
+                    fixed_type="F32"),
+        TensorGroup("blk.{i}.inp_gate.weight", "other", "other", H, H * dim, layers),
+        TensorGroup("blk.{i}.proj.weight", "other", "other", dim, dim * H, layers),
+        TensorGroup("blk.{i}.post_norm.weight", "norm", "norms", H, H, layers, fixed_type="F32"),
+    ]  # fmt: skip
+
+
+def _mamba2_groups(H: int, rec) -> list[TensorGroup]:
+    """Mamba-2 layers as llama.cpp nemotron-h.cpp creates them: ssm_in {H, 2 d_inner +
+    2 G N + heads}, ssm_conv1d {d_conv, d_inner + 2 G N} (+ bias, F32), dt bias, A, D, a
+    grouped ssm_norm of d_inner, ssm_out {d_inner, H}."""
+    d_inner = rec.n_heads * rec.head_dim
+    conv = d_inner + 2 * rec.n_groups * rec.d_state
+    layers = tuple(rec.layers)
+    return [
+        TensorGroup("blk.{i}.ssm_in.weight", "other", "attention", H,
+                    H * (2 * d_inner + 2 * rec.n_groups * rec.d_state + rec.n_heads), layers),
+        TensorGroup("blk.{i}.ssm_out.weight", "other", "attention", d_inner, d_inner * H, layers),
+        TensorGroup("blk.{i}.ssm_conv1d", "norm", "other", rec.conv_kernel,
+                    (rec.conv_kernel + 1) * conv, layers, fixed_type="F32"),
+        TensorGroup("blk.{i}.ssm_dt/a/d", "norm", "other", rec.n_heads, 3 * rec.n_heads, layers,
+                    fixed_type="F32"),
+        TensorGroup("blk.{i}.ssm_norm.weight", "norm", "norms", d_inner, d_inner, layers,
+                    fixed_type="F32"),
+    ]  # fmt: skip
 
 
 def _delta_net_groups(H: int, dn: dict[str, int], layers: tuple[int, ...]) -> list[TensorGroup]:
@@ -524,9 +597,20 @@ def _prepared(model: ModelSpec) -> tuple:
     v_pos = {layer: k for k, layer in enumerate(v_layers)}
     if v_layers:
         ctx = replace(ctx, n_attention_v=len(v_layers))
+    # llama.cpp's i_ffn_down counter: without routed experts (n_expert <= 1) the "layer" of an
+    # ffn_down tensor is its ordinal among the ffn_down tensors (llama-quant.cpp layer_info
+    # returns the counter; n stays n_layer). Equal to the layer index when every layer has one;
+    # not for Nemotron-H, whose MLPs sit on some layers only.
+    d_pos: dict[int, int] = {}
+    if ctx.n_experts <= 1:
+        d_layers = sorted({i for g in inv if g.category == "ffn_down" for i in g.layers if i >= 0})
+        d_pos = {layer: k for k, layer in enumerate(d_layers)}
     per_group = [
         (
-            np.asarray(g.layers, dtype=np.int64),
+            np.asarray(
+                [d_pos.get(i, i) for i in g.layers] if g.category == "ffn_down" else g.layers,
+                dtype=np.int64,
+            ),
             np.asarray([v_pos.get(i, 0) for i in g.layers], dtype=np.int64),
         )
         for g in inv

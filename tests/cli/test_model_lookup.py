@@ -37,7 +37,9 @@ def test_estimate_takes_an_imported_model_and_sizes_it_like_the_shipped_one(caps
     assert mine["model"] == imported
     # Same published config.json -> same architecture -> the same memory and speed.
     assert mine["memory"] == shipped["memory"]
-    assert mine["decode_tps"] == shipped["decode_tps"]
+    # The catalog states params to 3 decimals of a billion (+-0.5e6); the import counts them
+    # exactly, so the active-parameter term of the speed model may differ in the last digit.
+    assert mine["decode_tps"] == pytest.approx(shipped["decode_tps"], rel=1e-4)
 
 
 def test_cluster_recommend_and_platform_take_an_imported_model(capsys, imported):

@@ -17,6 +17,7 @@ from forgeplanner.engine.attention.base import (
     CACHE_FULL,
     CACHE_NONE,
     CACHE_WINDOW,
+    ComputeTermFit,
     FlopsShape,
     LayerCache,
 )
@@ -83,6 +84,16 @@ class SlidingAttention(FullAttention):
     @property
     def window(self) -> int:
         return self.sliding_window if self.windowed_layers() else 0
+
+    def compute_attention_floats(self, flash_attention: bool, fit: ComputeTermFit) -> float:
+        """The widest layer sets the peak: Gemma 4's global layers (wider q and K/V rows;
+        gemma4.cpp builds them with n_embd_head_k(il) / n_head_kv(il))."""
+        q = self.n_heads * max(self.head_dim, self.global_head_dim or self.head_dim)
+        kv = max(self.kv_row, self.global_row)
+        attn = fit.attn_h * self.hidden_size + fit.attn_q * q + fit.attn_kv * kv
+        if flash_attention:
+            attn += fit.fa_extra_q * q
+        return attn
 
     def kv_formula(self, n_full_layers: int, bytes_label: str, cells: int) -> tuple[str, str]:
         own = self.n_layers - self.kv_shared_layers
