@@ -23,7 +23,7 @@ def _constants() -> ModuleType:
     spec = importlib.util.find_spec("gguf")  # finds the package without importing it
     if spec is None or not spec.submodule_search_locations:
         raise ImportError("the gguf package is not installed (pip install gguf)")
-    location = list(spec.submodule_search_locations)[0]
+    location = next(iter(spec.submodule_search_locations))
     sub = importlib.util.spec_from_file_location(name, f"{location}/constants.py")
     if sub is None or sub.loader is None:  # pragma: no cover - a broken installation
         raise ImportError(f"gguf/constants.py not found in {location}")

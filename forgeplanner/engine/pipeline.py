@@ -452,11 +452,19 @@ def _weights_explanation(m: ModelSpec, q: QuantScheme, wb: WeightsBreakdown) -> 
     )
 
 
-def build_table(model: ModelSpec, quant: QuantScheme, prof: RuntimeProfile,
-                kv_type: str, attention: Attention) -> LayerTable:  # fmt: skip
-    wb = weights_breakdown(model, quant)
+_CACHE_TABLES: dict[tuple, tuple] = {}
+
+
+def _cache_table(model: ModelSpec, attention: Attention, kv_type: str, rules: str) -> tuple:
+    """(layer caches, bytes per cell of each layer, of the full-attention and the windowed
+    layers, recurrent layers): the KV side of the table, which does not depend on the
+    quantization (memoised per model object, KV type and cache rules; the entry holds the
+    model, so its id is not reused while cached)."""
+    key = (id(model), kv_type, rules)
+    hit = _CACHE_TABLES.get(key)
+    if hit is not None and hit[0] is model:
+        return hit[1]
     caches = attention.layer_caches()
-    rules = prof.cache_rules
     row_cache: dict[int, float] = {}
 
     def row(n: int) -> float:
@@ -468,6 +476,18 @@ def build_table(model: ModelSpec, quant: QuantScheme, prof: RuntimeProfile,
     full = float(sum(b for c, b in zip(caches, cell, strict=True) if c.cache == CACHE_FULL))
     win = float(sum(b for c, b in zip(caches, cell, strict=True) if c.cache == CACHE_WINDOW))
     rec_layers = tuple(i for i, c in enumerate(caches) if c.recurrent)
+    out = (caches, cell, full, win, rec_layers)
+    if len(_CACHE_TABLES) >= _PREPARED_MAX:
+        _CACHE_TABLES.clear()
+    _CACHE_TABLES[key] = (model, out)
+    return out
+
+
+def build_table(model: ModelSpec, quant: QuantScheme, prof: RuntimeProfile,
+                kv_type: str, attention: Attention) -> LayerTable:  # fmt: skip
+    wb = weights_breakdown(model, quant)
+    rules = prof.cache_rules
+    caches, cell, full, win, rec_layers = _cache_table(model, attention, kv_type, rules)
     return LayerTable(
         weights=wb,
         layer_cache=tuple(c.cache for c in caches),

@@ -26,9 +26,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from forgeplanner.engine._gguf_constants import GGML_QUANT_SIZES, GGMLQuantizationType
-
 from forgeplanner.domain.model import ModelSpec
+from forgeplanner.engine._gguf_constants import GGML_QUANT_SIZES, GGMLQuantizationType
 from forgeplanner.errors import NotFoundError
 
 

@@ -612,6 +612,7 @@ def _prepared(model: ModelSpec) -> tuple:
                 dtype=np.int64,
             ),
             np.asarray([v_pos.get(i, 0) for i in g.layers], dtype=np.int64),
+            np.asarray(g.layers, dtype=np.int64),
         )
         for g in inv
     ]
@@ -637,61 +638,63 @@ def _breakdown(model: ModelSpec, q: QuantScheme, imatrix: bool | None) -> Weight
     by: dict[str, int] = dict.fromkeys(GROUPS, 0)
     pb: dict[str, int] = dict.fromkeys(GROUPS, 0)
     types: dict[str, dict[str, int]] = {g: {} for g in GROUPS}
-    per_layer = [0] * L
-    experts = [0] * L
+    # int64 numpy accumulators: one `np.add.at` per tensor group instead of a Python loop
+    # over its layers (the sweep builds thousands of breakdowns; the sums stay exact integers)
+    per_layer = np.zeros(L, dtype=np.int64)
+    experts = np.zeros(L, dtype=np.int64)
     fixed = {"input": 0, "output": 0}
 
-    def add(g: TensorGroup, t: str, layers: Sequence[int], bytes_each: int) -> None:
+    def add(g: TensorGroup, t: str, layers: np.ndarray, bytes_each: int) -> None:
         """`layers`: one entry per instance of the group's tensor, each `bytes_each` bytes."""
         n = len(layers)
         by[g.group] += bytes_each * n
         types[g.group][t] = types[g.group].get(t, 0) + g.n_elements * n
-        for layer in layers:
-            if 0 <= layer < L:
-                per_layer[layer] += bytes_each
-                if g.group == "experts":
-                    experts[layer] += bytes_each
-            elif g.group in ("token_embd", "per_layer_embd"):
-                fixed["input"] += bytes_each
+        inside = layers[(layers >= 0) & (layers < L)]
+        if len(inside):
+            np.add.at(per_layer, inside, bytes_each)
+            if g.group == "experts":
+                np.add.at(experts, inside, bytes_each)
+        outside = n - len(inside)
+        if outside:
+            if g.group in ("token_embd", "per_layer_embd"):
+                fixed["input"] += bytes_each * outside
             else:  # output head, output norm, tensors outside the blocks
-                fixed["output"] += bytes_each
+                fixed["output"] += bytes_each * outside
 
     def result(exact: bool) -> WeightsBreakdown:
         return WeightsBreakdown(
-            q.name, by, pb, types, exact=exact, layer_bytes=tuple(per_layer),
-            layer_expert_bytes=tuple(experts), input_bytes=fixed["input"],
+            q.name, by, pb, types, exact=exact, layer_bytes=tuple(per_layer.tolist()),
+            layer_expert_bytes=tuple(experts.tolist()), input_bytes=fixed["input"],
             output_bytes=fixed["output"],
         )  # fmt: skip
 
     if model.tensors and _is_file_type(q, model.gguf_file_type):
         for t, g in zip(model.tensors, gguf_inventory(model), strict=True):
             pb[g.group] += g.n_elements
-            add(g, t.ggml_type, g.layers, t.n_bytes)
+            add(g, t.ggml_type, np.asarray(g.layers, dtype=np.int64), t.n_bytes)
         return result(exact=True)
     if q.format == "gguf" and model.moe is None and q.moe_only:
         check_combination(model, q, "llama.cpp")
     inv, per_group, ctx = _prepared(model)
-    for g, (layers, vidx) in zip(inv, per_group, strict=True):
+    for g, (layers, vidx, at) in zip(inv, per_group, strict=True):
         pb[g.group] += g.n_elements * len(g.layers)
         if q.format == "mlx":
             t, b = _mlx_bytes(q, g)
-            add(g, t, g.layers, b)
+            add(g, t, at, b)
             continue
         if g.fixed_type is not None or g.category in ("norm", "router"):
             t = g.fixed_type or "F32"
             if t not in ("F32", "F16", "BF16", "MXFP4") and g.category in ("norm", "router"):
                 t = "F32"
-            add(g, t, g.layers, _type_bytes(t, g.n_elements))
+            add(g, t, at, _type_bytes(t, g.n_elements))
             continue
         if not q.is_mix:
             t = q.base_type
-            add(g, t, g.layers, _type_bytes(t, g.n_elements))
+            add(g, t, at, _type_bytes(t, g.n_elements))
             continue
-        tt = tensor_types(q, g.category, layers, vidx, g.ne0, g.is_3d, ctx, imatrix)
-        kinds = tt.tolist()
-        for t in set(kinds):
-            add(g, t, [lay for lay, k in zip(g.layers, kinds, strict=True) if k == t],
-                _type_bytes(t, g.n_elements))  # fmt: skip
+        tt = np.asarray(tensor_types(q, g.category, layers, vidx, g.ne0, g.is_3d, ctx, imatrix))
+        for t in dict.fromkeys(tt.tolist()):  # first-seen order, as the type table shows them
+            add(g, t, at[tt == t], _type_bytes(t, g.n_elements))
     return result(exact=False)
 
 
