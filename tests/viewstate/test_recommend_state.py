@@ -36,7 +36,7 @@ def test_rows_name_machines_not_ids(searched):
     rows = option_rows(rec, cat)
     assert len(rows) == len(rec.options) > 0
     for row, o in zip(rows, rec.options, strict=True):
-        cid, n = o.machines[0]
+        cid, _n = o.machines[0]
         assert row["config_id"] == cid and row["machines"].endswith(machine_name_of(cat, cid))
         assert cid not in row["machines"]
     rejected = rejected_rows(rec, cat)
