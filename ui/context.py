@@ -92,7 +92,11 @@ class PlanDocument(QObject):
 
     @property
     def is_dirty(self) -> bool:
-        return not self.undo_stack.isClean()
+        from shiboken6 import isValid
+
+        # The stack signals while it is being destroyed (its clear() on teardown): no longer
+        # a document then.
+        return isValid(self.undo_stack) and not self.undo_stack.isClean()
 
 
 class AppContext(QObject):
@@ -100,6 +104,10 @@ class AppContext(QObject):
 
     status_message = Signal(str, int)  # text, timeout ms (0 = until replaced)
     models_changed = Signal()  # the user's models (imported / from the store) changed
+    runs_changed = Signal()  # a benchmark run was stored (lists of runs refresh)
+    # Another view asks to be shown with these inputs ("Open in Fit", "Recommend hardware"):
+    # (view key, dict of inputs); the main window switches and calls the page's `apply_request`.
+    navigate = Signal(str, object)
 
     def __init__(self, parent: QObject | None = None, max_threads: int | None = None) -> None:
         super().__init__(parent)
@@ -114,6 +122,9 @@ class AppContext(QObject):
         if max_threads is not None:
             self.pool.setMaxThreadCount(max_threads)
         self.plan = PlanDocument(self)
+        from ui.document import DocumentController
+
+        self.documents = DocumentController(self, self)
 
     # -- shared data, loaded on first use ------------------------------------------------------
     @property
@@ -179,8 +190,13 @@ class AppContext(QObject):
     def status(self, text: str, timeout_ms: int = 5000) -> None:
         self.status_message.emit(text, timeout_ms)
 
+    def request_view(self, key: str, **inputs: Any) -> None:
+        """Show another view with these inputs (see `navigate`)."""
+        self.navigate.emit(key, inputs)
+
     def shutdown(self, timeout_ms: int = 3000) -> None:
         """Wait for workers (they were asked to cancel by their views) and close the store."""
+        self.documents.shutdown()
         self.pool.waitForDone(timeout_ms)
         close = getattr(self._store, "close", None)
         if close is not None:

@@ -223,40 +223,104 @@ def running_workers() -> int:
         return len(_running)
 
 
-class LatestOnly:
-    """One job at a time for a view that recomputes on every edit (Cluster, Platform): a
-    request made while a job runs is remembered and `rerun` is called once when that job
-    finishes, so the latest inputs win without workers piling up."""
+class Recompute(QObject):
+    """The one debounced-recompute helper of the views.
 
-    def __init__(self, pool: QThreadPool, rerun: Callable[[], None]) -> None:
+    `schedule()` (on every input edit) restarts a `delay_ms` timer; when it fires, `prepare()`
+    runs on the GUI thread and snapshots the inputs into a `work(token) -> result` function
+    (or returns None: nothing to do). With a `pool`, `work` runs in a worker thread and one job
+    at a time: a request made while a job runs cancels it and runs again with the latest
+    inputs once it has finished, and a stale job's result is dropped. Without a pool, `work`
+    runs at once on the GUI thread (for sub-millisecond engine calls). `apply(result)` runs on
+    the GUI thread; `on_error(WorkerError)` for failures (default: the error dialog).
+    """
+
+    applied = Signal()  # after apply() drew a result
+
+    def __init__(
+        self,
+        owner: QObject,
+        prepare: Callable[[], Callable[[CancelToken], Any] | None],
+        apply: Callable[[Any], None],
+        *,
+        delay_ms: int = 150,
+        pool: QThreadPool | None = None,
+        on_error: Callable[[WorkerError], None] | None = None,
+    ) -> None:
+        from PySide6.QtCore import QTimer
+
+        super().__init__(owner)
+        self._owner = owner
+        self._prepare = prepare
+        self._apply = apply
         self._pool = pool
-        self._rerun = rerun
+        self._on_error = on_error
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(delay_ms)
+        self._timer.timeout.connect(self.run_now)
         self._worker: Worker | None = None
         self._pending = False
+        self._generation = 0
 
-    def defer_if_busy(self) -> bool:
-        """True (and a re-run is scheduled) when a job is running; the caller returns."""
+    def schedule(self, *_: Any) -> None:
+        """Recompute after the debounce delay (restarted by every call)."""
+        self._timer.start()
+
+    def run_now(self, *_: Any) -> None:
+        """Recompute now (programmatic changes, the first fill)."""
+        self._timer.stop()
         if self._worker is not None:
             self._pending = True
-            return True
-        return False
+            self._worker.cancel()
+            return
+        work = self._prepare()
+        if work is None:
+            return
+        self._generation += 1
+        generation = self._generation
+        if self._pool is None:
+            # A bug here propagates to the GUI's excepthook (the error dialog); refusals of bad
+            # input are values of the result, not exceptions.
+            self._deliver(generation, work(CancelToken()))
+            return
 
-    def start(
-        self,
-        job: JobFactory,
-        on_result: Callable[[Any], None],
-        on_error: Callable[[WorkerError], None],
-    ) -> None:
+        def job(token: CancelToken):
+            yield "recompute"
+            return work(token)
+
         self._worker = start_worker(
-            self._pool, job, on_result=on_result, on_error=on_error, on_finished=self._finished
+            self._pool,
+            job,
+            on_result=lambda result: self._deliver(generation, result),
+            on_error=lambda err: self._failed(err) if generation == self._generation else None,
+            on_finished=self._finished,
+            owner=self._owner,
         )
+
+    def _deliver(self, generation: int, result: Any) -> None:
+        if generation != self._generation or self._pending:
+            return  # superseded by newer inputs
+        self._apply(result)
+        self.applied.emit()
+
+    def _failed(self, err: WorkerError) -> None:
+        if self._on_error is not None:
+            self._on_error(err)
+        else:
+            _default_error(err)
 
     def _finished(self) -> None:
         self._worker = None
         if self._pending:
             self._pending = False
-            self._rerun()
+            self.run_now()
+
+    def busy(self) -> bool:
+        return self._timer.isActive() or self._worker is not None or self._pending
 
     def cancel(self) -> None:
+        self._timer.stop()
+        self._pending = False
         if self._worker is not None:
             self._worker.cancel()

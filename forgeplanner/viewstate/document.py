@@ -80,8 +80,12 @@ def find_recovery(candidates: list[Path | None]) -> Recovery | None:
             if auto in seen or not auto.is_file():
                 continue
             seen.add(auto)
-            if doc is not None and doc.is_file() and doc.stat().st_mtime > auto.stat().st_mtime:
-                continue  # saved after the copy was made: nothing to recover
+            if doc is not None and doc.is_file():
+                if doc.stat().st_mtime > auto.stat().st_mtime:
+                    continue  # saved after the copy was made: nothing to recover
+                if doc.read_bytes() == auto.read_bytes():
+                    remove_autosave(auto)  # the changes were undone: nothing to recover
+                    continue
             origin = _origin_file(auto)
             owner = doc
             if origin.is_file():

@@ -110,6 +110,8 @@ def rejected_rows(rec: Any, catalog: Any) -> list[dict[str, Any]]:
 
 
 _FLAG_WORDS = {
+    "--link not given": "no link chosen",
+    "--link": "the link",
     "--quant-min": "the lowest quantization",
     "--min-decode-tps": "the decode target",
     "--budget-usd": "the budget",

@@ -171,3 +171,59 @@ def test_measurement_events_are_never_dropped(qtbot, pool):
     _finish(qtbot, done)
     values = [e.value for e in seen if e.metric is not None]
     assert values == [float(i) for i in range(500)]  # every measurement, in order
+
+
+def test_recompute_debounces_and_keeps_the_latest_inputs(qtbot, qapp):
+    """The one debounced-recompute helper: a burst of edits gives one job; an edit while a job
+    runs cancels it and runs again with the newest inputs; a stale result is never drawn."""
+    import threading
+
+    from PySide6.QtCore import QObject, QThreadPool
+
+    from ui.workers import Recompute
+
+    owner = QObject()
+    pool = QThreadPool()
+    inputs = {"n": 0}
+    started: list[int] = []
+    drawn: list[int] = []
+    release = threading.Event()
+
+    def prepare():
+        n = inputs["n"]
+
+        def work(token):
+            started.append(n)
+            if n == 1:
+                release.wait(5)  # a slow first job, overtaken by a newer edit
+            return n
+
+        return work
+
+    r = Recompute(owner, prepare, drawn.append, delay_ms=30, pool=pool)
+    for n in (1, 1, 1):
+        inputs["n"] = n
+        r.schedule()
+    qtbot.waitUntil(lambda: started == [1], timeout=5000)
+    assert r.busy()
+    inputs["n"] = 2
+    r.run_now()  # while job 1 runs: remembered, job 1 cancelled
+    release.set()
+    qtbot.waitUntil(lambda: drawn == [2] and not r.busy(), timeout=5000)
+    assert started == [1, 2]  # the burst of three edits made one job
+    pool.waitForDone(5000)
+
+
+def test_recompute_without_a_pool_runs_on_the_gui_thread(qtbot, qapp):
+    from PySide6.QtCore import QObject
+
+    from ui.workers import Recompute
+
+    owner = QObject()
+    drawn: list[int] = []
+    r = Recompute(owner, lambda: lambda _token: 7, drawn.append, delay_ms=0)
+    with qtbot.waitSignal(r.applied, timeout=1000):
+        r.schedule()
+    assert drawn == [7] and not r.busy()
+    r.run_now()
+    assert drawn == [7, 7]
