@@ -9,10 +9,10 @@ Window geometry, the last view, the appearance and every view's inputs, column w
 order and splitters are remembered in an INI file in `forgeplanner.paths.config_dir()` (which
 honours FORGEPLANNER_HOME, so tests stay isolated).
 
-Start-up: the window shows as soon as its first view is built; what other views need (their
-modules, pyqtgraph, SQLAlchemy, the shared data) is imported right after the first paint, one
-piece per event-loop pass on the GUI thread (`Warmup`), so no single pass holds the loop long
-and the window is there at once.
+Start-up: the window shows as soon as its first view is built (each view paints its frame
+first and computes after); what other views need is loaded right after the first paint
+(`Warmup`): pyqtgraph, numpy and SQLAlchemy in a worker thread, the view modules, the shared
+data and the engine's tables one piece per event-loop pass.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from PySide6.QtCore import QByteArray, QEvent, QObject, QSettings, QSize, Qt, QTimer, Signal
+from PySide6.QtCore import QByteArray, QEvent, QObject, QSettings, QSize, Qt, Signal
 from PySide6.QtGui import QAction, QActionGroup, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
@@ -130,23 +130,58 @@ def build_view(entry: ViewEntry, ctx: AppContext) -> QWidget:
     return widget
 
 
+# The big libraries, imported in a worker thread: pyqtgraph alone takes a few hundred
+# milliseconds. The GIL passes to the GUI thread every switch interval while a worker imports,
+# so the window stays responsive (measured: worst stall 160 ms on a 2-core machine at load 9,
+# where the same import on the GUI thread blocks it for 2 s).
+WORKER_IMPORTS = ("numpy", "pyqtgraph", "sqlalchemy", "alembic", "forgeplanner.store")
+
+
 class Warmup(QObject):
-    """What the views will need, loaded right after the first paint on the GUI thread, one
-    step per event-loop pass (`ui.widgets.DEFER_MS` apart), so input and painting go on in
-    between. A step's import holds the loop for at most that one import; importing in a
-    worker instead would hold the GIL just as long (measured earlier: 160-260 ms stalls)."""
+    """What the views will need, loaded right after the first paint: the big libraries in a
+    worker thread, then the rest on the GUI thread one step per event-loop pass
+    (`ui.widgets.DEFER_MS` apart), so input and painting go on in between."""
 
     finished = Signal()
 
-    def __init__(self, window: MainWindow, steps: list[tuple[str, Callable[[], None]]]) -> None:
+    def __init__(
+        self,
+        window: MainWindow,
+        steps: list[tuple[str, Callable[[], None]]],
+        imports: tuple[str, ...] = WORKER_IMPORTS,
+    ) -> None:
         super().__init__(window)
+        self._window = window
         self._steps = list(steps)
+        self._imports = imports
+        self._importer: Any = None
         self.done: list[str] = []
         self.finished_flag = False
 
     def start(self) -> Warmup:
         from ui.widgets import defer
+        from ui.workers import start_worker
 
+        imports = self._imports
+
+        def job(token):
+            for name in imports:
+                if token.is_set():
+                    return None
+                try:
+                    importlib.import_module(name)
+                except ImportError:  # reported where it is used
+                    pass
+                yield name
+            return None
+
+        def finished() -> None:
+            self._importer = None
+            self.done.append("libraries")
+
+        self._importer = start_worker(
+            self._window.ctx.pool, job, on_finished=finished, on_error=lambda _e: None, owner=self
+        )
         defer(self, self._next)
         return self
 
@@ -154,6 +189,9 @@ class Warmup(QObject):
         from ui.widgets import defer
 
         if not self._steps:
+            if self._importer is not None:
+                defer(self, self._next)  # the libraries are still being imported
+                return
             keep_out_of_gc()
             self.finished_flag = True
             self.finished.emit()
@@ -168,6 +206,8 @@ class Warmup(QObject):
 
     def cancel(self) -> None:
         self._steps.clear()
+        if self._importer is not None:
+            self._importer.cancel()
 
 
 class MainWindow(QMainWindow):
@@ -347,14 +387,13 @@ class MainWindow(QMainWindow):
             apply(**dict(inputs or {}))
 
     def start_warmup(self) -> Warmup:
-        """Right after the first paint: the plan document, every view's module, the heavy
-        libraries and the shared data, one step per event-loop pass (see `Warmup`)."""
+        """Right after the first paint: the big libraries in a worker; the plan document,
+        every view's module, the shared data and the engine's tables one step per event-loop
+        pass (see `Warmup`)."""
         ctx = self.ctx
         steps: list[tuple[str, Callable[[], None]]] = []
         if ctx.plan.plan is None:
             steps.append(("document", ctx.documents.open_initial))
-        for name in ("numpy", "pyqtgraph", "sqlalchemy", "alembic", "forgeplanner.store"):
-            steps.append((name, lambda n=name: importlib.import_module(n)))
         for entry in VIEWS:
             steps.append((entry.key, lambda m=entry.module_name: _import_view(m)))
         steps.append(("catalog", lambda: ctx.catalog))
@@ -564,7 +603,9 @@ def run(
         return _screenshot(app, window, ctx, screenshot)
     window.restore_state(view)
     window.show()
-    QTimer.singleShot(0, lambda: _after_first_paint(window))
+    from ui.widgets import after_first_paint
+
+    after_first_paint(window, lambda: _after_first_paint(window))
     code = app.exec()
     ctx.shutdown()
     return code

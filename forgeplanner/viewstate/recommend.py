@@ -18,6 +18,7 @@ from forgeplanner.domain.units import GiB
 from forgeplanner.errors import ForgePlannerError
 from forgeplanner.viewstate.vocabulary import (
     machine_name_of,
+    plain_reason,
     runtime_label,
     tokens,
     verdict_word,
@@ -91,10 +92,17 @@ def option_rows(rec: Any, catalog: Any) -> list[dict[str, Any]]:
             "runtime": runtime_label(o.runtime), "runtime_key": o.runtime, "quant": o.quant,
             "price_usd": o.price_usd, "price_basis": o.price_basis,
             "decode_tps": o.decode_tps, "prefill_tps": o.prefill_tps,
-            "verdict": o.verdict, "max_w": o.max_w,
+            "verdict": o.verdict, "max_w": o.max_w, "quality": _quality(o.quant),
             "annual_energy_kwh": o.annual_energy_kwh, "annual_energy_cost": o.annual_energy_cost,
         })  # fmt: skip
     return rows
+
+
+def _quality(quant: str) -> str | None:
+    from models_db.quant_quality import quality_of
+
+    q = quality_of(quant)
+    return q.summary() if q.known else None
 
 
 def rejected_rows(rec: Any, catalog: Any) -> list[dict[str, Any]]:
@@ -107,26 +115,6 @@ def rejected_rows(rec: Any, catalog: Any) -> list[dict[str, Any]]:
         }
         for r in rec.rejected
     ]
-
-
-_FLAG_WORDS = {
-    "--link not given": "no link chosen",
-    "--link": "the link",
-    "--quant-min": "the lowest quantization",
-    "--min-decode-tps": "the decode target",
-    "--budget-usd": "the budget",
-    "--max-watts": "the power limit",
-    "pass --allow-clusters": "tick Clusters",
-    "--allow-clusters": "Clusters",
-    "--context": "the context",
-}
-
-
-def plain_reason(text: str) -> str:
-    """The search's reasons name its command-line flags; the app says what they mean."""
-    for flag, words in _FLAG_WORDS.items():
-        text = text.replace(flag, words)
-    return text
 
 
 @dataclass(frozen=True)

@@ -115,3 +115,26 @@ def tokens(n: int | None) -> str:
     if n >= 1024 and n % 1024 == 0:
         return f"{n // 1024}K"
     return f"{n:,}"
+
+
+_FLAG_WORDS = {
+    "(drop --no-flash-attention)": "(set flash attention to auto or on)",
+    "--no-flash-attention": "flash attention off",
+    "--link not given": "no link chosen",
+    "--link": "the link",
+    "--quant-min": "the lowest quantization",
+    "--min-decode-tps": "the decode target",
+    "--budget-usd": "the budget",
+    "--max-watts": "the power limit",
+    "pass --allow-clusters": "tick Clusters",
+    "--allow-clusters": "Clusters",
+    "--context": "the context",
+}
+
+
+def plain_reason(text: str) -> str:
+    """The core's reasons name command-line flags (they are written for the CLI); the app says
+    what they mean instead."""
+    for flag, words in _FLAG_WORDS.items():
+        text = text.replace(flag, words)
+    return text

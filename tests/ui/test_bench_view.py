@@ -22,6 +22,7 @@ def view(qtbot, ctx):
     assert isinstance(v, BenchView)
     qtbot.addWidget(v)
     v.builtin_config = SMALL
+    qtbot.waitUntil(lambda: not v.busy(), timeout=20000)
     yield v
     v.shutdown()
     wait_idle(qtbot, ctx, 60000)

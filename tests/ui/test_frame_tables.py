@@ -119,6 +119,7 @@ def test_bench_history_and_sheet_models(qtbot, qtmodeltester, ctx):
 
     view = create_view(ctx)
     qtbot.addWidget(view)
+    qtbot.waitUntil(lambda: not view.busy(), timeout=20000)
     wait_idle(qtbot, ctx)
     with ctx.store().session() as s:
         repo = BenchRunRepo(s)

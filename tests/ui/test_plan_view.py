@@ -20,6 +20,7 @@ def view(qtbot):
     ctx = AppContext(max_threads=1)
     widget = create_view(ctx)
     qtbot.addWidget(widget)
+    qtbot.waitUntil(lambda: not widget.busy(), timeout=20000)
     yield widget
     widget.shutdown()
     ctx.shutdown()

@@ -47,7 +47,7 @@ from ui.charts import HoverTips, make_plot, nearest, pg
 from ui.context import AppContext
 from ui.errors import show_error
 from ui.table_model import Column, FrameTable
-from ui.widgets import defer
+from ui.widgets import after_first_paint, defer
 from ui.workers import start_worker
 
 RUNNERS = (
@@ -124,10 +124,16 @@ class BenchView(QWidget):
         self._history_generation = 0
         self._history_worker: Any = None
         self._build()
-        self._load_history_in_background()
-        defer(self, self._ensure_scatter)
         self._show_lab(self.lab_combo.currentText())
         persist.restore(self, "bench")
+        self._first_pending = True
+        after_first_paint(self, self._first_fill)
+
+    def _first_fill(self) -> None:
+        self._ensure_live_plot()
+        self._first_pending = False
+        self._load_history_in_background()
+        defer(self, self._ensure_scatter)
 
     # -- layout ------------------------------------------------------------------------------
     def _build(self) -> None:
@@ -200,23 +206,12 @@ class BenchView(QWidget):
         buttons.addWidget(self.cancel_button)
         buttons.addWidget(self.progress, 1)
 
-        p = pg()
-        self.live_plot = make_plot(
-            "livePlot", left=("Measurement", ""), bottom=("Measurement number", ""),
-            title="This run",
-        )  # fmt: skip
-        self.live_curve = self.live_plot.plot(
-            [], [], pen=p.mkPen(theme.series_colour(210), width=2), symbol="o", symbolSize=6,
-            symbolBrush=theme.series_colour(210),
-        )  # fmt: skip
-        self.live_hint = p.TextItem(
-            "Run a benchmark: its measurements appear here as they come in",
-            color=theme.muted_text(), anchor=(0.5, 0.5),
-        )  # fmt: skip
-        self.live_plot.addItem(self.live_hint)
-        self.live_plot.getPlotItem().hideAxis("left")
-        self.live_plot.getPlotItem().hideAxis("bottom")
-        self.live_tips = HoverTips(self.live_plot, self._live_tip)
+        # The live plot is built after the page's first paint (pyqtgraph's import and the
+        # plot's first paint are the page's most expensive part): a placeholder until then.
+        self._live_box = QWidget()
+        self._live_box.setLayout(QVBoxLayout())
+        self._live_box.layout().setContentsMargins(0, 0, 0, 0)
+        self.live_plot: Any = None
         self.result_text = QPlainTextEdit()
         self.result_text.setReadOnly(True)
 
@@ -227,7 +222,7 @@ class BenchView(QWidget):
         ll.addWidget(self.status_label)
         ll.addStretch(1)
         self.run_right_split = QSplitter(Qt.Orientation.Vertical)
-        self.run_right_split.addWidget(self.live_plot)
+        self.run_right_split.addWidget(self._live_box)
         self.run_right_split.addWidget(self.result_text)
         self.run_split = QSplitter()
         self.run_split.addWidget(left)
@@ -261,6 +256,28 @@ class BenchView(QWidget):
         self.history_split.addWidget(self.history_detail)
         lay.addWidget(self.history_split, 1)
         return w
+
+    def _ensure_live_plot(self) -> None:
+        if self.live_plot is not None:
+            return
+        p = pg()
+        self.live_plot = make_plot(
+            "livePlot", left=("Measurement", ""), bottom=("Measurement number", ""),
+            title="This run",
+        )  # fmt: skip
+        self.live_curve = self.live_plot.plot(
+            [], [], pen=p.mkPen(theme.series_colour(210), width=2), symbol="o", symbolSize=6,
+            symbolBrush=theme.series_colour(210),
+        )  # fmt: skip
+        self.live_hint = p.TextItem(
+            "Run a benchmark: its measurements appear here as they come in",
+            color=theme.muted_text(), anchor=(0.5, 0.5),
+        )  # fmt: skip
+        self.live_plot.addItem(self.live_hint)
+        self.live_plot.getPlotItem().hideAxis("left")
+        self.live_plot.getPlotItem().hideAxis("bottom")
+        self.live_tips = HoverTips(self.live_plot, self._live_tip)
+        self._live_box.layout().addWidget(self.live_plot)
 
     def _ensure_scatter(self) -> None:
         if self.scatter_plot is None:
@@ -422,6 +439,7 @@ class BenchView(QWidget):
     def start_run(self) -> None:
         if self.worker is not None:
             return
+        self._ensure_live_plot()
         self._live_x, self._live_y, self._live_metric = [], [], None
         self.live_curve.setData([], [])
         self.live_hint.setText("Starting...")
@@ -452,6 +470,7 @@ class BenchView(QWidget):
             self.status_label.setText("Cancelling...")
 
     def _on_progress(self, ev: Any) -> None:
+        self._ensure_live_plot()
         if ev.fraction is not None:
             self.progress.setValue(int(ev.fraction * 1000))
         self.status_label.setText(f"{ev.stage}: {ev.message}" if ev.message else ev.stage)
@@ -562,9 +581,13 @@ class BenchView(QWidget):
             if generation == self._history_generation:
                 self._apply_history(*payload)
 
+        def finished() -> None:
+            self._history_worker = None
+
         self._history_worker = start_worker(
-            self.ctx.pool, job, on_result=done, on_error=self._history_failed, owner=self
-        )
+            self.ctx.pool, job, on_result=done, on_error=self._history_failed,
+            on_finished=finished, owner=self,
+        )  # fmt: skip
 
     def _history_failed(self, err: Any) -> None:
         self.history_detail.setPlainText(f"The stored runs could not be read: {err.reason}")
@@ -724,7 +747,7 @@ class BenchView(QWidget):
                 w.cancel()
 
     def busy(self) -> bool:
-        return self._history_worker is not None and self.scatter_plot is None
+        return self._first_pending or self._history_worker is not None or self.scatter_plot is None
 
 
 def _value(key: str, v: Any) -> str:

@@ -38,7 +38,7 @@ from ui.charts import HoverTips, make_plot, pg
 from ui.context import AppContext
 from ui.pickers import MachinePicker, ModelPicker
 from ui.table_model import Column, FrameTable
-from ui.widgets import defer
+from ui.widgets import after_first_paint, defer
 from ui.workers import Recompute
 
 GiB = 1 << 30
@@ -77,6 +77,7 @@ class ClusterView(QWidget):
         self.ctx = ctx
         self.result: Any = None
         self.error: str | None = None
+        self._first_pending = True
         self._build()
         persist.restore(self, "cluster")
         self._runner = Recompute(
@@ -88,9 +89,15 @@ class ClusterView(QWidget):
             on_error=lambda err: self._show_error(err.reason),
         )
         self._connect()
+        # The page paints its form first; the quantizations (the engine's import), the first
+        # layout and the chart follow.
+        self._first_pending = True
+        after_first_paint(self, self._first_fill)
+
+    def _first_fill(self) -> None:
+        self._fill_quants(self._pending_quant or DEFAULT_QUANT)
+        self._first_pending = False
         self.recompute()
-        # The chart is the page's most expensive widget: build it after the first paint, in
-        # its own event-loop pass (or at once if a result needs it first).
         defer(self, self._ensure_plot)
 
     # -- layout ---------------------------------------------------------------------------------
@@ -126,7 +133,8 @@ class ClusterView(QWidget):
         form.addRow("Mode", self.mode_combo)
         form.addRow("Split", self.split_combo)
         form.addRow("Link", self.link_combo)
-        self._fill_quants(DEFAULT_QUANT)
+        persist.skip(self.quant_combo)
+        self._pending_quant: str | None = DEFAULT_QUANT
 
         nodes_box = QGroupBox("Nodes (in llama.cpp device order; the last runs llama-server)")
         nl = QVBoxLayout(nodes_box)
@@ -225,7 +233,8 @@ class ClusterView(QWidget):
         self.quant_combo.blockSignals(False)
 
     def _model_changed(self, _key: str) -> None:
-        self._fill_quants()
+        if not self._first_pending:
+            self._fill_quants()
         self.schedule()
 
     def _ensure_plot(self) -> None:
@@ -323,10 +332,12 @@ class ClusterView(QWidget):
 
     # -- computing ------------------------------------------------------------------------------
     def schedule(self, *_: Any) -> None:
-        self._runner.schedule()
+        if not self._first_pending:
+            self._runner.schedule()
 
     def recompute(self) -> None:
-        self._runner.run_now()
+        if not self._first_pending:
+            self._runner.run_now()
 
     def request(self) -> dict[str, Any]:
         return {
@@ -413,7 +424,7 @@ class ClusterView(QWidget):
         dec = "unknown" if plan.decode_tps is None else f"{plan.decode_tps:.2f} tok/s"
         pre = "unknown" if plan.prefill_tps is None else f"{plan.prefill_tps:.0f} tok/s"
         link = f" over {plan.link.name}" if plan.link else ""
-        from forgeplanner.viewstate.recommend import plain_reason
+        from forgeplanner.viewstate.vocabulary import plain_reason
 
         reason = plain_reason(result.link_default_reason or "")
         self.speed_label.setText(
@@ -458,7 +469,10 @@ class ClusterView(QWidget):
                       nodes: list[str] | None = None, **_: Any) -> None:  # fmt: skip
         if model_id is not None:
             self.model_picker.set_key(model_id)
-            self._fill_quants(quant)
+            if self._first_pending:
+                self._pending_quant = quant or self._pending_quant
+            else:
+                self._fill_quants(quant)
         if nodes:
             self.set_nodes(list(nodes))
         self.recompute()
@@ -473,7 +487,7 @@ class ClusterView(QWidget):
         model = str(v.get("model_id") or DEFAULT_MODEL)
         if self.model_picker.findData(model) >= 0:
             self.model_picker.set_key(model)
-            self._fill_quants(self.quant_combo.currentData())
+        self._pending_quant = str(v.get("quant") or DEFAULT_QUANT)
         ids = [c for c in str(v.get("nodes") or "").split(",") if c in self.ctx.catalog.configs]
         if ids:
             self.node_list.clear()
@@ -491,7 +505,7 @@ class ClusterView(QWidget):
             self.node_table.set_frame(self.node_model.frame() or [])
 
     def busy(self) -> bool:
-        return self._runner.busy() or self.plot is None
+        return self._first_pending or self._runner.busy() or self.plot is None
 
     def shutdown(self) -> None:
         self._runner.cancel()

@@ -70,7 +70,7 @@ from ui.charts import HoverTips, make_plot, nearest, pg
 from ui.context import AppContext
 from ui.pickers import MachinePicker, ModelPicker
 from ui.table_model import Column, DataFrameTableModel, make_proxy
-from ui.widgets import configure_table, defer, fit_columns
+from ui.widgets import after_first_paint, configure_table, defer, fit_columns
 from ui.workers import Recompute, WorkerError, start_worker
 
 QUANT_DEBOUNCE_MS = 150
@@ -172,6 +172,7 @@ class FitView(QWidget):
         self._curve_key: tuple[Any, ...] | None = None
         self._curve: list[tuple[int, float]] = []
         self._steps: list[int] = []
+        self._pending_request: dict[str, Any] = {}
         self._build_controls()
         self._build_outputs()
         self._populate()
@@ -186,9 +187,9 @@ class FitView(QWidget):
             pool=ctx.pool,
             on_error=self._quants_failed,
         )
-        # The first outcome is drawn on a later event-loop pass, after the page has painted
-        # its frame; the plots are built one per pass after that.
-        defer(self, self._first_compute)
+        # The page paints its inputs first; the engine's first call, the quantization list
+        # (the engine's import) and the plots come after, one event-loop pass each.
+        after_first_paint(self, self._first_compute)
 
     # -- construction --------------------------------------------------------------------------
     def _build_controls(self) -> None:
@@ -357,9 +358,10 @@ class FitView(QWidget):
         self._fill_machines()
         self.model_picker.set_key(DEFAULT_MODEL)
         self.machine_picker.set_key(DEFAULT_MACHINE)
-        self._refill_quants(prefer=DEFAULT_QUANT)
         self._refill_context(DEFAULT_CONTEXT)
-        self._refill_limits()
+        self.limit_combo.addItem("default", None)
+        # quantizations and GPU-limit presets come from the engine: filled after the first
+        # paint (_first_compute), so opening the page does not wait for the engine's import
 
     def _fill_models(self) -> None:
         self.model_picker.set_models(self.ctx.all_models(), keep=self.model_picker.key())
@@ -390,6 +392,9 @@ class FitView(QWidget):
 
     # -- plots (built after the first paint) ---------------------------------------------------
     def _first_compute(self) -> None:
+        request = self._pending_request
+        self._refill_quants(prefer=request.get("quant") or DEFAULT_QUANT)
+        self._refill_limits()
         self._build_memory_plot()
         defer(self, self._first_compute_2)
 
@@ -400,7 +405,11 @@ class FitView(QWidget):
 
     def _first_compute_3(self) -> None:
         self._first_pending = False
-        self.recompute()
+        request, self._pending_request = self._pending_request, {}
+        if request:
+            self.apply_request(**request)
+        else:
+            self.recompute()
         self._quants.run_now()  # first table at once; later ones debounced
 
     def _build_memory_plot(self) -> None:
@@ -734,6 +743,9 @@ class FitView(QWidget):
         self.flash_combo.setToolTip(f"flash attention {state}: {est.flash_attention_basis}")
 
     def _show_message(self, text: str) -> None:
+        from forgeplanner.viewstate.vocabulary import plain_reason
+
+        text = plain_reason(text)  # the engine's reasons may name command-line flags
         self.message.setText(text)
         self.message.setVisible(bool(text))
 
@@ -967,6 +979,19 @@ class FitView(QWidget):
         **_: Any,
     ) -> None:
         """Show these inputs ("Open in Fit" from another view)."""
+        if self._first_pending:  # before the first compute: applied by it
+            given = {"model_id": model_id, "machine": machine, "quant": quant,
+                     "runtime": runtime, "context": context}  # fmt: skip
+            self._pending_request.update({k: v for k, v in given.items() if v is not None})
+            with QSignalBlocker(self.machine_picker), QSignalBlocker(self.model_picker):
+                if machine is not None:
+                    self.machine_picker.set_key(machine)
+                if model_id is not None:
+                    self.model_picker.set_key(model_id)
+                    self.model_picker.lineEdit().setText(self.model_picker.currentText())
+            if model_id is not None or context is not None:
+                self._refill_context(context)
+            return
         if runtime is not None:
             with QSignalBlocker(self.runtime_combo):
                 self.runtime_combo.setCurrentIndex(max(0, self.runtime_combo.findData(runtime)))

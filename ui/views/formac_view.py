@@ -39,7 +39,7 @@ from ui.context import AppContext
 from ui.model_actions import ModelActions
 from ui.pickers import MachinePicker
 from ui.table_model import Column, DataFrameTableModel, make_proxy
-from ui.widgets import configure_table, fit_columns
+from ui.widgets import after_first_paint, configure_table, fit_columns
 from ui.workers import Recompute, WorkerError
 
 DEFAULT_MACHINE = "mac-mini-m4-pro-20c-64gb"
@@ -195,6 +195,11 @@ class ForMacView(QWidget):
             combo.currentIndexChanged.connect(self._apply_filters)
         self.fits_only.toggled.connect(self._apply_filters)
         self.ctx.models_changed.connect(self._compute.schedule)
+        self._first_pending = True
+        after_first_paint(self, self._first_run)
+
+    def _first_run(self) -> None:
+        self._first_pending = False
         self._compute.run_now()
 
     # -- inputs ----------------------------------------------------------------------------------
@@ -322,7 +327,8 @@ class ForMacView(QWidget):
             self.machine_picker.set_key(machine)
         if context is not None:
             self.context_combo.setEditText(f"{int(context):,}")
-        self._compute.run_now()
+        if not self._first_pending:
+            self._compute.run_now()
 
     def settings_values(self) -> dict[str, Any]:
         return {"machine": self.machine_picker.key() or DEFAULT_MACHINE}
@@ -336,7 +342,7 @@ class ForMacView(QWidget):
             self.model.set_frame(self.model.frame())
 
     def busy(self) -> bool:
-        return self._compute.busy()
+        return self._first_pending or self._compute.busy()
 
     def shutdown(self) -> None:
         self._compute.cancel()

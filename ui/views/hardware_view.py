@@ -25,7 +25,7 @@ from ui import persist
 from ui.context import AppContext
 from ui.frames import figure_rows, hardware_frame
 from ui.table_model import Column, DataFrameTableModel, make_proxy
-from ui.widgets import configure_table, fit_columns
+from ui.widgets import after_first_paint, configure_table, fit_columns
 from ui.workers import start_worker
 
 
@@ -126,7 +126,7 @@ class HardwareView(QWidget):
         persist.restore(self, "hardware")
         self._widths_restored = persist.has_state(self.table, "hardware")
         self._worker = None
-        self._load()
+        after_first_paint(self, self._load)
 
     # -- data ----------------------------------------------------------------------------------
     def _load(self) -> None:
@@ -157,6 +157,9 @@ class HardwareView(QWidget):
     def shutdown(self) -> None:
         if self._worker is not None:
             self._worker.cancel()
+
+    def busy(self) -> bool:
+        return self.model.rowCount() == 0
 
     def _apply_filters(self) -> None:
         kind = self.kind.currentData()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import html
 from typing import Any
 
-from PySide6.QtCore import QEvent, Qt, QTimer
+from PySide6.QtCore import QEvent, Qt
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -52,7 +52,7 @@ from ui.model_import import (
 )
 from ui.pickers import MachinePicker
 from ui.table_model import Column, DataFrameTableModel, make_proxy
-from ui.widgets import configure_table, fit_columns
+from ui.widgets import after_first_paint, configure_table, fit_columns
 from ui.workers import Recompute, WorkerError, start_worker
 
 DEFAULT_MACHINE = "mac-mini-m4-pro-20c-64gb"
@@ -224,7 +224,7 @@ class ModelsView(QWidget):
         self.fit_machine.picked.connect(lambda _k: self._badges.schedule())
         self.fit_context.currentIndexChanged.connect(self._badges.schedule)
         # Fill the table on the next event-loop pass, after the page's first paint.
-        QTimer.singleShot(0, self, self._first_fill)
+        after_first_paint(self, self._first_fill)
 
     def _first_fill(self) -> None:
         # The model database is read and the table's frame and cells prepared in a worker;

@@ -55,7 +55,7 @@ from ui.errors import show_error
 from ui.pickers import MachinePicker, ModelPicker
 from ui.plan_edits import add_machine_to_plan, edit_plan, plan_sources
 from ui.table_model import Column, DataFrameTableModel, make_proxy
-from ui.widgets import configure_table
+from ui.widgets import after_first_paint, configure_table
 from ui.workers import start_worker
 
 MAIN_BUILD = "Main build"
@@ -178,6 +178,7 @@ class PlanView(QWidget):
         self.doc = ctx.plan
         self._worker: Any = None
         self._runs_worker: Any = None
+        self._first_pending = True
         self._policy_path: str | None = None
         self._build_ui()
         persist.restore(self, "plan")
@@ -185,11 +186,21 @@ class PlanView(QWidget):
         self.doc.undo_stack.cleanChanged.connect(self._update_title)
         self.ctx.documents.title_changed.connect(self._update_title)
         self.ctx.runs_changed.connect(self.refresh_runs)
+        # The tables, charts and run list are filled after the page's first paint (reading the
+        # plan file and drawing its charts is the page's most expensive part).
+        self._first_pending = True
+        after_first_paint(self, self._first_fill)
+
+    def _first_fill(self) -> None:
+        self._first_pending = False
         if self.doc.plan is None:
             self.ctx.documents.open_initial()
         else:
             self._on_plan_changed(self.doc.plan)
         self.refresh_runs()
+
+    def busy(self) -> bool:
+        return self._first_pending or self._runs_worker is not None
 
     # -- layout ---------------------------------------------------------------------------------
 

@@ -40,6 +40,7 @@ from ui.context import AppContext
 from ui.errors import show_error
 from ui.pickers import MachinePicker, ModelPicker
 from ui.table_model import Column, FrameTable
+from ui.widgets import after_first_paint
 from ui.workers import Recompute
 
 GiB = 1 << 30
@@ -83,6 +84,8 @@ class PlatformView(QWidget):
         self.result: Any = None
         self.error: str | None = None
         self._yaml: dict[str, str] = {}
+        self._first_pending = True
+        self._pending_quant: str | None = "Q4_K_M"
         self._build()
         persist.restore(self, "platform")
         self._runner = Recompute(
@@ -94,6 +97,13 @@ class PlatformView(QWidget):
             on_error=lambda err: self._show_error(err.reason),
         )
         self._connect()
+        # The page paints its form first; the quantizations (the engine's import) and the
+        # first layout follow.
+        after_first_paint(self, self._first_fill)
+
+    def _first_fill(self) -> None:
+        self._fill_quants(self._pending_quant or "Q4_K_M")
+        self._first_pending = False
         self.recompute()
 
     def _build(self) -> None:
@@ -137,7 +147,7 @@ class PlatformView(QWidget):
         self.context_spin.setSingleStep(1024)
         self.context_spin.setValue(8192)
         self.context_spin.setSuffix(" tokens")
-        self._fill_quants("Q4_K_M")
+        persist.skip(self.quant_combo)
         form.addRow(self.serve_check)
         form.addRow("Model", self.model_picker)
         form.addRow("Quantization", self.quant_combo)
@@ -233,7 +243,8 @@ class PlatformView(QWidget):
         self.quant_combo.blockSignals(False)
 
     def _model_changed(self, *_: Any) -> None:
-        self._fill_quants()
+        if not self._first_pending:
+            self._fill_quants()
         self.schedule()
 
     # -- editing --------------------------------------------------------------------------------
@@ -277,11 +288,13 @@ class PlatformView(QWidget):
             self.schedule()
 
     def schedule(self, *_: Any) -> None:
-        self._runner.schedule()
+        if not self._first_pending:
+            self._runner.schedule()
 
     # -- computing ------------------------------------------------------------------------------
     def recompute(self) -> None:
-        self._runner.run_now()
+        if not self._first_pending:
+            self._runner.run_now()
 
     def _request(self) -> dict[str, Any]:
         serve = self.serve_check.isChecked()
@@ -343,8 +356,10 @@ class PlatformView(QWidget):
         unplaced = "".join(
             f"<br><b>unplaced {_h(u.service)}</b>: {_h(u.reason)}" for u in lay.unplaced
         )
+        from forgeplanner.viewstate.vocabulary import plain_reason
+
         self.summary_label.setText(
-            f"<b>{power}</b>{unplaced}" + "".join(f"<br>- {_h(n)}" for n in lay.notes)
+            f"<b>{power}</b>{unplaced}" + "".join(f"<br>- {_h(plain_reason(n))}" for n in lay.notes)
         )
         node_rows, assign_rows = frames
         self.node_table.set_frame(node_rows)
@@ -390,7 +405,9 @@ class PlatformView(QWidget):
             show_error(self, exc)
 
     def settings_values(self) -> dict[str, Any]:
+        quant = self._pending_quant if self._first_pending else self.quant_combo.currentData()
         return {
+            "quant": quant or "Q4_K_M",
             "model_id": self.model_picker.key() or "",
             "nodes": ",".join(f"{n}={c}" for n, c in self.nodes()),
         }
@@ -399,7 +416,7 @@ class PlatformView(QWidget):
         model = str(v.get("model_id") or "")
         if self.model_picker.findData(model) >= 0:
             self.model_picker.set_key(model)
-            self._fill_quants(self.quant_combo.currentData())
+        self._pending_quant = str(v.get("quant") or "Q4_K_M")
         pairs = []
         for part in str(v.get("nodes") or "").split(","):
             name, sep, cfg = part.partition("=")
@@ -411,7 +428,7 @@ class PlatformView(QWidget):
                 self._append_node(name, cfg)
 
     def busy(self) -> bool:
-        return self._runner.busy()
+        return self._first_pending or self._runner.busy()
 
     def shutdown(self) -> None:
         self._runner.cancel()

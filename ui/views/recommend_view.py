@@ -62,7 +62,7 @@ from ui.charts import HoverTips, make_plot, nearest, pg
 from ui.context import AppContext
 from ui.pickers import ModelPicker
 from ui.table_model import ROW_KEY_ROLE, Column, DataFrameTableModel, make_proxy
-from ui.widgets import configure_table, defer, fit_columns
+from ui.widgets import after_first_paint, configure_table, defer, fit_columns
 from ui.workers import Recompute, WorkerError, start_worker
 
 SEARCH_DEBOUNCE_MS = 400
@@ -87,6 +87,7 @@ OPTION_COLUMNS = [
     Column("decode_tps", "Decode t/s", _f1, "decode tokens/s the search found for this option"),
     Column("prefill_tps", "Prefill t/s", _f0),
     Column("quant", "Quantization"),
+    Column("quality", "Quality cost", tooltip="published perplexity / KL divergence vs 16-bit"),
     Column("runtime", "Runtime"),
     Column("verdict", "Verdict", lambda v: verdict_word(v, short=True)),
     Column("max_w", "Max W", _f0),
@@ -142,6 +143,7 @@ class RecommendView(QWidget):
         self.ctx = ctx
         self.result: Any = None
         self.inputs: RecommendInputs = RecommendInputs()
+        self._first_pending = True
         self.preview: Any = None
         self.error: str | None = None
         self.detail_value: Any = None
@@ -162,10 +164,22 @@ class RecommendView(QWidget):
             pool=ctx.pool,
             on_error=self._search_failed,
         )
+        # The page paints its form first; the quantization list (the engine's import), the
+        # first search and the plot follow, after the first paint.
+        after_first_paint(self, self._first_fill)
+
+    def _first_fill(self) -> None:
+        keep = self._pending_quant_min
+        for label, value in quant_min_choices():
+            self.quant_combo.addItem(label, value)
+        i = self.quant_combo.findData(keep)
+        self.quant_combo.setCurrentIndex(
+            i if i >= 0 else self.quant_combo.findData(DEFAULT_QUANT_MIN)
+        )
+        self.quant_combo.currentIndexChanged.connect(self.schedule)
+        self._first_pending = False
         self._load_observations_in_background()
         self.search()
-        # The plot is the page's most expensive widget: built after the first paint, in its
-        # own event-loop pass (or at once when a result needs it first).
         defer(self, self._ensure_plot)
 
     # -- layout ---------------------------------------------------------------------------------
@@ -195,11 +209,10 @@ class RecommendView(QWidget):
             self.context_combo.addItem(label, n)
         self.context_combo.setCurrentIndex(self.context_combo.findData(DEFAULT_CONTEXT))
         self.context_combo.setToolTip("Context in tokens: 16384, 16K, ...")
-        self.quant_combo = QComboBox()
-        for label, value in quant_min_choices():
-            self.quant_combo.addItem(label, value)
-        self.quant_combo.setCurrentIndex(self.quant_combo.findData(DEFAULT_QUANT_MIN))
+        self.quant_combo = QComboBox()  # filled after the first paint (from the engine)
         self.quant_combo.setToolTip("The lowest quantization you accept (lower = smaller, worse)")
+        persist.skip(self.quant_combo)
+        self._pending_quant_min: str | None = DEFAULT_QUANT_MIN
         self.decode_spin = self._optional_spin(0, 1000, " tok/s")
         self.decode_spin.setToolTip("Decode speed needed with the context filled")
         self.budget_spin = self._optional_spin(0, 1_000_000, " USD", step=500)
@@ -354,8 +367,7 @@ class RecommendView(QWidget):
         )
         self.context_combo.lineEdit().editingFinished.connect(self._context_edited)
         self.context_combo.activated.connect(lambda _i: self.schedule())
-        for combo in (self.quant_combo, self.condition_combo):
-            combo.currentIndexChanged.connect(self.schedule)
+        self.condition_combo.currentIndexChanged.connect(self.schedule)
         for spin in (self.decode_spin, self.budget_spin, self.watts_spin, self.hours_spin,
                      self.tariff_spin):  # fmt: skip
             spin.valueChanged.connect(self.schedule)
@@ -483,10 +495,14 @@ class RecommendView(QWidget):
         return self.read_inputs().search_arguments()
 
     def schedule(self, *_: Any) -> None:
+        if self._first_pending:
+            return
         self.summary_label.setText("searching...")
         self._search.schedule()
 
     def search(self) -> None:
+        if self._first_pending:
+            return  # the first search runs after the first paint
         self._search.run_now()
 
     def _prepare_search(self) -> Any:
@@ -537,7 +553,7 @@ class RecommendView(QWidget):
         self._plot(rec.options)
         self._show_detail(None)
         c = rec.constraints
-        from forgeplanner.viewstate.recommend import plain_reason
+        from forgeplanner.viewstate.vocabulary import plain_reason
 
         notes = "\n".join(f"- {plain_reason(n)}" for n in rec.notes)
         self.summary_label.setText(
@@ -706,9 +722,12 @@ class RecommendView(QWidget):
         self.search()
 
     def settings_values(self) -> dict[str, Any]:
-        return {"models": ",".join(self.model_ids())}
+        quant = self._pending_quant_min if self._first_pending else self.quant_combo.currentData()
+        return {"models": ",".join(self.model_ids()), "quant_min": quant or "any"}
 
     def apply_settings_values(self, v: dict[str, Any]) -> None:
+        q = str(v.get("quant_min") or DEFAULT_QUANT_MIN)
+        self._pending_quant_min = None if q == "any" else q
         ids = [m for m in str(v.get("models") or "").split(",") if m]
         known = [m for m in ids if self.model_picker.findData(m) >= 0]
         if known:
@@ -853,7 +872,12 @@ class RecommendView(QWidget):
                 self._on_row_selected()
 
     def busy(self) -> bool:
-        return self._search.busy() or self._obs_worker is not None or self.plot is None
+        return (
+            self._first_pending
+            or self._search.busy()
+            or self._obs_worker is not None
+            or self.plot is None
+        )
 
     def shutdown(self) -> None:
         self._search.cancel()
