@@ -9,6 +9,8 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QHBoxLayout, QMenu, QPushButton, QTableView, QWidget
 
+from forgeplanner.domain.runtime import Runtime
+
 DEFAULT_QUANT = "Q4_K_M"
 DEFAULT_CONTEXT = 8192
 
@@ -26,7 +28,7 @@ def add_model_to_plan(
     ctx: Any,
     model_id: str,
     quant: str | None = None,
-    runtime: str = "llama.cpp",
+    runtime: str = Runtime.LLAMA_CPP,
     context: int | None = None,
     parent: QWidget | None = None,
 ) -> Any:

@@ -30,6 +30,7 @@ from forgeplanner.domain.estimates import (
     HostSpec,
     RunOptions,
 )
+from forgeplanner.domain.runtime import Runtime
 from forgeplanner.errors import ForgePlannerError
 
 RANKING = (
@@ -156,10 +157,11 @@ def fit_one(
     host: HostSpec,
     context: int,
     *,
-    runtime: str = "llama.cpp",
+    runtime: str | Runtime = Runtime.LLAMA_CPP,
     min_decode_tps: float | None = None,
 ) -> ModelFit:
     """The best quantization of one model on one machine, with its numbers."""
+    runtime = Runtime.parse(runtime)
     from forgeplanner.engine.budget import gpu_budget
     from forgeplanner.engine.estimate import speed_estimate
     from forgeplanner.engine.fit import verdict_for
@@ -265,11 +267,12 @@ def fit_models(
     host: HostSpec,
     *,
     context: int = 8192,
-    runtime: str = "llama.cpp",
+    runtime: str | Runtime = Runtime.LLAMA_CPP,
     min_decode_tps: float | None = None,
     cancelled: Callable[[], bool] | None = None,
 ) -> ModelsFit:
     """Every model ranked for one machine (see the module docstring for the rule)."""
+    runtime = Runtime.parse(runtime)
     if context <= 0:
         raise ForgePlannerError(f"context must be a positive number of tokens, got {context}")
     if min_decode_tps is not None and not min_decode_tps >= 0:

@@ -24,6 +24,7 @@ from forgeplanner.domain.estimates import (
     HostSpec,
     RunOptions,
 )
+from forgeplanner.domain.runtime import Runtime
 from forgeplanner.domain.units import GiB, MiB
 from forgeplanner.errors import ForgePlannerError
 from forgeplanner.viewstate.vocabulary import (
@@ -127,7 +128,7 @@ def gpu_limit_presets(physical_bytes: int, max_raisable_bytes: int) -> list[tupl
 class FitInputs:
     model_id: str = DEFAULT_MODEL
     machine: str = DEFAULT_MACHINE  # a catalog configuration id, or THIS_MACHINE
-    runtime: str = "llama.cpp"
+    runtime: str = Runtime.LLAMA_CPP
     quant: str | None = DEFAULT_QUANT
     kv_type: str = "f16"
     flash_attention: bool | None = None  # None: the runtime's default

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from forgeplanner.domain.estimates import RUNTIMES, VERDICT_FITS, VERDICT_NO, VERDICT_RAISED
+from forgeplanner.domain.estimates import VERDICT_FITS, VERDICT_NO, VERDICT_RAISED
+from forgeplanner.domain.runtime import Runtime
 
 VERDICT_WORDS: dict[str, str] = {
     VERDICT_FITS: "Fits",
@@ -22,7 +23,13 @@ VERDICT_SHORT: dict[str, str] = {
     VERDICT_NO: "Does not fit",
 }
 
-RUNTIME_LABELS: dict[str, str] = {"llama.cpp": "llama.cpp", "mlx": "MLX", "ollama": "Ollama"}
+RUNTIME_LABELS: dict[Runtime, str] = {
+    Runtime.LLAMA_CPP: "llama.cpp",
+    Runtime.MLX: "MLX",
+    Runtime.OLLAMA: "Ollama",
+    Runtime.LMSTUDIO_GGUF: "LM Studio (llama.cpp engine)",
+    Runtime.LMSTUDIO_MLX: "LM Studio (MLX engine)",
+}
 
 THIS_MACHINE = "__this_machine__"
 THIS_MACHINE_NAME = "This machine"
@@ -34,13 +41,17 @@ def verdict_word(verdict: str | None, short: bool = False) -> str:
     return (VERDICT_SHORT if short else VERDICT_WORDS).get(verdict, verdict)
 
 
-def runtime_label(runtime: str) -> str:
-    return RUNTIME_LABELS.get(runtime, runtime)
+def runtime_label(runtime: str | Runtime) -> str:
+    """A runtime's name for people ("MLX"); anything that is not a runtime is shown as given."""
+    try:
+        return RUNTIME_LABELS[Runtime.parse(runtime)]
+    except (ValueError, KeyError):
+        return str(runtime)
 
 
 def runtime_choices() -> list[tuple[str, str]]:
-    """(label, value) for every runtime the engine knows, in the engine's order."""
-    return [(runtime_label(r), r) for r in RUNTIMES]
+    """(label, value) for every runtime the engine knows, in the enum's order."""
+    return [(runtime_label(r), r.value) for r in Runtime]
 
 
 def _chip_part(cfg: Any, chip: Any) -> str:

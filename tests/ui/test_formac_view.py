@@ -54,7 +54,9 @@ def test_every_model_ranked_for_the_machine(qtbot, window, qtmodeltester):
 def test_filters(qtbot, window):
     view = formac(qtbot, window)
     view.use_combo.setCurrentIndex(view.use_combo.findData("code"))
-    assert view.shown_ids() and all("coder" in m for m in view.shown_ids())
+    uses = {m.model_id: m.uses for m in view.result.models}
+    assert view.shown_ids() and all("code" in uses[m] for m in view.shown_ids())
+    assert "qwen2.5-coder-32b" in view.shown_ids()
     view.use_combo.setCurrentIndex(0)
     view.moe_combo.setCurrentIndex(view.moe_combo.findData(True))
     moe = {m.model_id for m in view.result.models if m.moe}

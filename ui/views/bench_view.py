@@ -41,6 +41,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from forgeplanner.domain.runtime import Runtime
 from forgeplanner.viewstate.vocabulary import metric_label, metric_unit
 from ui import persist, theme
 from ui.charts import HoverTips, make_plot, nearest, pg
@@ -52,8 +53,8 @@ from ui.workers import start_worker
 
 RUNNERS = (
     ("Built-in (memory bandwidth, compute)", "builtin"),
-    ("llama.cpp (llama-bench)", "llama.cpp"),
-    ("Ollama", "ollama"),
+    ("llama.cpp (llama-bench)", Runtime.LLAMA_CPP.value),
+    ("Ollama", Runtime.OLLAMA.value),
 )
 SYNTHETIC_MODELS = ("qwen2.5-0.5b", "llama-3.2-1b", "qwen2.5-1.5b", "llama-3.2-3b", "qwen2.5-3b")
 SYNTHETIC_QUANTS = ("Q8_0", "Q4_0", "F16")
@@ -386,11 +387,11 @@ class BenchView(QWidget):
 
     # -- run ---------------------------------------------------------------------------------
     def _runner_changed(self, runner: str | None) -> None:
-        llama = runner == "llama.cpp"
+        llama = runner == Runtime.LLAMA_CPP
         for w in (self.model_combo, self.quant_combo, self.gguf_edit):
             w.setEnabled(llama)
         for w in (self.ollama_model, self.ollama_url):
-            w.setEnabled(runner == "ollama")
+            w.setEnabled(runner == Runtime.OLLAMA)
         for w in (self.prompt_spin, self.gen_spin):
             w.setEnabled(llama)
         self.reps_spin.setEnabled(runner != "builtin")
@@ -411,7 +412,7 @@ class BenchView(QWidget):
 
             cfg = self.builtin_config or BuiltinConfig()
             return lambda token: session.record_builtin(store, cfg, token)
-        if runner == "ollama":
+        if runner == Runtime.OLLAMA:
             from forgeplanner.bench.ollama_runner import OllamaSpec
 
             spec = OllamaSpec(

@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from forgeplanner.domain.runtime import Runtime
 from forgeplanner.viewstate.vocabulary import machine_choices, machine_name_of, verdict_word
 from ui import persist, theme
 from ui.charts import HoverTips, make_plot, pg
@@ -224,7 +225,7 @@ class ClusterView(QWidget):
         spec = self.ctx.model(self.model_picker.key() or DEFAULT_MODEL)
         self.quant_combo.blockSignals(True)
         self.quant_combo.clear()
-        for q in quants_for(spec, "llama.cpp"):
+        for q in quants_for(spec, Runtime.LLAMA_CPP):
             self.quant_combo.addItem(f"{q.name}  ({q.bits_per_weight:g} bpw)", q.name)
         i = self.quant_combo.findData(keep)
         self.quant_combo.setCurrentIndex(
@@ -378,7 +379,8 @@ class ClusterView(QWidget):
                 nodes.append({"config_id": cid, "count": 1})
         return {
             "model_id": req["model_id"], "quant": req["quant"], "context": req["context"],
-            "runtime": "llama.cpp", "nodes": nodes, "link": req["link_id"], "mode": req["mode"],
+            "runtime": Runtime.LLAMA_CPP.value, "nodes": nodes, "link": req["link_id"],
+            "mode": req["mode"],
         }  # fmt: skip
 
     def add_to_plan(self) -> Any:

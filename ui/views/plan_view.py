@@ -45,6 +45,7 @@ from PySide6.QtWidgets import (
 )
 
 from forgeplanner.domain.plan import Build, Plan
+from forgeplanner.domain.runtime import Runtime
 from forgeplanner.errors import ForgePlannerError
 from forgeplanner.export import tables as t
 from forgeplanner.viewstate.vocabulary import machine_choices, runtime_choices, verdict_word
@@ -762,7 +763,7 @@ class PlanView(QWidget):
         )
 
     def add_model(
-        self, model_id: str, quant: str, runtime: str = "llama.cpp", context: int = 8192
+        self, model_id: str, quant: str, runtime: str = Runtime.LLAMA_CPP, context: int = 8192
     ) -> None:
         from forgeplanner.plan import edit
 

@@ -33,6 +33,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from forgeplanner.domain.runtime import Runtime
 from forgeplanner.errors import ForgePlannerError
 from forgeplanner.viewstate.vocabulary import machine_choices, machine_name_of, runtime_label
 from ui import persist, theme
@@ -70,7 +71,10 @@ ASSIGN_COLUMNS = [
     Column("requests", "Requests"),
     Column("source", "Source"),
 ]
-PLATFORM_RUNTIMES = ("ollama", "mlx")  # what the platform's inference node can serve with
+PLATFORM_RUNTIMES = (
+    Runtime.OLLAMA,
+    Runtime.MLX,
+)  # what the platform's inference node can serve with
 
 
 def _unplaced_background(row: dict[str, Any], key: str) -> Any:
@@ -234,7 +238,7 @@ class PlatformView(QWidget):
         spec = self.ctx.model(self.model_picker.key() or "llama-3.1-70b")
         self.quant_combo.blockSignals(True)
         self.quant_combo.clear()
-        for q in quants_for(spec, self.runtime_combo.currentData() or "ollama"):
+        for q in quants_for(spec, self.runtime_combo.currentData() or Runtime.OLLAMA):
             self.quant_combo.addItem(f"{q.name}  ({q.bits_per_weight:g} bpw)", q.name)
         i = self.quant_combo.findData(keep)
         if i < 0:
