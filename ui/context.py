@@ -194,10 +194,13 @@ class AppContext(QObject):
         """Show another view with these inputs (see `navigate`)."""
         self.navigate.emit(key, inputs)
 
-    def shutdown(self, timeout_ms: int = 3000) -> None:
-        """Wait for workers (they were asked to cancel by their views) and close the store."""
+    def shutdown(self) -> None:
+        """Cancel the workers and wait until each has stopped (none may emit after its
+        signal object is gone), then stop the document's timers."""
+        from ui.workers import stop_workers
+
         self.documents.shutdown()
-        self.pool.waitForDone(timeout_ms)
+        stop_workers(self.pool)
         close = getattr(self._store, "close", None)
         if close is not None:
             close()

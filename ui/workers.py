@@ -14,6 +14,7 @@ tiny events cannot flood the event loop; events that carry a measurement (`metri
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from collections.abc import Callable, Generator, Iterator
@@ -65,7 +66,12 @@ class WorkerSignals(QObject):
 
 JobFactory = Callable[[CancelToken], Iterator[Any] | Generator[Any, None, Any]]
 
-_running: set[Worker] = set()  # keep Python wrappers alive until the runnable finishes
+# Every started worker, kept here until its `finished` signal has been delivered on the GUI
+# thread: the Python wrapper (and with it the signal object the thread emits on) must outlive
+# the thread's last emit. At shutdown `stop_workers` cancels and waits for them, because a
+# worker still running when the interpreter finalises emits on a deleted signal object
+# ("Signal source has been deleted").
+_running: set[Worker] = set()
 _running_lock = threading.Lock()
 
 
@@ -82,6 +88,8 @@ class Worker(QRunnable):
         self.token = token or CancelToken()
         self.signals = WorkerSignals()
         self.min_interval_s = min_interval_s
+        self.pool: QThreadPool | None = None
+        self.done = threading.Event()  # set by the worker thread after its last emit
 
     def cancel(self) -> None:
         self.token.cancel()
@@ -91,6 +99,7 @@ class Worker(QRunnable):
             self._drive()
         finally:
             self.signals.finished.emit()
+            self.done.set()
 
     def _drive(self) -> None:
         last_emit = 0.0
@@ -191,6 +200,7 @@ def start_worker(
         s.finished.connect(on_finished)
     # Released in the GUI thread after every queued signal was delivered (finished is last).
     s.finished.connect(lambda w=worker: _release(w))
+    worker.pool = pool
     with _running_lock:
         _running.add(worker)
     pool.start(worker)
@@ -221,6 +231,30 @@ def _default_error(err: WorkerError) -> None:
 def running_workers() -> int:
     with _running_lock:
         return len(_running)
+
+
+def stop_workers(pool: QThreadPool, patience_s: float = 10.0) -> None:
+    """Cancel every worker started on `pool` and wait until each has made its last emit.
+
+    Called when the app (or a test's context) shuts down, before the objects the workers emit
+    on can be deleted. Jobs check their cancel token between steps, so this returns as soon as
+    the current step ends; a step that takes longer than `patience_s` (an import, one engine
+    call) is still waited for, with one line saying what the app is waiting for."""
+    with _running_lock:
+        mine = [w for w in _running if w.pool is pool]
+    for w in mine:
+        w.cancel()
+    deadline = time.monotonic() + patience_s
+    told = False
+    for w in mine:
+        while not w.done.wait(0.05):
+            if not told and time.monotonic() > deadline:
+                left = sum(not x.done.is_set() for x in mine)
+                print(
+                    f"forgeplanner: waiting for {left} background job(s) to stop", file=sys.stderr
+                )
+                told = True
+    pool.waitForDone()  # the threads return to the pool right after their last emit
 
 
 class Recompute(QObject):

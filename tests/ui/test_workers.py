@@ -227,3 +227,42 @@ def test_recompute_without_a_pool_runs_on_the_gui_thread(qtbot, qapp):
     assert drawn == [7] and not r.busy()
     r.run_now()
     assert drawn == [7, 7]
+
+
+SHUTDOWN_MID_STEP = """
+import sys, time
+from PySide6.QtWidgets import QApplication
+app = QApplication(sys.argv)
+from ui.context import AppContext
+from ui.workers import start_worker
+ctx = AppContext()
+started = []
+def job(token):
+    started.append(1)
+    time.sleep(3.5)  # one step longer than the old 3 s wait that ignores the token (an import)
+    yield "step"
+    yield "after the step"  # not reached: the token is checked first
+    return 1
+start_worker(ctx.pool, job)
+while not started:
+    time.sleep(0.01)
+ctx.shutdown()
+print("stopped", ctx.pool.activeThreadCount())
+"""
+
+
+def test_shutdown_waits_for_a_job_mid_step_so_no_signal_fires_after_exit(tmp_path):
+    """The app's exit path (`AppContext.shutdown`, then interpreter exit) while a job is inside
+    a step that ignores its token: the job is cancelled and waited for, so its last signals are
+    emitted while their object exists (before: "Signal source has been deleted" tracebacks from
+    the worker thread after the process had started to exit)."""
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", FORGEPLANNER_HOME=str(tmp_path))
+    proc = subprocess.run([sys.executable, "-c", SHUTDOWN_MID_STEP], capture_output=True,
+                          text=True, timeout=120, env=env)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "stopped 0"
+    assert "Traceback" not in proc.stderr and "has been deleted" not in proc.stderr, proc.stderr
