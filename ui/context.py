@@ -76,16 +76,25 @@ class PlanDocument(QObject):
 
         self.replace_plan(read_plan(path), Path(path))
 
+    # How long Save waits for another ForgePlanner (a `forgeplanner plan ...` command, another
+    # window) that holds the plan's edit lock before saying so; the CLI waits longer, but the
+    # app's window would not respond meanwhile.
+    LOCK_WAIT_S = 2.0
+
     def save(self, path: Any = None) -> Any:
-        """Write the plan atomically to `path` (or where it came from); marks it clean."""
+        """Write the plan atomically to `path` (or where it came from) under the plan file's
+        edit lock, the one the CLI's plan commands take (`forgeplanner.plan.files.locked_plan`),
+        so a save never interleaves with a command's read-change-write; marks it clean. Another
+        editor holding the lock: ForgePlannerError (one line), nothing written."""
         from pathlib import Path
 
-        from forgeplanner.plan.files import write_plan
+        from forgeplanner.plan.files import locked_plan, write_plan
 
         target = Path(path) if path is not None else self.path
         if target is None or self._plan is None:
             raise ValueError("no file to save to: give a path")
-        write_plan(target, self._plan)
+        with locked_plan(target, wait_s=self.LOCK_WAIT_S):
+            write_plan(target, self._plan)
         self.path = target
         self.undo_stack.setClean()
         return target
@@ -125,6 +134,12 @@ class AppContext(QObject):
         from ui.document import DocumentController
 
         self.documents = DocumentController(self, self)
+        # Children are deleted in the order they were added: the document goes last, so the
+        # controller (which listens to its undo stack) is gone, and disconnected, before the
+        # stack's own teardown emits its last index and clean changes (else: "Slot
+        # 'DocumentController::' not found" from a half-destroyed context).
+        self.plan.setParent(None)
+        self.plan.setParent(self)
 
     # -- shared data, loaded on first use ------------------------------------------------------
     @property

@@ -115,11 +115,17 @@ class ModelFit:
     kld: float | None
     sysctl_command: str | None
     reason: str = ""  # why nothing fits / what limited the choice
+    # the likely ranges of decode (context filled) and prefill (engine.estimate's bands)
+    decode_tps_low: float | None = None
+    decode_tps_high: float | None = None
+    prefill_tps_low: float | None = None
+    prefill_tps_high: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         d["uses"] = list(self.uses)
-        for k in ("decode_tps", "decode_tps_empty", "prefill_tps", "ttft_s"):
+        for k in ("decode_tps", "decode_tps_empty", "prefill_tps", "ttft_s", "decode_tps_low",
+                  "decode_tps_high", "prefill_tps_low", "prefill_tps_high"):  # fmt: skip
             if d[k] is not None:
                 d[k] = round(d[k], 3)
         return d
@@ -259,6 +265,10 @@ def _chosen(
         kld=qq.kld,
         sysctl_command=fr.sysctl_command,
         reason="" if not slow else "faster quantizations only: " + ", ".join(slow[:3]),
+        decode_tps_low=None if speed is None else speed.decode_tps_low,
+        decode_tps_high=None if speed is None else speed.decode_tps_high,
+        prefill_tps_low=None if speed is None else speed.prefill_tps_low,
+        prefill_tps_high=None if speed is None else speed.prefill_tps_high,
     )
 
 

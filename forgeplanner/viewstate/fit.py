@@ -27,6 +27,7 @@ from forgeplanner.domain.estimates import (
 from forgeplanner.domain.runtime import Runtime
 from forgeplanner.domain.units import GiB, MiB
 from forgeplanner.errors import ForgePlannerError
+from forgeplanner.viewstate.speed import PublishedRun, published_runs, speed_with_range
 from forgeplanner.viewstate.vocabulary import (
     THIS_MACHINE,
     machine_name_of,
@@ -168,7 +169,7 @@ class Headline:
     prefill: str
     ttft: str
     ttft_empty: str
-    band: str  # the speed uncertainty band when the engine gives one, else ""
+    band: str  # where the likely ranges come from (the engine's band basis), else ""
 
 
 @dataclass(frozen=True)
@@ -189,7 +190,7 @@ class FitOutcome:
     quality_source: str = ""
     warnings: tuple[str, ...] = ()
     message: str = ""  # why there are no numbers (the engine's one-line refusal)
-    published_runs: tuple[Any, ...] = field(default_factory=tuple)
+    published_runs: tuple[PublishedRun, ...] = field(default_factory=tuple)
 
     @property
     def ok(self) -> bool:
@@ -215,15 +216,10 @@ def _seconds(v: float | None) -> str:
 
 
 def _band(speed: Any) -> str:
-    """The engine's uncertainty band, when it gives one (`decode_tps_low/high`)."""
-    lo, hi = getattr(speed, "decode_tps_low", None), getattr(speed, "decode_tps_high", None)
-    if lo is None or hi is None:
+    """Where the likely ranges come from (the engine's `band_basis`), when it gives them."""
+    if speed.decode_tps_low is None and speed.prefill_tps_low is None:
         return ""
-    text = f"decode {lo:,.1f}-{hi:,.1f} tok/s"
-    plo, phi = getattr(speed, "prefill_tps_low", None), getattr(speed, "prefill_tps_high", None)
-    if plo is not None and phi is not None:
-        text += f", prefill {plo:,.0f}-{phi:,.0f} tok/s"
-    return text
+    return speed.band_basis or "the likely range of similar published runs"
 
 
 def memory_bar(est: Estimate) -> MemoryBar:
@@ -371,9 +367,12 @@ class FitState:
             headline = Headline("unknown", "", "unknown", "unknown", "", "")
         else:
             headline = Headline(
-                decode=f"{_tps(s.decode_tps)} at {tokens(ctx)}",
+                decode=(
+                    f"{speed_with_range(s.decode_tps, s.decode_tps_low, s.decode_tps_high)} "
+                    f"at {tokens(ctx)}"
+                ),
                 decode_empty=f"{_tps(None if empty is None else empty.decode_tps)} empty",
-                prefill=_tps(s.prefill_tps, 0),
+                prefill=speed_with_range(s.prefill_tps, s.prefill_tps_low, s.prefill_tps_high, 0),
                 ttft=f"{_seconds(s.ttft_s)} for a prompt of {_ktok(ctx)}",
                 ttft_empty=(
                     f"{_seconds(None if empty is None else empty.ttft_s)} for {SHORT_PROMPT} tokens"
@@ -426,7 +425,9 @@ class FitState:
             quality=qtext,
             quality_source=qsource,
             warnings=tuple(warnings),
-            published_runs=tuple(getattr(s, "published_runs", ()) or ()),
+            published_runs=published_runs(
+                self.catalog, est.host, est.options.runtime, self.model(est.model_id), est.quant
+            ),
         )
 
     def curve(self, inputs: FitInputs) -> list[tuple[int, float]]:

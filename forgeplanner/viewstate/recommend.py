@@ -16,6 +16,7 @@ from typing import Any
 from forgeplanner.domain.estimates import RunOptions
 from forgeplanner.domain.units import GiB
 from forgeplanner.errors import ForgePlannerError
+from forgeplanner.viewstate.speed import likely_range, range_text
 from forgeplanner.viewstate.vocabulary import (
     machine_name_of,
     plain_reason,
@@ -81,17 +82,24 @@ def option_label(option: Any, catalog: Any) -> str:
     return " + ".join(parts)
 
 
-def option_rows(rec: Any, catalog: Any) -> list[dict[str, Any]]:
-    """The ranked table: raw values, machine names, the index of the option in `rec.options`."""
+def option_rows(rec: Any, catalog: Any, moe: bool = False) -> list[dict[str, Any]]:
+    """The ranked table: raw values, machine names, the index of the option in `rec.options`,
+    and the likely ranges of its speeds at the stated context (`moe`: the first model is a
+    mixture of experts; the ranges are the engine's bands, see viewstate.speed)."""
+    context = int(rec.constraints.get("context") or 0)
     rows = []
     for i, o in enumerate(rec.options):
         (cid, n), *_ = o.machines
+        dec = likely_range(o.decode_tps, o.runtime, "decode", moe, context)
+        pre = likely_range(o.prefill_tps, o.runtime, "prefill", moe, context)
         rows.append({
             "index": i, "pareto_mark": "yes" if o.pareto else "",
             "machines": option_label(o, catalog), "config_id": cid, "count": n,
             "runtime": runtime_label(o.runtime), "runtime_key": o.runtime, "quant": o.quant,
             "price_usd": o.price_usd, "price_basis": o.price_basis,
             "decode_tps": o.decode_tps, "prefill_tps": o.prefill_tps,
+            "decode_range": range_text(*dec) if dec else None,
+            "prefill_range": range_text(*pre, digits=0) if pre else None,
             "verdict": o.verdict, "max_w": o.max_w, "quality": _quality(o.quant),
             "annual_energy_kwh": o.annual_energy_kwh, "annual_energy_cost": o.annual_energy_cost,
         })  # fmt: skip
@@ -133,6 +141,7 @@ class ModelDetail:
     quality: str
     below_target: bool
     warnings: tuple[str, ...] = ()
+    decode_range: str = ""  # "likely 6.1-8.0" (empty: no range)
 
 
 @dataclass(frozen=True)
@@ -160,7 +169,9 @@ class OptionDetail:
             out.append(
                 f"<p><b>{e(m.model_id)} {e(m.quant)}</b>: {e(verdict_word(m.verdict))}; "
                 f"needs {m.needs_gib:,.1f} GiB of {m.limit_gib:,.1f} GiB GPU limit.<br>"
-                f"Decode <b>{tps} tok/s</b> with the context filled ({empty} empty)"
+                f"Decode <b>{tps} tok/s</b>"
+                + (f" ({e(m.decode_range)})" if m.decode_range else "")
+                + f" with the context filled ({empty} empty)"
                 + (" &mdash; <b>below your decode target</b>" if m.below_target else "")
                 + ".<br>"
                 f"Quality cost of {e(m.quant)}: {e(m.quality)}.</p>"
@@ -249,10 +260,15 @@ def option_detail(option: Any, inputs: RecommendInputs, catalog: Any, models: An
                     quality=q.summary(),
                     below_target=_below(decode, inputs.min_decode_tps),
                     warnings=tuple(warnings),
+                    decode_range=""
+                    if s is None
+                    else range_text(s.decode_tps_low, s.decode_tps_high),
                 )
             )
         else:
             decode = _f(pm.get("decode_tps"))
+            dec = likely_range(decode, option.runtime, "decode", spec.moe is not None,
+                               inputs.context)  # fmt: skip
             details.append(
                 ModelDetail(
                     model_id=model_id,
@@ -273,6 +289,7 @@ def option_detail(option: Any, inputs: RecommendInputs, catalog: Any, models: An
                         f"{count} machines over the network: figures from the "
                         "cluster search (layer split, link speed)",
                     ),
+                    decode_range=range_text(*dec) if dec else "",
                 )
             )
     return dataclasses.replace(base, models=tuple(details))

@@ -53,6 +53,19 @@ def speed_with_range(
     return f"{text} ({r})" if r else text
 
 
+def runtime_with_version(runtime: str, version: str | None) -> str:
+    """'llama.cpp b7315', 'LM Studio 0.3.10 (llama.cpp engine)', 'MLX' (no version known)."""
+    from forgeplanner.viewstate.vocabulary import runtime_label
+
+    label = runtime_label(runtime)
+    if not version:
+        return label
+    name, _, engine = label.partition(" (")
+    if str(version).lower().startswith(name.split()[0].lower()):
+        return f"{version} ({engine}" if engine else str(version)
+    return f"{label} {version}"
+
+
 @dataclass(frozen=True)
 class PublishedRun:
     """One published measurement near an estimate: what it measured, on what, when, where."""
@@ -101,7 +114,7 @@ def published_runs(
                     kind=kind,
                     tokens_per_s=float(r["tokens_per_s"]),
                     chip=str(r["chip"]),
-                    runtime=" ".join(str(x) for x in (r["runtime"], r.get("version")) if x),
+                    runtime=runtime_with_version(str(r["runtime"]), r.get("version")),
                     model=f"{r['model']} {r.get('quant') or ''}".strip(),
                     test=test.strip(),
                     date=str(r.get("date") or "undated"),
@@ -118,5 +131,6 @@ __all__ = [
     "likely_range",
     "published_runs",
     "range_text",
+    "runtime_with_version",
     "speed_with_range",
 ]

@@ -152,3 +152,44 @@ def test_import_preview_then_commit(view: RecommendView, qtbot, tmp_path):
     assert view.commit_import() == 2
     assert view.obs_model.rowCount() == before + 2
     assert "Imported 2 row(s)" in view.import_label.text()
+
+
+def _select_observation(view: RecommendView, obs_id: str) -> None:
+    rows = [view.obs_model.row_dict(r)["obs_id"] for r in range(view.obs_model.rowCount())]
+    source = view.obs_model.index(rows.index(obs_id), 0)
+    view.obs_table.selectRow(view.obs_table.model().mapFromSource(source).row())
+
+
+def test_delete_own_price_observation(view: RecommendView, qtbot):
+    """A price observation of the user's own is deleted from the app through the same store
+    call as `forgeplanner prices delete user-N`; a shipped one cannot be."""
+    from datetime import date
+
+    from forgeplanner.store.repos import PriceRepo
+
+    wait_idle(qtbot, view.ctx)
+    config_id = next(iter(view.ctx.catalog.configs))
+    with view.ctx.store().session() as s:
+        rec, created = PriceRepo(s).add(price=512.0, currency="USD", observed_on=date(2026, 10, 3),
+                                        condition="used", source="a local listing",
+                                        config_id=config_id)  # fmt: skip
+    assert created
+    view.refresh_observations()
+    mine = f"user-{rec.id}"
+    shipped = next(
+        str(view.obs_model.row_dict(r)["obs_id"])
+        for r in range(view.obs_model.rowCount())
+        if view.obs_model.row_dict(r)["origin"] != "user"
+    )
+    _select_observation(view, shipped)
+    assert not view.delete_button.isEnabled()
+    assert view.delete_observations([shipped], confirm=False) == 0
+    assert "cannot be deleted" in view.import_label.text()
+    _select_observation(view, mine)
+    assert view.delete_button.isEnabled() and view.selected_observation_ids() == [mine]
+    assert view.delete_observations(confirm=False) == 1
+    assert f"Deleted {mine} (2026-10-03 $512.00)." == view.import_label.text()
+    ids = {view.obs_model.row_dict(r)["obs_id"] for r in range(view.obs_model.rowCount())}
+    assert mine not in ids and shipped in ids
+    with view.ctx.store().session() as s:
+        assert all(r.id != rec.id for r in PriceRepo(s).list())

@@ -80,7 +80,15 @@ def test_a_70b_at_16k_on_a_mac_mini(qtbot, ctx):
     assert view.verdict_label.text().startswith("Fits on Mac mini (2024) - M4 Pro")
     assert view.verdict_label.autoFillBackground()
     decode = view.summary["decode"].text()
-    assert f"{est.speed.decode_tps:,.1f} tok/s at 16K" in decode
+    s = est.speed
+    assert (
+        f"{s.decode_tps:,.1f} tok/s (likely {s.decode_tps_low:,.1f}-{s.decode_tps_high:,.1f}) "
+        "at 16K" in decode
+    )
+    assert view.summary["prefill"].text() == (
+        f"{s.prefill_tps:,.0f} tok/s (likely {s.prefill_tps_low:,.0f}-{s.prefill_tps_high:,.0f})"
+    )
+    assert view.summary["band"].text().startswith(s.band_basis)
     assert f"{empty.decode_tps:,.1f} tok/s empty" in decode
     assert est.speed.decode_tps < empty.decode_tps  # 16K in context is slower
     assert "for a prompt of 16,384 tokens (16K)" in view.summary["ttft"].text()
@@ -364,3 +372,34 @@ def test_open_in_fit_request(qtbot, ctx):
         32768,
     )
     assert view.estimate_now().options.depth == 32768
+
+
+def test_nearest_published_runs_beside_the_estimate(qtbot, ctx):
+    """The Fit view lists the published measurements nearest to the estimate (the lookup
+    `forgeplanner estimate` prints): value, chip, runtime with its version, date and source,
+    and the quantization table carries each estimate's likely range."""
+    from forgeplanner.calibration.published import for_estimate
+
+    view = make_view(qtbot, ctx)
+    select(qtbot, view, "llama-3.3-70b", MINI, "Q4_K_M")
+    qtbot.waitUntil(lambda: view.published_model.rowCount() > 0, timeout=15000)
+    active_b = view.state.model("llama-3.3-70b").active_params / 1e9
+    found = for_estimate("M4 Pro", 20, "llama.cpp", "llama-3.3-70b", active_b, False, n=3,
+                         quant="Q4_K_M")  # fmt: skip
+    rows = [view.published_model.row_dict(r) for r in range(view.published_model.rowCount())]
+    expected = [(k, r["tokens_per_s"], r["source"]) for k in ("decode", "prefill")
+                for r in found[k]]  # fmt: skip
+    assert [(r["kind"], r["tokens_per_s"], r["source"]) for r in rows] == expected
+    first = rows[0]
+    assert first["chip"] and first["date"] and first["source"].startswith("https://")
+    assert first["runtime"].split()[0] in ("llama.cpp", "LM", "Ollama", "MLX", "mlx-lm")
+    assert "nearest published runs are under Published runs" in view.summary["band"].text()
+    assert view.tabs.tabText(view.tabs.indexOf(view.published_table)) == "Published runs"
+    wait_idle(qtbot, ctx)
+    q = next(
+        view.quant_model.row_dict(r)
+        for r in range(view.quant_model.rowCount())
+        if view.quant_model.row_dict(r)["quant"] == "Q4_K_M"
+    )
+    s = engine(view).speed
+    assert q["decode_range"] == f"likely {s.decode_tps_low:,.1f}-{s.decode_tps_high:,.1f}"

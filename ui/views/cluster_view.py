@@ -423,8 +423,16 @@ class ClusterView(QWidget):
                         for i, p in enumerate(plan.nodes)]])  # fmt: skip
         self.plot.getPlotItem().setXRange(-0.6, n - 0.4, padding=0)
         self.plot.getPlotItem().setYRange(0, top / GiB * 1.1, padding=0)
-        dec = "unknown" if plan.decode_tps is None else f"{plan.decode_tps:.2f} tok/s"
-        pre = "unknown" if plan.prefill_tps is None else f"{plan.prefill_tps:.0f} tok/s"
+        from forgeplanner.viewstate.speed import likely_range, speed_with_range
+
+        moe = self.ctx.model(plan.model_id).moe is not None
+        context = self.context_spin.value()
+        # The single-machine likely ranges of the engine's speed model (the link adds its own
+        # uncertainty on top: the range is a floor on how unsure the figure is).
+        dr = likely_range(plan.decode_tps, Runtime.LLAMA_CPP, "decode", moe, context)
+        pr = likely_range(plan.prefill_tps, Runtime.LLAMA_CPP, "prefill", moe, context)
+        dec = speed_with_range(plan.decode_tps, *(dr or (None, None)), digits=2)
+        pre = speed_with_range(plan.prefill_tps, *(pr or (None, None)), digits=0)
         link = f" over {plan.link.name}" if plan.link else ""
         from forgeplanner.viewstate.vocabulary import plain_reason
 

@@ -57,6 +57,7 @@ from forgeplanner.viewstate.fit import (
     parse_context,
     parse_gpu_limit,
 )
+from forgeplanner.viewstate.speed import range_text
 from forgeplanner.viewstate.vocabulary import (
     THIS_MACHINE,
     THIS_MACHINE_NAME,
@@ -74,6 +75,10 @@ from ui.widgets import after_first_paint, configure_table, defer, fit_columns
 from ui.workers import Recompute, WorkerError, start_worker
 
 QUANT_DEBOUNCE_MS = 150
+LIKELY_TIP = (
+    "10th-90th percentile of measured / estimated over held-out published runs of similar "
+    "setups (runtime, dense or MoE, context)"
+)
 SERIES_KEYS = ("weights", "kv_cache", "compute", "runtime")
 SLIDER_STEPS = 96
 
@@ -101,7 +106,9 @@ def _quant_columns(context: int) -> list[Column]:
             missing="none fits",
         ),
         Column("decode_tps", f"Decode at {at}", _g, f"tokens/s with {at} tokens in context"),
+        Column("decode_range", "Likely decode", tooltip=LIKELY_TIP, missing=""),
         Column("prefill_tps", "Prefill", _g, "prompt tokens/s"),
+        Column("prefill_range", "Likely prefill", tooltip=LIKELY_TIP, missing=""),
         Column("ttft_s", f"TTFT {at}", lambda v: f"{v:,.1f} s", f"first token after a {at} prompt"),
         Column("quality", "Quality cost", tooltip="published perplexity / KL divergence vs 16-bit"),
         Column("weights_gib", "Weights", lambda v: f"{v:,.1f} GiB"),
@@ -110,6 +117,18 @@ def _quant_columns(context: int) -> list[Column]:
 
 
 QUANT_COLUMNS = _quant_columns(DEFAULT_CONTEXT)
+
+PUBLISHED_COLUMNS = [
+    Column("kind", "Measured"),
+    Column("tokens_per_s", "Tokens/s", lambda v: f"{v:,.1f}"),
+    Column("chip", "Chip"),
+    Column("runtime", "Runtime"),
+    Column("model", "Model"),
+    Column("test", "Test"),
+    Column("date", "Date"),
+    Column("source_title", "Source"),
+    Column("source", "Link", tooltip="double-click a row to open its source"),
+]
 
 
 def quants_rows(quants: Any) -> list[dict[str, Any]]:
@@ -131,7 +150,13 @@ def quants_rows(quants: Any) -> list[dict[str, Any]]:
                 "headroom_gib": e.fit.headroom_bytes / GiB,
                 "max_context": e.max_context_that_fits,
                 "decode_tps": None if s is None else s.decode_tps,
+                "decode_range": None
+                if s is None
+                else range_text(s.decode_tps_low, s.decode_tps_high) or None,
                 "prefill_tps": None if s is None else s.prefill_tps,
+                "prefill_range": None
+                if s is None
+                else range_text(s.prefill_tps_low, s.prefill_tps_high, 0) or None,
                 "ttft_s": None if s is None else s.ttft_s,
                 "quality": q.summary() if q.known else None,
                 "best": e.quant == quants.best_quant_that_fits,
@@ -317,6 +342,17 @@ class FitView(QWidget):
         self.tabs = QTabWidget()
         self.tabs.addTab(self.quant_table, "Every quantization")
         self.tabs.addTab(self.explain, "Explain")
+        self.published_model = DataFrameTableModel(PUBLISHED_COLUMNS, parent=self)
+        self.published_table = QTableView()
+        self.published_table.setObjectName("publishedRuns")
+        self.published_table.setModel(make_proxy(self.published_model, self))
+        configure_table(self.published_table, sortable=True)
+        self.published_table.setToolTip(
+            "The published measurements nearest to this estimate (same chip, runtime and model "
+            "first). Double-click a row to open its source."
+        )
+        self.published_table.doubleClicked.connect(self._open_published_source)
+        self.tabs.addTab(self.published_table, "Published runs")
         self.tabs.currentChanged.connect(lambda _i: self._render_explain())
 
         self.verdict_label.setWordWrap(True)
@@ -799,10 +835,14 @@ class FitView(QWidget):
         self.summary["quality"].setText(f"{est.quant}: {o.quality}")
         self.summary["quality"].setToolTip(o.quality_source)
         runs = len(o.published_runs)
-        band = h.band + (f"; {runs} published runs behind it" if runs else "")
+        band = h.band + (
+            f". The {runs} nearest published runs are under Published runs." if runs else ""
+        )
         self.summary["band"].setText(band)
         self.summary["band"].setVisible(bool(band))
         self._band_name.setVisible(bool(band))
+        self.published_model.set_frame([r.as_row() for r in o.published_runs])
+        fit_columns(self.published_table, self.published_model, max_width=320)
         self.summary["basis"].setText(fit.budget.basis)
         if o.sysctl:
             self.sysctl.setText(o.sysctl)
@@ -960,6 +1000,15 @@ class FitView(QWidget):
 
     def _quants_failed(self, err: WorkerError) -> None:
         self._show_message(err.reason)
+
+    def _open_published_source(self, index: Any) -> None:
+        from PySide6.QtCore import QUrl
+        from PySide6.QtGui import QDesktopServices
+
+        row = self.published_model.row_dict(self.published_table.model().mapToSource(index).row())
+        url = str(row.get("source") or "")
+        if url.startswith(("https://", "http://")):
+            QDesktopServices.openUrl(QUrl(url))
 
     def _pick_quant_from_table(self, index: Any) -> None:
         src = self.quant_proxy.mapToSource(index)

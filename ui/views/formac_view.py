@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from forgeplanner.viewstate.fit import InputError, context_presets, parse_context
+from forgeplanner.viewstate.speed import range_text
 from forgeplanner.viewstate.vocabulary import (
     THIS_MACHINE,
     THIS_MACHINE_NAME,
@@ -58,6 +59,12 @@ def _tok(v: Any) -> str:
     return f"{int(v):,}"
 
 
+LIKELY_TIP = (
+    "decode with the context filled: 10th-90th percentile of measured / estimated over "
+    "held-out published runs of similar setups"
+)
+
+
 def _tps(v: Any) -> str:
     return f"{float(v):,.1f}"
 
@@ -72,6 +79,7 @@ COLUMNS = [
         "max_context_raised", "With raised limit", _tok, "with the GPU limit raised", missing="-"
     ),
     Column("decode_tps", "Decode", _tps, "tokens/s with the context filled", missing="-"),
+    Column("decode_range", "Likely decode", tooltip=LIKELY_TIP, missing=""),
     Column(
         "decode_tps_empty", "Decode empty", _tps, "tokens/s with the context empty", missing="-"
     ),
@@ -98,6 +106,7 @@ def rows_of(result: Any) -> list[dict[str, Any]]:
         d["moe_text"] = "MoE" if m.moe else "dense"
         d["uses_text"] = ", ".join(m.uses) or "base model"
         d["quality"] = m.quality or None
+        d["decode_range"] = range_text(m.decode_tps_low, m.decode_tps_high) or None
         rows.append(d)
     return rows
 

@@ -100,6 +100,10 @@ MODEL_COLUMNS = [
     Column("context", "Context"),
     Column("license", "Licence"),
 ]
+LIKELY_TIP = (
+    "10th-90th percentile of measured / estimated over held-out published runs of similar "
+    "setups (runtime, dense or MoE, context)"
+)
 ESTIMATE_COLUMNS = [
     Column("model_id", "Model"),
     Column("quant", "Quant"),
@@ -109,6 +113,7 @@ ESTIMATE_COLUMNS = [
     Column("gpu_limit_bytes", "GPU limit", _gib),
     Column("headroom_bytes", "Headroom", _gib),
     Column("decode_tps", "Decode tok/s", _tps),
+    Column("decode_range", "Likely decode", tooltip=LIKELY_TIP, missing=""),
     Column("prefill_tps", "Prefill tok/s", _tps),
     Column("max_context_that_fits", "Max context"),
 ]
@@ -648,7 +653,7 @@ class PlanView(QWidget):
         self.rationale.setText(plan.alternative(alt).rationale if alt else "")
         self.bom_model.set_frame(t.bom_rows(build))
         self.model_model.set_frame(t.model_rows(build))
-        self.estimate_model.set_frame(t.estimate_rows(build))
+        self.estimate_model.set_frame(self._estimate_rows(build))
         self.cluster_model.set_frame(t.cluster_node_rows(build))
         self.platform_model.set_frame(t.platform_node_rows(build))
         if build.cluster is not None:
@@ -740,6 +745,22 @@ class PlanView(QWidget):
             self.ctx, fn, text, recompute=recompute, parent=self,
             on_finished=lambda: self._set_busy(False, ""),
         )  # fmt: skip
+
+    def _estimate_rows(self, build: Build) -> list[dict[str, Any]]:
+        """The plan's estimates with the likely range of each decode speed (the engine's
+        bands for its runtime, dense or MoE, and context; viewstate.speed)."""
+        from forgeplanner.viewstate.speed import likely_range, range_text
+
+        rows = t.estimate_rows(build)
+        for r in rows:
+            try:
+                moe = self.ctx.model(r["model_id"]).moe is not None
+            except ForgePlannerError:  # a model this installation does not know
+                r["decode_range"] = None
+                continue
+            dr = likely_range(r["decode_tps"], r["runtime"], "decode", moe, int(r["context"]))
+            r["decode_range"] = range_text(*dr) if dr else None
+        return rows
 
     def add_machine(self, config_id: str, count: int = 1, condition: str = "new") -> None:
         from forgeplanner.plan import edit

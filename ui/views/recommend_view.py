@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QListWidget,
     QListWidgetItem,
+    QMessageBox,
     QPushButton,
     QScrollArea,
     QSplitter,
@@ -60,6 +61,7 @@ from forgeplanner.viewstate.vocabulary import machine_name_of, verdict_word
 from ui import persist, theme
 from ui.charts import HoverTips, make_plot, nearest, pg
 from ui.context import AppContext
+from ui.errors import show_error
 from ui.pickers import ModelPicker
 from ui.table_model import ROW_KEY_ROLE, Column, DataFrameTableModel, make_proxy
 from ui.widgets import after_first_paint, configure_table, defer, fit_columns
@@ -80,12 +82,18 @@ def _f0(v: Any) -> str:
     return f"{float(v):,.0f}"
 
 
+LIKELY_TIP = (
+    "10th-90th percentile of measured / estimated over held-out published runs of similar "
+    "setups (runtime, dense or MoE, context)"
+)
 OPTION_COLUMNS = [
     Column("pareto_mark", "Pareto", tooltip="on the price / speed / watts Pareto frontier"),
     Column("machines", "Machines"),
     Column("price_usd", "Price", _money),
     Column("decode_tps", "Decode t/s", _f1, "decode tokens/s the search found for this option"),
+    Column("decode_range", "Likely decode", tooltip=LIKELY_TIP, missing=""),
     Column("prefill_tps", "Prefill t/s", _f0),
+    Column("prefill_range", "Likely prefill", tooltip=LIKELY_TIP, missing=""),
     Column("quant", "Quantization"),
     Column("quality", "Quality cost", tooltip="published perplexity / KL divergence vs 16-bit"),
     Column("runtime", "Runtime"),
@@ -104,6 +112,7 @@ OBS_COLUMNS = [
     Column("price_type", "Type"),
     Column("origin", "Origin"),
     Column("source", "Source"),
+    Column("obs_id", "Id", tooltip="yours are user-N (the id `prices delete` takes)"),
 ]
 PREVIEW_COLUMNS = [
     Column("line", "Line"),
@@ -304,6 +313,11 @@ class RecommendView(QWidget):
         self.import_button = QPushButton("Import CSV...")
         self.commit_button = QPushButton("Commit import")
         self.commit_button.setEnabled(False)
+        self.delete_button = QPushButton("Delete selected")
+        self.delete_button.setToolTip(
+            "Delete the selected observations of your own (shipped ones are catalog data)"
+        )
+        self.delete_button.setEnabled(False)
         self.import_label = QLabel("")
         self.import_label.setWordWrap(True)
         obs_page = QWidget()
@@ -318,6 +332,7 @@ class RecommendView(QWidget):
         irow2 = QHBoxLayout()
         irow2.addWidget(self.dayfirst_check)
         irow2.addStretch(1)
+        irow2.addWidget(self.delete_button)
         irow2.addWidget(self.import_button)
         irow2.addWidget(self.commit_button)
         obl.addLayout(irow2)
@@ -377,6 +392,8 @@ class RecommendView(QWidget):
         self.fit_button.clicked.connect(self._open_in_fit)
         self.import_button.clicked.connect(self.choose_csv)
         self.commit_button.clicked.connect(self.commit_import)
+        self.obs_table.selectionModel().selectionChanged.connect(self._obs_selection_changed)
+        self.delete_button.clicked.connect(lambda: self.delete_observations())
         self.ctx.models_changed.connect(lambda: self.model_picker.set_models(self.ctx.all_models()))
 
     def _ensure_plot(self) -> None:
@@ -515,6 +532,10 @@ class RecommendView(QWidget):
         self.summary_label.setText("searching...")
         catalog = self.ctx.catalog
         option_model, rejected_model = self.option_model, self.rejected_model
+        try:
+            moe = self.ctx.model(inputs.models[0]).moe is not None
+        except ForgePlannerError:  # an unknown model: the search itself says so
+            moe = False
 
         def work(token: Any) -> Any:
             from forgeplanner.cli.recommend_cmd import build_recommendation
@@ -523,7 +544,7 @@ class RecommendView(QWidget):
             # The tables' cells are prepared here: the GUI thread only swaps them in.
             return (
                 rec,
-                option_model.prepare(option_rows(rec, catalog)),
+                option_model.prepare(option_rows(rec, catalog, moe=moe)),
                 rejected_model.prepare(rejected_rows(rec, catalog)),
                 inputs,
             )
@@ -858,6 +879,59 @@ class RecommendView(QWidget):
         self.refresh_observations()
         return len(added)
 
+    # -- deleting the user's own observations ---------------------------------------------------
+    def selected_observation_ids(self) -> list[str]:
+        proxy = self.obs_table.model()
+        rows = sorted(
+            {proxy.mapToSource(i).row() for i in self.obs_table.selectionModel().selectedRows()}
+        )
+        return [str(self.obs_model.row_dict(r)["obs_id"]) for r in rows]
+
+    def _obs_selection_changed(self, *_: Any) -> None:
+        ids = self.selected_observation_ids()
+        self.delete_button.setEnabled(bool(ids) and all(i.startswith("user-") for i in ids))
+
+    def delete_observations(self, ids: list[str] | None = None, confirm: bool = True) -> int:
+        """Delete these of the user's own observations (default: the selected rows) from the
+        user database, the store call `forgeplanner prices delete` makes; shipped ones are
+        refused. Asks first unless `confirm` is False. Returns how many were deleted."""
+        from forgeplanner.store.repos import PriceRepo
+
+        ids = self.selected_observation_ids() if ids is None else list(ids)
+        if not ids:
+            return 0
+        shipped = [i for i in ids if not i.startswith("user-")]
+        if shipped:
+            self.import_label.setText(
+                f"{', '.join(shipped)}: shipped observations are catalog data and cannot be "
+                "deleted; only yours (user-N) can."
+            )
+            return 0
+        if confirm:
+            answer = QMessageBox.question(
+                self, "Delete price observations",
+                f"Delete {len(ids)} of your price observation(s) ({', '.join(ids)})? This "
+                "cannot be undone.",
+            )  # fmt: skip
+            if answer != QMessageBox.StandardButton.Yes:
+                return 0
+        numbers = [int(i.removeprefix("user-")) for i in ids]
+        try:
+            with self.ctx.store().session() as s:
+                deleted = PriceRepo(s).delete(numbers)
+        except ForgePlannerError as exc:  # gone meanwhile (another window, the CLI)
+            show_error(self, exc)
+            self.refresh_observations()
+            return 0
+        self.import_label.setText(
+            "Deleted "
+            + ", ".join(f"user-{r.id} ({r.observed_on} ${r.price:,.2f})" for r in deleted)
+            + "."
+        )
+        self.refresh_observations()
+        self.schedule()  # the prices the search uses changed
+        return len(deleted)
+
     def changeEvent(self, event: QEvent) -> None:
         super().changeEvent(event)
         if event.type() == QEvent.Type.PaletteChange and self.plot is not None:
@@ -901,6 +975,7 @@ def observation_rows(catalog: Any) -> tuple[list[dict[str, Any]], str | None]:
     for o in (*catalog.price_observations, *user):
         machine = o.config_id or o.machine_id
         rows.append({
+            "obs_id": o.id,
             "date": o.date,
             "config": machine_name_of(catalog, o.config_id) if o.config_id else (machine or o.item),
             "price_usd": o.point_price_usd, "condition": o.condition,
