@@ -225,6 +225,10 @@ class BenchView(QWidget):
         self.run_right_split = QSplitter(Qt.Orientation.Vertical)
         self.run_right_split.addWidget(self._live_box)
         self.run_right_split.addWidget(self.result_text)
+        # The plot (built after the first paint) gets most of the height, the text the rest.
+        self._live_box.setMinimumHeight(200)
+        self.run_right_split.setStretchFactor(0, 3)
+        self.run_right_split.setStretchFactor(1, 1)
         self.run_split = QSplitter()
         self.run_split.addWidget(left)
         self.run_split.addWidget(self.run_right_split)
@@ -271,7 +275,7 @@ class BenchView(QWidget):
             symbolBrush=theme.series_colour(210),
         )  # fmt: skip
         self.live_hint = p.TextItem(
-            "Run a benchmark: its measurements appear here as they come in",
+            "Run a benchmark:\nits measurements appear here",
             color=theme.muted_text(), anchor=(0.5, 0.5),
         )  # fmt: skip
         self.live_plot.addItem(self.live_hint)

@@ -858,6 +858,7 @@ class FitView(QWidget):
             self.sysctl.setToolTip("")
             self.sysctl_note.setText("")
             self.copy_button.setEnabled(False)
+        self.sysctl.setCursorPosition(0)  # a long text shows its start, not its end
         if self._plots_built:
             self._draw_memory(o)
             self._draw_curve(o, curve)

@@ -709,7 +709,12 @@ class PlanView(QWidget):
         self.gate_outcome.setText(f"Overall: {overall}")
 
     def _update_title(self, *_: Any) -> None:
-        name = str(self.path) if self.path else "not saved"
+        if self.path == EXAMPLE:
+            name = "the shipped example (Save asks where to keep your copy)"
+        elif self.path:
+            name = _home_relative(self.path)
+        else:
+            name = "not saved"
         try:
             clean = self.doc.undo_stack.isClean()
         except RuntimeError:  # the context is being torn down (its stack emits on clear)
@@ -976,6 +981,15 @@ class PlanView(QWidget):
             self.ctx.documents.title_changed.disconnect(self._update_title)
         except (RuntimeError, TypeError):  # already disconnected, or the context is gone
             pass
+
+
+def _home_relative(path: Path) -> str:
+    """'~/plans/lab.fplan' for a file under the home folder (shorter, and the same on screen
+    for every user); other paths as they are."""
+    try:
+        return "~/" + str(Path(path).resolve().relative_to(Path.home().resolve()))
+    except ValueError:
+        return str(path)
 
 
 def create_view(ctx: AppContext) -> QWidget:

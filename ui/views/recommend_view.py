@@ -358,17 +358,27 @@ class RecommendView(QWidget):
         self.right_split.setStretchFactor(0, 1)
         self.right_split.setStretchFactor(1, 1)
         rl.addWidget(self.right_split)
+        # Long model and machine names must not widen the inputs past a narrow window's
+        # share (1024 x 700): combos shrink to a few characters and elide the rest.
+        for combo in left.findChildren(QComboBox):
+            combo.setSizeAdjustPolicy(
+                QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
+            )
+            combo.setMinimumContentsLength(8)
         scroll = QScrollArea()
         scroll.setWidget(left)
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QFrame.Shape.NoFrame)
-        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        # A narrow window scrolls the inputs sideways rather than clipping them; a wide one
+        # gives them all they need (the sizes below).
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
         scroll.setMinimumWidth(280)
         self.main_split = QSplitter()
         self.main_split.addWidget(scroll)
         self.main_split.addWidget(right)
         self.main_split.setStretchFactor(1, 3)
-        self.main_split.setSizes([330, 950])
+        needs = left.minimumSizeHint().width() + scroll.verticalScrollBar().sizeHint().width()
+        self.main_split.setSizes([needs + 4, 950])
         outer = QVBoxLayout(self)
         outer.setContentsMargins(4, 4, 4, 4)
         outer.addWidget(self.main_split)
