@@ -710,7 +710,7 @@ class PlanView(QWidget):
 
     def _update_title(self, *_: Any) -> None:
         if self.path == EXAMPLE:
-            name = "the shipped example (Save asks where to keep your copy)"
+            name = "the shipped example"
         elif self.path:
             name = _home_relative(self.path)
         else:
@@ -721,6 +721,9 @@ class PlanView(QWidget):
             return
         dirty = "" if clean else "  (modified)"
         self.file_label.setText(f"{name}{dirty}")
+        self.file_label.setToolTip(
+            "Save asks where to keep your copy" if self.path == EXAMPLE else str(self.path or "")
+        )
 
     def _set_busy(self, busy: bool, text: str = "") -> None:
         for w in (
