@@ -165,6 +165,33 @@ def build(rows: Iterable[dict[str, str]] | None = None) -> Mapping:
     return Mapping(obs, unused)
 
 
+CHIP_BINS_CSV = Path(__file__).parent / "data" / "lookups" / "chip_bins.csv"
+_FIRST_MAC: dict[str, str] = {}
+
+
+def chip_release_date(catalog, chip: str) -> str | None:
+    """The day the first Mac with this chip (any GPU bin, laptops included) was announced:
+    the earliest `chip_announced` of its bins in data/lookups/chip_bins.csv (sourced per row);
+    for a chip not listed there, the earliest release date of a catalog machine with it."""
+    if not _FIRST_MAC:
+        with CHIP_BINS_CSV.open(newline="", encoding="utf-8") as f:
+            for r in csv.DictReader(f):
+                name, day = r["chip"].lower(), r["chip_announced"]
+                if day and (name not in _FIRST_MAC or day < _FIRST_MAC[name]):
+                    _FIRST_MAC[name] = day
+    day = _FIRST_MAC.get(chip.lower())
+    if day:
+        return day
+    dates = [
+        cfg.release_date
+        for cfg in catalog.configs.values()
+        if cfg.release_date
+        and (spec := catalog.chips.get(cfg.chip_id)) is not None
+        and spec.name.lower() == chip.lower()
+    ]
+    return min(dates) if dates else None
+
+
 def _observation(r: dict[str, str], catalog, models, get_quant) -> Observation:
     runtime = r["runtime"]
     if runtime not in MODELLED_RUNTIMES:
@@ -190,6 +217,13 @@ def _observation(r: dict[str, str], catalog, models, get_quant) -> Observation:
         era = prof.era_for(f"b{_int(r['llamacpp_build'])}")
     if era is None:
         era = prof.era_for_date(r.get("runtime_date") or r.get("date") or "")
+    # A chip cannot be measured on a build older than the chip: tables that state one
+    # reference build for every row (llama.cpp discussion #4167 names b1550 for its M4 Max
+    # rows too) are run on newer builds for newer chips, so the era is at least the chip's.
+    released = chip_release_date(catalog, r["chip"])
+    floor = prof.era_for_date(released) if released else None
+    if floor is not None and (era is None or floor.since > era.since):
+        era = floor
     fa_txt = (r.get("flash_attention") or "").strip()
     fa_req = None if fa_txt == "" else bool(_int(fa_txt))
     depth = _int(r.get("depth", ""), 0)

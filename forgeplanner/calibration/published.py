@@ -45,6 +45,18 @@ def _rows(path: str = str(INDEX)) -> tuple[dict, ...]:
     return tuple(json.loads(p.read_text(encoding="utf-8")))
 
 
+@lru_cache(maxsize=256)
+def _bits(quant: str) -> float | None:
+    """Bits per weight of a quantization name (the engine's registry; UD-* as its base)."""
+    from forgeplanner.engine.quant import get_quant
+    from forgeplanner.errors import ForgePlannerError
+
+    try:
+        return float(get_quant(quant).bits_per_weight)
+    except ForgePlannerError:  # an unknown or free-text quant in a published row
+        return None
+
+
 def _tier(chip: str) -> str:
     parts = chip.split()
     return parts[1] if len(parts) > 1 else "base"
@@ -78,8 +90,14 @@ def _score(r: dict, t: Target) -> float:
         s += max(0.0, 2.0 - 2.0 * abs(math.log(p / max(t.params_b, 1e-3))))
     if bool(r.get("moe")) == t.moe:
         s += 0.5
-    if t.quant and r.get("quant") == t.quant:
-        s += 1.0
+    if t.quant:
+        # bits per weight set the bytes read per token: a run at half the bits is no evidence
+        # for this estimate, whatever else it shares
+        bits_t, bits_r = _bits(t.quant), _bits(r.get("quant") or "")
+        if bits_t and bits_r:
+            s += 2.0 * max(0.0, 1.0 - abs(bits_r - bits_t) / 1.5)
+        if r.get("quant") == t.quant:
+            s += 0.5
     year = (r.get("date") or "0000")[:4]
     s += 0.1 * max(0, min(4, int(year) - 2022)) if year.isdigit() else 0.0
     return s

@@ -251,6 +251,11 @@ def report_md(
 def _reason_class(reason: str) -> str:
     r = reason.lower()
     for key, label in (
+        ("dataset: duplicate of", "dataset: duplicate of another row (kept once)"),
+        (
+            "dataset: impossible value",
+            "dataset: impossible value (beyond bandwidth, or before the chip)",
+        ),
         ("dataset:", None),
         ("not mapped", "model not mapped to the database"),
         ("unknown model", "model not in the database"),

@@ -158,6 +158,23 @@ class SpeedPoint:
 
 
 @dataclass(frozen=True, slots=True)
+class PublishedRun:
+    """A published measurement near an estimate (forgeplanner.calibration.published): the
+    evidence a reader can check beside our number."""
+
+    kind: str  # decode | prefill
+    tokens_per_s: float
+    chip: str  # "M4 Max 40-core GPU"
+    runtime: str
+    model: str
+    quant: str
+    source: str  # the page or repository that published it
+    version: str | None = None
+    test: str | None = None
+    date: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class PlanEstimate:
     """The engine's answer for one model on one machine configuration (or on the cluster)."""
 
@@ -180,6 +197,14 @@ class PlanEstimate:
     speed_basis: str = ""
     speed_by_depth: tuple[SpeedPoint, ...] = ()
     warnings: tuple[str, ...] = ()
+    # likely ranges: 10th-90th percentile of what held-out published runs of similar setups
+    # measured relative to the estimate (docs/speed-validation.md); None = no range applies
+    decode_tps_low: float | None = None
+    decode_tps_high: float | None = None
+    prefill_tps_low: float | None = None
+    prefill_tps_high: float | None = None
+    speed_range_basis: str = ""
+    published_runs: tuple[PublishedRun, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

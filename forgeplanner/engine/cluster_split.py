@@ -130,11 +130,16 @@ def fastest_contiguous_split(
         )
         cand_sum = np.where(valid, best_sum[:, None] + stage, inf)
         cand_max = np.where(valid, np.maximum(best_max[:, None], stage), inf)
-        new_sum = cand_sum.min(axis=0)
-        tie = cand_sum == new_sum[None, :]
+        low = cand_sum.min(axis=0)
+        # Equal sums are equal only up to rounding (the same layers summed from different
+        # starts), so a tie is a relative 1e-9; exact comparison would let rounding noise pick
+        # the split (identical nodes got 27/53 instead of 40/40).
+        tie = cand_sum <= low[None, :] + 1e-9 * np.abs(low[None, :])
         new_max = np.where(tie, cand_max, inf).min(axis=0)
         first = np.argmax(tie & (cand_max == new_max[None, :]), axis=0)
-        choices.append(np.where(np.isfinite(new_sum), first, -1))
+        cols = np.arange(L + 1)
+        new_sum = np.where(np.isfinite(low), cand_sum[first, cols], inf)
+        choices.append(np.where(np.isfinite(low), first, -1))
         best_sum, best_max = new_sum, new_max
     best = [(float(a), float(b)) for a, b in zip(best_sum, best_max, strict=True)]
     if best[n_layers][0] == float("inf"):

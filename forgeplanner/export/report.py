@@ -159,8 +159,8 @@ def _build_blocks(build: Build, level: int) -> list[Block]:
                     "Total",
                     "GPU limit",
                     "Headroom",
-                    "Decode tok/s",
-                    "Prefill tok/s",
+                    "Decode tok/s (likely)",
+                    "Prefill tok/s (likely)",
                     "Max context",
                 ),
                 tuple(
@@ -174,8 +174,8 @@ def _build_blocks(build: Build, level: int) -> list[Block]:
                         t.gib(r["total_bytes"]),
                         t.gib(r["gpu_limit_bytes"]),
                         t.gib(r["headroom_bytes"]),
-                        t.num(r["decode_tps"]),
-                        t.num(r["prefill_tps"], 0),
+                        t.likely(r["decode_tps"], r["decode_tps_low"], r["decode_tps_high"]),
+                        t.likely(r["prefill_tps"], r["prefill_tps_low"], r["prefill_tps_high"], 0),
                         _s(r["max_context_that_fits"]) or "unknown",
                     )
                     for r in est
@@ -189,6 +189,30 @@ def _build_blocks(build: Build, level: int) -> list[Block]:
         bases = sorted({r["speed_basis"] for r in est if r["speed_basis"]})
         if bases:
             out.append(Para("Speed basis: " + "; ".join(bases)))
+        ranges = sorted({r["speed_range_basis"] for r in est if r["speed_range_basis"]})
+        if ranges:
+            out.append(Para("Likely range (in brackets): " + "; ".join(ranges)))
+        published = t.published_run_rows(build)
+        if published:
+            out.append(Heading(level + 1, "Published runs nearest the estimates"))
+            out.append(
+                Table(
+                    ("Estimate", "Kind", "Tok/s", "Chip", "Runtime", "Model", "Date", "Source"),
+                    tuple(
+                        (
+                            p["estimate"],
+                            p["kind"],
+                            t.num(p["tokens_per_s"]),
+                            p["chip"],
+                            p["runtime"],
+                            p["model"],
+                            p["date"],
+                            p["source"],
+                        )
+                        for p in published
+                    ),
+                )
+            )
     nodes = t.cluster_node_rows(build)
     if build.cluster is not None:
         res = build.cluster.result

@@ -124,14 +124,55 @@ def estimate_rows(build: Build) -> list[dict[str, Any]]:
                 "physical_bytes": e.physical_bytes,
                 "headroom_bytes": e.headroom_bytes,
                 "decode_tps": e.decode_tps,
+                "decode_tps_low": e.decode_tps_low,
+                "decode_tps_high": e.decode_tps_high,
                 "prefill_tps": e.prefill_tps,
+                "prefill_tps_low": e.prefill_tps_low,
+                "prefill_tps_high": e.prefill_tps_high,
                 "ttft_s": e.ttft_s,
                 "max_context_that_fits": e.max_context_that_fits,
                 "sysctl_command": e.sysctl_command,
                 "speed_basis": e.speed_basis,
+                "speed_range_basis": e.speed_range_basis,
             }
         )
     return rows
+
+
+def published_run_rows(build: Build) -> list[dict[str, Any]]:
+    """The published measurements nearest each estimate (one row per run, deduplicated over
+    the estimates that share them)."""
+    rows: list[dict[str, Any]] = []
+    seen: set[tuple[str, str, str]] = set()
+    for e in build.estimates:
+        for r in e.published_runs:
+            key = (e.model_id, e.target, r.kind + r.source + r.model + r.quant + r.chip)
+            if key in seen:
+                continue
+            seen.add(key)
+            rows.append(
+                {
+                    "estimate": f"{e.model_id} {e.quant} on {e.target}",
+                    "kind": r.kind,
+                    "tokens_per_s": r.tokens_per_s,
+                    "chip": r.chip,
+                    "runtime": r.runtime + (f" {r.version}" if r.version else ""),
+                    "model": f"{r.model} {r.quant}",
+                    "test": r.test or "",
+                    "date": r.date or "",
+                    "source": r.source,
+                }
+            )
+    return rows
+
+
+def likely(value: float | None, low: float | None, high: float | None, digits: int = 1) -> str:
+    """'8.6 (7.9-9.3)': the estimate with its likely range, or the estimate alone."""
+    if value is None:
+        return "unknown"
+    if low is None or high is None:
+        return num(value, digits)
+    return f"{num(value, digits)} ({num(low, digits)}-{num(high, digits)})"
 
 
 def error_pct(measured: float | None, estimated: float | None) -> float | None:

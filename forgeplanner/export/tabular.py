@@ -1,5 +1,5 @@
-"""Plan -> CSV and XLSX: bill of materials, estimates and measured results (pandas for CSV,
-openpyxl for XLSX).
+"""Plan -> CSV and XLSX: bill of materials, estimates (with their likely ranges), the published
+runs nearest them and measured results (pandas for CSV, openpyxl for XLSX).
 
 Spreadsheet formula injection: a cell whose text starts with `=`, `+`, `-`, `@`, a tab or a
 carriage return is executed as a formula by Excel, LibreOffice and Sheets (and openpyxl itself
@@ -100,6 +100,7 @@ def _sheet_rows(plan: Plan) -> dict[str, list[dict[str, Any]]]:
     return {
         "Bill of materials": bom_with_totals(plan),
         "Estimates": estimates,
+        "Published runs": t.published_run_rows(plan.build),
         "Measured results": t.run_metric_rows(plan),
         "Gate verdicts": t.verdict_rows(plan),
     }
@@ -143,11 +144,27 @@ XLSX_COLUMNS: dict[str, list[tuple[str, str, str | None, Any]]] = {
         ("physical_bytes", "Physical memory (GiB)", "0", _GIB),
         ("headroom_bytes", "Headroom (GiB)", "+0.0;-0.0;0.0", _GIB),
         ("decode_tps", "Decode (tokens/s)", "0.0", None),
+        ("decode_tps_low", "Decode, likely low (tokens/s)", "0.0", None),
+        ("decode_tps_high", "Decode, likely high (tokens/s)", "0.0", None),
         ("prefill_tps", "Prefill (tokens/s)", "0.0", None),
+        ("prefill_tps_low", "Prefill, likely low (tokens/s)", "0.0", None),
+        ("prefill_tps_high", "Prefill, likely high (tokens/s)", "0.0", None),
         ("ttft_s", "Time to first token (s)", "0.00", None),
         ("max_context_that_fits", "Largest context (tokens)", "#,##0", None),
         ("sysctl_command", "Raise the GPU limit with", None, None),
         ("speed_basis", "Speed basis", None, None),
+        ("speed_range_basis", "Likely range basis", None, None),
+    ],
+    "Published runs": [
+        ("estimate", "Nearest to the estimate", None, None),
+        ("kind", "Kind", None, None),
+        ("tokens_per_s", "Measured (tokens/s)", "#,##0.0", None),
+        ("chip", "Chip", None, None),
+        ("runtime", "Runtime", None, None),
+        ("model", "Model", None, None),
+        ("test", "Test", None, None),
+        ("date", "Date", None, None),
+        ("source", "Source", None, None),
     ],
     "Measured results": [
         ("run_id", "Run", None, None),

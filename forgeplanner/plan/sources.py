@@ -2,15 +2,14 @@
 
 Machines come from the hardware catalog (`catalog.load_catalog()`), models from the model
 database (`models_db.load_models()`), estimates from `forgeplanner.engine.estimate` on the
-host `forgeplanner.host.host_from_config` builds, cluster layouts from the cluster command's
-`build_cluster` glue, K3s layouts from the platform command's glue, new and used prices
+host `forgeplanner.host.host_from_config` builds, cluster and K3s layouts and the user's price
+observations from `forgeplanner.services` (what the CLI and the app use), new and used prices
 from `forgeplanner.engine.prices` and power and running cost from `forgeplanner.engine.power`.
 Nothing here computes a figure itself; an unknown figure stays unknown with the engine's reason.
 """
 
 from __future__ import annotations
 
-import importlib
 from datetime import date
 from typing import Any
 
@@ -24,6 +23,7 @@ from forgeplanner.domain.plan import (
     PlanModel,
     PlanPrice,
     PowerSettings,
+    PublishedRun,
     RunningCost,
     SpeedPoint,
 )
@@ -34,16 +34,6 @@ CURVE_FRACTIONS: tuple[float, ...] = (0.0, 0.125, 0.25, 0.375, 0.5, 0.625, 0.75,
 
 
 _UNSET = object()
-
-
-def _optional(module: str) -> Any | None:
-    """A sibling feature's module, or None while it has not been built."""
-    try:
-        return importlib.import_module(module)
-    except ModuleNotFoundError as exc:
-        if exc.name == module:
-            return None
-        raise
 
 
 class EngineSources:
@@ -104,7 +94,7 @@ class EngineSources:
         if self._observations is None:
             user: tuple[Any, ...] = ()
             if self.user_prices:
-                from forgeplanner.cli.recommend_cmd import user_price_observations
+                from forgeplanner.services.prices import user_price_observations
 
                 user, _ = user_price_observations()
             self._observations = tuple(self.catalog.price_observations) + tuple(user)
@@ -151,13 +141,13 @@ class EngineSources:
 
     def spec(self, model_id: str) -> Any:
         """A shipped model, else one the user imported (`models import`); NotFoundError with
-        the nearest ids otherwise. Shipped ids win, as everywhere (cli.model_lookup)."""
+        the nearest ids otherwise. Shipped ids win, as everywhere (services.models.find_model)."""
         if model_id in self.models:
             return self.models.get(model_id)
         if self._user_models is None:
             self._user_models = {}
             if self.user_prices:  # the same switch: no user database at all
-                from forgeplanner.user_models import list_user_models
+                from forgeplanner.services.models import list_user_models
 
                 self._user_models = {m.id: m for m in list_user_models()}
         if model_id in self._user_models:
@@ -231,6 +221,12 @@ class EngineSources:
             speed_basis="" if speed is None else speed.basis,
             speed_by_depth=tuple(SpeedPoint(d, round(tps, 3)) for d, tps in curve),
             warnings=tuple(est.warnings),
+            decode_tps_low=_r3(None if speed is None else speed.decode_tps_low),
+            decode_tps_high=_r3(None if speed is None else speed.decode_tps_high),
+            prefill_tps_low=_r3(None if speed is None else speed.prefill_tps_low),
+            prefill_tps_high=_r3(None if speed is None else speed.prefill_tps_high),
+            speed_range_basis="" if speed is None else speed.band_basis,
+            published_runs=_published_runs(spec, host, model.runtime, est.quant),
         )
 
     # -- power and running cost ---------------------------------------------------------------
@@ -284,17 +280,18 @@ class EngineSources:
         raise ValueError(f"layout kind must be cluster or platform, got {kind!r}")
 
     def _cluster(self, inputs: dict[str, Any]) -> LayoutSection:
-        from forgeplanner.cli.cluster_cmd import build_cluster
+        from forgeplanner.services.cluster import ClusterRequest, NodeGroup, build_cluster
 
-        node_args = [f"{n['config_id']}x{n['count']}" for n in inputs["nodes"]]
-        result = build_cluster(
-            inputs["model_id"],
-            inputs["quant"],
-            node_args,
-            inputs.get("link"),
-            inputs.get("mode", "pipeline"),
+        request = ClusterRequest(
+            model_id=inputs["model_id"],
+            quant=inputs["quant"],
+            nodes=tuple(NodeGroup(n["config_id"], int(n["count"])) for n in inputs["nodes"]),
+            link_id=inputs.get("link"),
+            mode=inputs.get("mode", "pipeline"),
             context=int(inputs.get("context", 8192)),
+            runtime=inputs.get("runtime") or "llama.cpp",
         )
+        result = build_cluster(request, catalog=self.catalog)
         return LayoutSection(
             kind="cluster",
             inputs=dict(inputs),
@@ -303,23 +300,20 @@ class EngineSources:
         )
 
     def _platform(self, inputs: dict[str, Any]) -> LayoutSection:
-        cmd = _optional("forgeplanner.cli.platform_cmd")
-        if cmd is None or not hasattr(cmd, "build_platform"):
-            raise ForgePlannerError(
-                "the K3s platform layout (forgeplanner platform) is not available in this build"
-            )
-        result = cmd.build_platform(
-            [f"{n['name']}={n['config_id']}" for n in inputs["nodes"]],
+        from forgeplanner.services.platform import PlatformRequest, ShelfNode, build_platform
+
+        request = PlatformRequest(
+            nodes=tuple(ShelfNode(n["name"], n["config_id"]) for n in inputs["nodes"]),
             model_id=inputs.get("model_id"),
             quant=inputs.get("quant"),
             runtime=inputs.get("runtime") or "ollama",
             context=int(inputs.get("context", 8192)),
         )
-        data = result.to_dict() if hasattr(result, "to_dict") else result
+        result = build_platform(request, catalog=self.catalog)
         return LayoutSection(
             kind="platform",
             inputs=dict(inputs),
-            result=_plain(data),
+            result=_plain(result.to_dict()),
             basis="forgeplanner platform layout (engine.platform_layout)",
         )
 
@@ -333,3 +327,43 @@ def _plain(value: Any) -> Any:
     if hasattr(value, "item") and not isinstance(value, (str, bytes)):
         return value.item()
     return value
+
+
+def _text(v: object) -> str | None:
+    return None if v in (None, "") else str(v)
+
+
+def _r3(v: float | None) -> float | None:
+    return None if v is None else round(v, 3)
+
+
+def _published_runs(spec, host, runtime: str, quant: str, n: int = 3) -> tuple[PublishedRun, ...]:
+    """The nearest published decode and prefill measurements for this model on this machine
+    (same chip family, model size, runtime; forgeplanner.calibration.published)."""
+    from catalog import load_catalog
+    from forgeplanner.calibration.published import for_estimate
+
+    if not (host.chip_id and host.is_apple_silicon):
+        return ()
+    chip = load_catalog().chips.get(host.chip_id)
+    if chip is None:
+        return ()
+    near = for_estimate(chip.name, host.gpu_cores or None, str(runtime), spec.id,
+                        spec.active_params / 1e9, spec.moe is not None, n=n,
+                        quant=quant)  # fmt: skip
+    return tuple(
+        PublishedRun(
+            kind=kind,
+            tokens_per_s=float(r["tokens_per_s"]),
+            chip=str(r["chip"]),
+            runtime=str(r["runtime"]),
+            model=str(r["model"]),
+            quant=str(r["quant"]),
+            source=str(r["source"]),
+            version=_text(r.get("version")),
+            test=_text(r.get("test")),
+            date=_text(r.get("date")),
+        )
+        for kind in ("decode", "prefill")
+        for r in near[kind]
+    )

@@ -1,10 +1,11 @@
 """The Recommend view's state: the constraints, the rows of the ranked options, the detail of
 one option, and what "Add to plan" carries.
 
-The search itself is the recommend search (`build_recommendation`); this module reads its
-result. An option's detail is computed again from the engine for that one option at the stated
-context: decode with the context filled and the empty-context figure, the sysctl command and
-the memory it leaves macOS, the quality cost of its quantization.
+The search itself is the recommend service (`forgeplanner.services.recommend`, given
+`RecommendInputs.request()`); this module reads its result. An option's detail is computed
+again from the engine for that one option at the stated context: decode with the context filled
+and the empty-context figure, the sysctl command and the memory it leaves macOS, the quality
+cost of its quantization.
 """
 
 from __future__ import annotations
@@ -44,8 +45,17 @@ class RecommendInputs:
     hours_at_load: float = 8.0
     tariff: float | None = None
 
+    def request(self, *, include_user_observations: bool = True) -> Any:
+        """The recommend search's typed request (services.recommend.RecommendRequest); raises
+        its one-line RecommendInputError for constraints it cannot search with."""
+        from forgeplanner.services.recommend import RecommendRequest
+
+        return RecommendRequest(
+            **self.search_arguments(), include_user_observations=include_user_observations
+        )
+
     def search_arguments(self) -> dict[str, Any]:
-        """Keyword arguments of the recommend search."""
+        """The constraints by RecommendRequest's field names."""
         return {
             "model_ids": list(self.models),
             "context": self.context,

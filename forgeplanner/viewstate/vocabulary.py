@@ -6,6 +6,7 @@ Recommend table, the plan and the Models badges; no command-line flag appears in
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from forgeplanner.domain.estimates import VERDICT_FITS, VERDICT_NO, VERDICT_RAISED
@@ -113,6 +114,15 @@ def metric_label(key: str, with_unit: bool = True) -> str:
     """ "decode_tps" -> "Decode (tokens/s)"; an unknown key is made readable, not hidden."""
     label, unit = METRICS.get(key, (key.replace("_", " ").capitalize(), ""))
     return f"{label} ({unit})" if with_unit and unit else label
+
+
+_METRIC_KEYS = re.compile(r"\b(" + "|".join(map(re.escape, METRICS)) + r")\b")
+
+
+def metric_words(text: str) -> str:
+    """Stored metric keys inside a sentence read as their labels: "the repetitions of
+    copy_gbps varied" -> "the repetitions of memory copy bandwidth varied"."""
+    return _METRIC_KEYS.sub(lambda m: metric_label(m.group(1), with_unit=False).lower(), text)
 
 
 def metric_unit(key: str) -> str:

@@ -115,9 +115,10 @@ def test_constraints_reach_the_search(qtbot, view: RecommendView):
     view.context_combo.setCurrentIndex(view.context_combo.findData(4096))
     view.budget_spin.setValue(700)
     view.condition_combo.setCurrentIndex(view.condition_combo.findData("used"))
-    req = view.request()
-    assert req["budget_usd"] == 700 and req["min_decode_tps"] is None
-    assert req["context"] == 4096 and req["condition"] == "used"
+    req = view.request()  # the service's typed request
+    assert req.budget_usd == 700 and req.min_decode_tps is None
+    assert req.context == 4096 and req.condition == "used"
+    assert req.model_ids == ("llama-3.1-8b",)
     old = view.result
     view.search()
     wait_search(qtbot, view, old)

@@ -7,10 +7,10 @@ import pytest
 
 import catalog
 import models_db
-from forgeplanner.cli.recommend_cmd import build_recommendation
 from forgeplanner.domain.estimates import RunOptions
 from forgeplanner.engine.estimate import estimate
 from forgeplanner.host import host_from_config
+from forgeplanner.services.recommend import build_recommendation
 from forgeplanner.viewstate.recommend import (
     RecommendInputs,
     option_detail,
@@ -26,7 +26,7 @@ from forgeplanner.viewstate.vocabulary import machine_name_of
 @pytest.fixture(scope="module")
 def searched():
     inputs = RecommendInputs(models=("llama-3.3-70b",), context=16384, min_decode_tps=5.0)
-    rec = build_recommendation(**inputs.search_arguments(), include_user_observations=False)
+    rec = build_recommendation(inputs.request(include_user_observations=False))
     return inputs, rec
 
 

@@ -42,7 +42,7 @@ from PySide6.QtWidgets import (
 )
 
 from forgeplanner.domain.runtime import Runtime
-from forgeplanner.viewstate.vocabulary import metric_label, metric_unit
+from forgeplanner.viewstate.vocabulary import metric_label, metric_unit, metric_words
 from ui import persist, theme
 from ui.charts import HoverTips, make_plot, nearest, pg
 from ui.context import AppContext
@@ -82,6 +82,7 @@ HISTORY_COLUMNS = [
     Column("prefill_tps", "Prefill (tokens/s)", _fmt("{:.1f}"), missing=""),
     Column("copy_gbps", "Memory copy (GB/s)", _fmt("{:.1f}"), missing=""),
     Column("matmul_gflops", "Compute (GFLOP/s)", _fmt("{:.1f}"), missing=""),
+    Column("load", "Load", tooltip="quiet or noisy: the other processes' load during the run"),
     Column("machine", "Machine"),
 ]
 SHEET_COLUMNS = [
@@ -94,6 +95,7 @@ SHEET_COLUMNS = [
 def history_frame(runs: list[Any]) -> Any:
     """The History table's rows (raw values) of stored runs, newest first as listed."""
     from forgeplanner.bench.fingerprint import describe
+    from forgeplanner.measurement.load import load_summary
 
     rows = []
     for r in runs:
@@ -104,6 +106,7 @@ def history_frame(runs: list[Any]) -> Any:
             "decode_tps": m.get("decode_tps"), "estimate_tps": e.get("decode_tps"),
             "error_pct": err.get("decode_tps"), "prefill_tps": m.get("prefill_tps"),
             "copy_gbps": m.get("copy_gbps"), "matmul_gflops": m.get("matmul_gflops"),
+            "load": load_summary(r.measured) if r.status == "ok" else "",
             "machine": describe(r.fingerprint),
         })  # fmt: skip
     return rows
@@ -787,8 +790,19 @@ def _describe_run(s: dict[str, Any], full: bool = False) -> str:
             )
         if e.get("basis"):
             lines.append(f"Estimate basis: {e['basis']}")
+        if e.get("bandwidth_basis"):
+            lines.append(f"Host bandwidth: {e['bandwidth_basis']}")
+    load = s.get("load") or {}
+    if load:
+        lines.append(
+            f"Load during the run: {s.get('load_verdict')}, other processes "
+            f"{100 * load.get('other_cpu_share', 0.0):.0f} % of the CPU time"
+        )
+        lines.extend(f"Noisy: {metric_words(why)}" for why in load.get("reasons") or [])
+    else:
+        lines.append("Load during the run: not recorded")
     if s.get("message"):
-        lines.append(f"Note: {s['message']}")
+        lines.append(f"Note: {metric_words(s['message'])}")
     if full:
         from forgeplanner.bench.fingerprint import describe
 

@@ -6,9 +6,9 @@ limit (hover a bar for its figures), the cluster's speed and what it means, the 
 with copy buttons, and "Add to plan" (the layout goes into the plan's Layouts tab, computed as
 `plan set-cluster` does).
 
-The plan is computed by `forgeplanner.cli.cluster_cmd.build_cluster` (the same code as the
-CLI) in a worker thread; edits are debounced (`ui.workers.Recompute`). Quantizations come from
-the engine for the chosen model, links from the catalog.
+The plan is computed by `forgeplanner.services.cluster.build_cluster` (what the CLI runs) from a
+typed `ClusterRequest`, in a worker thread; edits are debounced (`ui.workers.Recompute`).
+Quantizations come from the engine for the chosen model, links from the catalog.
 """
 
 from __future__ import annotations
@@ -340,29 +340,46 @@ class ClusterView(QWidget):
         if not self._first_pending:
             self._runner.run_now()
 
-    def request(self) -> dict[str, Any]:
-        return {
-            "model_id": self.model_picker.key() or DEFAULT_MODEL,
-            "quant": self.quant_combo.currentData() or DEFAULT_QUANT,
-            "node_args": self.node_ids(),
-            "link_id": self.link_combo.currentData(),
-            "mode": self.mode_combo.currentData(),
-            "split": self.split_combo.currentData(),
-            "context": self.context_spin.value(),
-        }
+    def request(self) -> Any:
+        """The cluster the widgets describe (services.cluster.ClusterRequest): the nodes in
+        device order, consecutive identical machines counted in one group."""
+        from forgeplanner.services.cluster import ClusterRequest, NodeGroup
+
+        groups: list[NodeGroup] = []
+        for cid in self.node_ids():
+            if groups and groups[-1].config_id == cid:
+                groups[-1] = NodeGroup(cid, groups[-1].count + 1)
+            else:
+                groups.append(NodeGroup(cid))
+        return ClusterRequest(
+            model_id=self.model_picker.key() or DEFAULT_MODEL,
+            quant=self.quant_combo.currentData() or DEFAULT_QUANT,
+            nodes=tuple(groups),
+            link_id=self.link_combo.currentData(),
+            mode=self.mode_combo.currentData(),
+            split=self.split_combo.currentData(),
+            context=self.context_spin.value(),
+            runtime=Runtime.LLAMA_CPP,
+        )
 
     def _prepare(self) -> Any:
-        req = self.request()
-        if not req["node_args"]:
+        from forgeplanner.errors import ForgePlannerError
+
+        try:
+            req = self.request()
+        except ForgePlannerError as exc:
+            self._show_error(str(exc))
+            return None
+        if not req.nodes:
             self._show_error("add at least one node")
             return None
         node_model = self.node_model
         catalog = self.ctx.catalog
 
         def work(token: Any) -> Any:
-            from forgeplanner.cli.cluster_cmd import build_cluster
+            from forgeplanner.services.cluster import build_cluster
 
-            result = build_cluster(**req)
+            result = build_cluster(req, catalog=catalog)
             # The table's rows are prepared here too: the GUI thread only swaps them in.
             return result, node_model.prepare(_node_rows(result.plan.nodes, catalog))
 
@@ -371,16 +388,11 @@ class ClusterView(QWidget):
     def plan_inputs(self) -> dict[str, Any]:
         """The layout as `plan set-cluster` takes it: consecutive identical nodes counted."""
         req = self.request()
-        nodes: list[dict[str, Any]] = []
-        for cid in req["node_args"]:
-            if nodes and nodes[-1]["config_id"] == cid:
-                nodes[-1]["count"] += 1
-            else:
-                nodes.append({"config_id": cid, "count": 1})
+        nodes = [{"config_id": g.config_id, "count": g.count} for g in req.nodes]
         return {
-            "model_id": req["model_id"], "quant": req["quant"], "context": req["context"],
-            "runtime": Runtime.LLAMA_CPP.value, "nodes": nodes, "link": req["link_id"],
-            "mode": req["mode"],
+            "model_id": req.model_id, "quant": req.quant, "context": req.context,
+            "runtime": req.runtime.value, "nodes": nodes, "link": req.link_id,
+            "mode": req.mode,
         }  # fmt: skip
 
     def add_to_plan(self) -> Any:

@@ -1,10 +1,11 @@
 """Platform (K3s) view: the shelf's nodes with their roles, service placement, power and heat,
 the install commands, and a preview and export of the Kubernetes manifests.
 
-Computed by `forgeplanner.cli.platform_cmd.build_platform` (the CLI's own code) in a worker
-thread, debounced (`ui.workers.Recompute`); export writes the files atomically through
-`write_manifests`. "Add to plan" puts the layout in the plan's Layouts tab, computed as
-`plan set-platform` does. Nodes show their machine names; quantizations come from the engine.
+Computed by `forgeplanner.services.platform.build_platform` (what the CLI runs) from a typed
+`PlatformRequest`, in a worker thread, debounced (`ui.workers.Recompute`); export writes the
+files atomically through `write_manifests`. "Add to plan" puts the layout in the plan's Layouts
+tab, computed as `plan set-platform` does. Nodes show their machine names; quantizations come
+from the engine.
 """
 
 from __future__ import annotations
@@ -301,9 +302,10 @@ class PlatformView(QWidget):
             self._runner.run_now()
 
     def _request(self) -> dict[str, Any]:
+        """The widgets' values; the worker makes the typed request of them."""
         serve = self.serve_check.isChecked()
         return {
-            "nodes": self.node_args(),
+            "nodes": self.nodes(),
             "model_id": (self.model_picker.key() or None) if serve else None,
             "quant": self.quant_combo.currentData() if serve else None,
             "runtime": self.runtime_combo.currentData(),
@@ -316,10 +318,21 @@ class PlatformView(QWidget):
         catalog = self.ctx.catalog
 
         def work(token: Any) -> Any:
-            from forgeplanner.cli.platform_cmd import build_platform
+            from forgeplanner.services.platform import (
+                PlatformRequest,
+                ShelfNode,
+                build_platform,
+            )
 
-            result = build_platform(req["nodes"], req["model_id"], req["quant"], req["runtime"],
-                                    req["context"])  # fmt: skip
+            # Built here, so an impossible request reaches on_error like any other failure.
+            request = PlatformRequest(
+                nodes=tuple(ShelfNode(name, cfg) for name, cfg in req["nodes"]),
+                model_id=req["model_id"],
+                quant=req["quant"],
+                runtime=req["runtime"],
+                context=req["context"],
+            )
+            result = build_platform(request, catalog=catalog)
             # Tables and manifests are prepared here: the GUI thread only swaps them in.
             node_rows, assign_rows = _rows(result.layout, catalog)
             frames = (node_model.prepare(node_rows), assign_model.prepare(assign_rows))
@@ -391,7 +404,7 @@ class PlatformView(QWidget):
 
     # -- export ---------------------------------------------------------------------------------
     def export_to(self, directory: Path) -> list[Path]:
-        from forgeplanner.cli.platform_cmd import write_manifests
+        from forgeplanner.services.platform import write_manifests
 
         if self.result is None:
             raise ForgePlannerError("no layout to export yet")

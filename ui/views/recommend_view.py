@@ -9,8 +9,10 @@ its quantization); rejected configurations with their reasons; price observation
 import (a preview before anything is written). "Add to plan" carries the machines and each
 model with its quantization, runtime and context into the plan, as one undoable step.
 
-The search runs `build_recommendation` in a worker (one at a time; edits re-run it, debounced);
+The search runs `forgeplanner.services.recommend.build_recommendation` (what the CLI runs) with
+the typed request of the constraints, in a worker (one at a time; edits re-run it, debounced);
 the table rows, the detail and the plan addition come from `forgeplanner.viewstate.recommend`.
+The price import runs `forgeplanner.services.prices` the same way.
 """
 
 from __future__ import annotations
@@ -518,8 +520,9 @@ class RecommendView(QWidget):
             tariff=opt(self.tariff_spin),
         )
 
-    def request(self) -> dict[str, Any]:
-        return self.read_inputs().search_arguments()
+    def request(self) -> Any:
+        """The search the widgets describe (services.recommend.RecommendRequest)."""
+        return self.read_inputs().request()
 
     def schedule(self, *_: Any) -> None:
         if self._first_pending:
@@ -548,9 +551,11 @@ class RecommendView(QWidget):
             moe = False
 
         def work(token: Any) -> Any:
-            from forgeplanner.cli.recommend_cmd import build_recommendation
+            from forgeplanner.services.recommend import build_recommendation
 
-            rec = build_recommendation(**inputs.search_arguments())
+            # The request is made here, so constraints it refuses reach on_error like any
+            # other failure.
+            rec = build_recommendation(inputs.request(), catalog=catalog)
             # The tables' cells are prepared here: the GUI thread only swaps them in.
             return (
                 rec,
@@ -829,14 +834,11 @@ class RecommendView(QWidget):
         self.import_label.setText(f"reading {path} ...")
 
         def job(token: Any):
-            from forgeplanner.prices_import import read_listings
-            from forgeplanner.store.repos import PriceRepo
+            from forgeplanner.services.prices import ListingFormat, read_listings_file
 
             yield "reading"
-            with store().session() as s:
-                existing = {r.dedupe_key: r.id for r in PriceRepo(s).list()}
-            return read_listings(path, fx=fx, decimal=decimal, dayfirst=dayfirst,
-                                 catalog=catalog, existing_keys=existing)  # fmt: skip
+            fmt = ListingFormat(fx=fx, decimal=decimal, dayfirst=dayfirst)
+            return read_listings_file(path, fmt, store=store(), catalog=catalog)
 
         self._import_worker = start_worker(
             self.ctx.pool,
@@ -876,13 +878,11 @@ class RecommendView(QWidget):
         )
 
     def commit_import(self) -> int:
-        from forgeplanner.prices_import import commit
-        from forgeplanner.store.repos import PriceRepo
+        from forgeplanner.services.prices import commit_listings
 
         if self.preview is None:
             return 0
-        with self.ctx.store().session() as s:
-            added = commit(self.preview, PriceRepo(s))
+        added = commit_listings(self.preview, store=self.ctx.store())
         self.import_label.setText(f"Imported {len(added)} row(s) from {self.preview.file}.")
         self.preview = None
         self.commit_button.setEnabled(False)
@@ -903,9 +903,9 @@ class RecommendView(QWidget):
 
     def delete_observations(self, ids: list[str] | None = None, confirm: bool = True) -> int:
         """Delete these of the user's own observations (default: the selected rows) from the
-        user database, the store call `forgeplanner prices delete` makes; shipped ones are
+        user database through the service `forgeplanner prices delete` calls; shipped ones are
         refused. Asks first unless `confirm` is False. Returns how many were deleted."""
-        from forgeplanner.store.repos import PriceRepo
+        from forgeplanner.services.prices import delete_observations
 
         ids = self.selected_observation_ids() if ids is None else list(ids)
         if not ids:
@@ -927,8 +927,7 @@ class RecommendView(QWidget):
                 return 0
         numbers = [int(i.removeprefix("user-")) for i in ids]
         try:
-            with self.ctx.store().session() as s:
-                deleted = PriceRepo(s).delete(numbers)
+            deleted = delete_observations(numbers, store=self.ctx.store())
         except ForgePlannerError as exc:  # gone meanwhile (another window, the CLI)
             show_error(self, exc)
             self.refresh_observations()
@@ -973,7 +972,7 @@ class RecommendView(QWidget):
 def observation_rows(catalog: Any) -> tuple[list[dict[str, Any]], str | None]:
     """Shipped and user price observations, newest first, and why the user's could not be
     read (None when they could)."""
-    from forgeplanner.cli.recommend_cmd import user_price_observations
+    from forgeplanner.services.prices import user_price_observations
 
     problem = None
     try:
