@@ -3,8 +3,9 @@
 A 5 ms QTimer heartbeat (Qt.PreciseTimer) runs in the GUI thread; a stall is how late a beat
 arrives (gap between beats minus 5 ms). Phases, in one process on the real main window:
 
-0. startup-warmup: the shell's background warm-up (view modules imported, data loaded and
-   the engine primed in a worker) right after the first paint, as `ui.app.run` does
+0. startup-warmup: the shell's warm-up (view modules and libraries imported, data loaded, the
+   engine primed, one step per event-loop pass) right after the first paint, as `ui.app.run`
+   does
 1. switch-cold: show every view for the first time (page construction)
 2. switch-warm: cycle through the already-built views twice
 3. fit-slider: drag the Fit context slider across its range at 60 Hz (one step per 16 ms)
@@ -163,7 +164,7 @@ def main() -> int:
 
     from PySide6.QtWidgets import QProgressBar
 
-    from ui.app import MainWindow, create_application, preload_before_show, quiet_offscreen_noise
+    from ui.app import MainWindow, create_application, quiet_offscreen_noise
     from ui.context import AppContext
     from ui.views import VIEW_KEYS
     from ui.workers import start_worker
@@ -175,14 +176,13 @@ def main() -> int:
     ctx = AppContext()
     window = MainWindow(ctx, store_settings=False)
     window.resize(1280, 800)
-    preload_before_show()  # as ui.app.run does before the window shows
     window.show()
     hb = Heartbeat()
     run_for(app, 0.2)
     hb.start()
     hb.set_phase("startup-warmup")
-    window.start_warmup()  # as ui.app.run does right after the first paint
-    pump_until(app, lambda: ctx.pool.activeThreadCount() == 0, 20)
+    warmup = window.start_warmup()  # as ui.app.run does right after the first paint
+    pump_until(app, lambda: warmup.finished_flag and ctx.pool.activeThreadCount() == 0, 60)
     run_for(app, 0.3)
 
     # 1-2: switching views

@@ -82,9 +82,7 @@ def main() -> int:
 
     per_case = {}
     for model, machine, quant in CASES:
-        fit.model_combo.setCurrentIndex(fit.model_combo.findData(model))
-        fit.machine_combo.setCurrentIndex(fit.machine_combo.findData(machine))
-        fit.quant_combo.setCurrentIndex(max(0, fit.quant_combo.findData(quant)))
+        fit.apply_request(model_id=model, machine=machine, quant=quant)
         app.processEvents()
         s = fit.context_slider
         positions = list(range(s.minimum(), s.maximum() + 1))

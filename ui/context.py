@@ -76,23 +76,36 @@ class PlanDocument(QObject):
 
         self.replace_plan(read_plan(path), Path(path))
 
+    # How long Save waits for another ForgePlanner (a `forgeplanner plan ...` command, another
+    # window) that holds the plan's edit lock before saying so; the CLI waits longer, but the
+    # app's window would not respond meanwhile.
+    LOCK_WAIT_S = 2.0
+
     def save(self, path: Any = None) -> Any:
-        """Write the plan atomically to `path` (or where it came from); marks it clean."""
+        """Write the plan atomically to `path` (or where it came from) under the plan file's
+        edit lock, the one the CLI's plan commands take (`forgeplanner.plan.files.locked_plan`),
+        so a save never interleaves with a command's read-change-write; marks it clean. Another
+        editor holding the lock: ForgePlannerError (one line), nothing written."""
         from pathlib import Path
 
-        from forgeplanner.plan.files import write_plan
+        from forgeplanner.plan.files import locked_plan, write_plan
 
         target = Path(path) if path is not None else self.path
         if target is None or self._plan is None:
             raise ValueError("no file to save to: give a path")
-        write_plan(target, self._plan)
+        with locked_plan(target, wait_s=self.LOCK_WAIT_S):
+            write_plan(target, self._plan)
         self.path = target
         self.undo_stack.setClean()
         return target
 
     @property
     def is_dirty(self) -> bool:
-        return not self.undo_stack.isClean()
+        from shiboken6 import isValid
+
+        # The stack signals while it is being destroyed (its clear() on teardown): no longer
+        # a document then.
+        return isValid(self.undo_stack) and not self.undo_stack.isClean()
 
 
 class AppContext(QObject):
@@ -100,6 +113,10 @@ class AppContext(QObject):
 
     status_message = Signal(str, int)  # text, timeout ms (0 = until replaced)
     models_changed = Signal()  # the user's models (imported / from the store) changed
+    runs_changed = Signal()  # a benchmark run was stored (lists of runs refresh)
+    # Another view asks to be shown with these inputs ("Open in Fit", "Recommend hardware"):
+    # (view key, dict of inputs); the main window switches and calls the page's `apply_request`.
+    navigate = Signal(str, object)
 
     def __init__(self, parent: QObject | None = None, max_threads: int | None = None) -> None:
         super().__init__(parent)
@@ -114,6 +131,15 @@ class AppContext(QObject):
         if max_threads is not None:
             self.pool.setMaxThreadCount(max_threads)
         self.plan = PlanDocument(self)
+        from ui.document import DocumentController
+
+        self.documents = DocumentController(self, self)
+        # Children are deleted in the order they were added: the document goes last, so the
+        # controller (which listens to its undo stack) is gone, and disconnected, before the
+        # stack's own teardown emits its last index and clean changes (else: "Slot
+        # 'DocumentController::' not found" from a half-destroyed context).
+        self.plan.setParent(None)
+        self.plan.setParent(self)
 
     # -- shared data, loaded on first use ------------------------------------------------------
     @property
@@ -179,9 +205,17 @@ class AppContext(QObject):
     def status(self, text: str, timeout_ms: int = 5000) -> None:
         self.status_message.emit(text, timeout_ms)
 
-    def shutdown(self, timeout_ms: int = 3000) -> None:
-        """Wait for workers (they were asked to cancel by their views) and close the store."""
-        self.pool.waitForDone(timeout_ms)
+    def request_view(self, key: str, **inputs: Any) -> None:
+        """Show another view with these inputs (see `navigate`)."""
+        self.navigate.emit(key, inputs)
+
+    def shutdown(self) -> None:
+        """Cancel the workers and wait until each has stopped (none may emit after its
+        signal object is gone), then stop the document's timers."""
+        from ui.workers import stop_workers
+
+        self.documents.shutdown()
+        stop_workers(self.pool)
         close = getattr(self._store, "close", None)
         if close is not None:
             close()

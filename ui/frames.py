@@ -1,9 +1,10 @@
-"""Prepared tables for the views: catalog and model database -> pandas DataFrames.
+"""Prepared tables for the views: catalog and model database -> rows (lists of dicts).
 
-Qt-free on purpose: each frame is built once (in a worker thread when it is slow) and handed
-to a `DataFrameTableModel`. Raw values only (bytes as ints, prices as floats, None when the
-catalog says unknown); formatting is the table's job. Prices come from the purchase planner's
-price engine (`forgeplanner.engine.prices`), never computed here.
+Qt-free on purpose: each table is built once (in a worker thread when it is slow) and handed
+to a `DataFrameTableModel`. Plain rows, not DataFrames: pandas costs half a second to import
+and the app's start-up does not pay it for a table. Raw values only (bytes as ints, prices as
+floats, None when the catalog says unknown); formatting is the table's job. Prices come from
+the purchase planner's price engine (`forgeplanner.engine.prices`), never computed here.
 """
 
 from __future__ import annotations
@@ -11,9 +12,9 @@ from __future__ import annotations
 import datetime as _dt
 from typing import Any
 
-import pandas as pd
-
 from forgeplanner.domain.provenance import Figure
+from forgeplanner.services.models_fit import model_uses, short_licence
+from forgeplanner.viewstate.vocabulary import machine_name
 
 
 def today() -> str:
@@ -24,7 +25,7 @@ def _v(fig: Figure | None) -> Any:
     return None if fig is None else fig.value
 
 
-def hardware_frame(cat: Any, day: str | None = None) -> pd.DataFrame:
+def hardware_frame(cat: Any, day: str | None = None) -> list[dict[str, Any]]:
     """One row per machine configuration of the catalog."""
     from forgeplanner.engine import prices as px
 
@@ -65,9 +66,10 @@ def hardware_frame(cat: Any, day: str | None = None) -> pd.DataFrame:
                 "thunderbolt": f"{cfg.thunderbolt} x{cfg.thunderbolt_ports or '?'}",
                 "ethernet": "/".join(f"{g}" for g in cfg.ethernet_gbps) + " GbE",
                 "withdrawn": cfg.withdrawn,
+                "name": machine_name(cfg, chip),
             }
         )
-    return pd.DataFrame(rows)
+    return rows
 
 
 def _chip_label(chip: Any) -> str | None:
@@ -136,7 +138,7 @@ def figure_rows(cat: Any, config_id: str, day: str | None = None) -> list[dict[s
     return out
 
 
-def models_frame(models: list[Any]) -> pd.DataFrame:
+def models_frame(models: list[Any]) -> list[dict[str, Any]]:
     """One row per model (catalog and user-imported)."""
     rows = []
     for m in models:
@@ -160,13 +162,8 @@ def models_frame(models: list[Any]) -> pd.DataFrame:
                 "origin": m.origin,
                 "source": m.source,
                 "formats": ", ".join(m.formats),
+                "uses": ", ".join(model_uses(m)) or "base model",
+                "aliases": " ".join(getattr(m, "aliases", ()) or ()),
             }
         )
-    return pd.DataFrame(rows)
-
-
-def short_licence(text: str | None) -> str | None:
-    """'Apache-2.0 (QwenLM README: ...)' -> 'Apache-2.0': the name without the citation."""
-    if not text:
-        return None
-    return text.split(" (", 1)[0].strip() or None
+    return rows

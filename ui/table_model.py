@@ -1,17 +1,22 @@
-"""A read-only table model over a prepared pandas DataFrame, and its sort/filter proxy.
+"""A read-only table model over prepared rows, and its sort/filter proxy.
 
-The DataFrame holds *raw* values (bytes as ints, prices as floats, None/NaN for unknown). Each
-column has a `Column` spec with a formatter for display, so sorting uses the raw value (under
-`SORT_ROLE`) while people read formatted text. Unknown values display as "unknown" in the
+The rows (a list of dicts, or a pandas DataFrame where a caller already has one) hold *raw*
+values (bytes as ints, prices as floats, None/NaN for unknown). Each column has a `Column`
+spec with a formatter for display, so sorting uses the raw value (under `SORT_ROLE`) while
+people read formatted text. Unknown values display as "unknown" in the
 disabled text colour and always sort last, whichever way the column is sorted.
 
 Display strings are formatted once per replace (not per paint): tables of a few thousand rows
 then scroll and sort without formatting work in the GUI thread.
+
+The views hand in plain lists of dicts: pandas (with pyarrow, which it imports when installed)
+costs about half a second to import, which the app's start-up does not pay for a table.
 """
 
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -43,12 +48,20 @@ def is_unknown(value: Any) -> bool:
         return True
     if isinstance(value, float) and math.isnan(value):
         return True
-    try:
-        import pandas as pd
+    pd = sys.modules.get("pandas")  # its missing-value markers only exist once it is imported
+    return pd is not None and (value is pd.NA or value is pd.NaT)
 
-        return value is pd.NA or value is pd.NaT
-    except ImportError:  # pragma: no cover
-        return False
+
+Rows = list[dict[str, Any]]
+
+
+def as_records(frame: Any) -> Rows:
+    """The rows of a list of dicts (as given) or of a pandas DataFrame (its records)."""
+    if frame is None:
+        return []
+    if hasattr(frame, "to_dict") and hasattr(frame, "columns"):
+        return frame.to_dict("records")
+    return frame if isinstance(frame, list) else list(frame)
 
 
 @dataclass(frozen=True)
@@ -65,7 +78,8 @@ class Column:
 class PreparedFrame:
     """A frame's cells as the model serves them (see `DataFrameTableModel.prepare`)."""
 
-    frame: Any
+    frame: Any  # what was given: a list of dicts or a DataFrame
+    records: Rows  # the rows as dicts (every key, also the ones not shown)
     raw: list[list[Any]]
     known: list[list[bool]]
     text: list[list[str]]
@@ -77,27 +91,23 @@ class PreparedFrame:
 def prepare_frame(
     columns: Sequence[Column], frame: Any, key_column: str | None = None
 ) -> PreparedFrame:
-    n = len(frame)
-    raw_cols: list[list[Any]] = []
-    for col in columns:
-        values = frame[col.key].tolist() if col.key in frame.columns else [None] * n
-        raw_cols.append([None if is_unknown(v) else v for v in values])
-    raw = [list(r) for r in zip(*raw_cols, strict=True)] if n else []
+    records = as_records(frame)
+    raw = [[None if is_unknown(v := rec.get(c.key)) else v for c in columns] for rec in records]
     text = [
         [DataFrameTableModel._format(c, v) for c, v in zip(columns, row, strict=True)]
         for row in raw
     ]
-    numeric = [
-        all(isinstance(v, int | float) for v in values if v is not None)
-        and any(v is not None for v in values)
-        for values in raw_cols
-    ]
-    if key_column and key_column in frame.columns:
-        keys = frame[key_column].tolist()
+    numeric = []
+    for i in range(len(columns)):
+        values = [row[i] for row in raw if row[i] is not None]
+        numeric.append(bool(values) and all(isinstance(v, int | float) for v in values))
+    if key_column:
+        keys = [rec.get(key_column) for rec in records]
     else:
-        keys = list(range(n))
+        keys = list(range(len(records)))
     return PreparedFrame(
         frame=frame,
+        records=records,
         raw=raw,
         known=[[v is not None for v in row] for row in raw],
         text=text,
@@ -108,8 +118,9 @@ def prepare_frame(
 
 
 class DataFrameTableModel(QAbstractTableModel):
-    """Columns are chosen and titled by `columns`; other DataFrame columns stay available
-    to the view (e.g. a hidden id) through `row_dict()`."""
+    """Columns are chosen and titled by `columns`; other keys of the rows stay available to
+    the view (e.g. a hidden id) through `row_dict()`. (The name is historical: it takes a list
+    of dicts or a DataFrame.)"""
 
     def __init__(
         self,
@@ -124,6 +135,7 @@ class DataFrameTableModel(QAbstractTableModel):
         self._key_column = key_column
         self._background = background
         self._frame: Any = None
+        self._records: Rows = []
         self._raw: list[list[Any]] = []
         self._text: list[list[str]] = []
         self._known: list[list[bool]] = []
@@ -145,6 +157,18 @@ class DataFrameTableModel(QAbstractTableModel):
     def frame(self) -> Any:
         return self._frame
 
+    def set_columns(self, columns: Sequence[Column]) -> None:
+        """New column specs (titles that carry an input, e.g. "Decode at 16K"); the rows are
+        prepared again for them."""
+        self.beginResetModel()
+        self._columns = list(columns)
+        self._load(self._records if self._frame is not None else [])
+        self.endResetModel()
+
+    def records(self) -> Rows:
+        """Every row as a dict, in frame order."""
+        return self._records
+
     def prepare(self, frame: Any) -> PreparedFrame:
         """Everything `set_frame` derives from `frame` except the background colours: raw,
         display, sort and known values per cell. Pure Python over this model's column specs,
@@ -155,6 +179,7 @@ class DataFrameTableModel(QAbstractTableModel):
     def _load(self, frame: Any) -> None:
         prepared = frame if isinstance(frame, PreparedFrame) else self.prepare(frame)
         self._frame = prepared.frame
+        self._records = prepared.records
         self._raw = prepared.raw
         self._known = prepared.known
         self._text = prepared.text
@@ -163,8 +188,9 @@ class DataFrameTableModel(QAbstractTableModel):
         self._keys = prepared.keys
         self._bg = []
         if self._background is not None:
-            records = prepared.frame.to_dict("records")
-            self._bg = [[self._background(rec, c.key) for c in self._columns] for rec in records]
+            self._bg = [
+                [self._background(rec, c.key) for c in self._columns] for rec in prepared.records
+            ]
         self._muted = theme.muted_text()
 
     @staticmethod
@@ -263,9 +289,16 @@ class DataFrameTableModel(QAbstractTableModel):
     def row_key(self, row: int) -> Any:
         return self._keys[row]
 
+    def row_values(self, row: int) -> dict[str, Any]:
+        """The row's keys with the shown columns' unknowns as None (what filters test)."""
+        out = dict(self._records[row])
+        for c, v in zip(self._columns, self._raw[row], strict=True):
+            out[c.key] = v
+        return out
+
     def row_dict(self, row: int) -> dict[str, Any]:
-        """Every column of the DataFrame row (also the ones not shown)."""
-        return self._frame.iloc[row].to_dict()
+        """Every key of the row (also the ones not shown)."""
+        return dict(self._records[row])
 
 
 class TableFilterProxy(QSortFilterProxyModel):
@@ -311,10 +344,7 @@ class TableFilterProxy(QSortFilterProxyModel):
     def filterAcceptsRow(self, source_row: int, source_parent: AnyIndex) -> bool:
         model = self.sourceModel()
         if self._predicates and isinstance(model, DataFrameTableModel):
-            raw = {
-                c.key: model.data(model.index(source_row, i), RAW_ROLE)
-                for i, c in enumerate(model.columns())
-            }
+            raw = model.row_values(source_row)
             for pred in self._predicates.values():
                 if not pred(raw):
                     return False

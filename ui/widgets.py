@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from PySide6.QtCore import QObject, Qt, QTimer
-from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer
+from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView, QWidget
 
 
 def configure_table(table: QTableView, sortable: bool = True) -> None:
@@ -56,3 +56,40 @@ DEFER_MS = 20
 def defer(owner: QObject, fn: Callable[[], None], delay_ms: int = DEFER_MS) -> None:
     """Run `fn` on a later event-loop pass (dropped if `owner` is destroyed first)."""
     QTimer.singleShot(delay_ms, owner, fn)
+
+
+# A page nobody shows (a test's view, a page built off screen) is never painted: after this
+# long hidden, the work waiting for its first paint runs anyway.
+UNSHOWN_MS = 200
+
+
+class _FirstPaint(QObject):
+    def __init__(self, widget: QWidget, fn: Callable[[], None]) -> None:
+        super().__init__(widget)
+        self._widget = widget
+        self._fn = fn
+        self._done = False
+        widget.installEventFilter(self)
+        QTimer.singleShot(UNSHOWN_MS, self, self._if_unshown)
+
+    def eventFilter(self, obj: QObject, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.Paint and not self._done:
+            self._fire()
+        return False
+
+    def _if_unshown(self) -> None:
+        if not self._done and not self._widget.isVisible():
+            self._fire()
+
+    def _fire(self) -> None:
+        self._done = True
+        self._widget.removeEventFilter(self)
+        # A later event-loop pass: the paint that triggered this finishes first.
+        QTimer.singleShot(DEFER_MS, self._widget, self._fn)
+
+
+def after_first_paint(widget: QWidget, fn: Callable[[], None]) -> None:
+    """Run `fn` once `widget` has been painted for the first time (a page's heavy work: its
+    plots, the engine's first call, its first background job), so the window shows at once
+    and the numbers follow. A widget that is not shown runs `fn` after UNSHOWN_MS."""
+    _FirstPaint(widget, fn)

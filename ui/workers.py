@@ -14,6 +14,7 @@ tiny events cannot flood the event loop; events that carry a measurement (`metri
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from collections.abc import Callable, Generator, Iterator
@@ -65,7 +66,12 @@ class WorkerSignals(QObject):
 
 JobFactory = Callable[[CancelToken], Iterator[Any] | Generator[Any, None, Any]]
 
-_running: set[Worker] = set()  # keep Python wrappers alive until the runnable finishes
+# Every started worker, kept here until its `finished` signal has been delivered on the GUI
+# thread: the Python wrapper (and with it the signal object the thread emits on) must outlive
+# the thread's last emit. At shutdown `stop_workers` cancels and waits for them, because a
+# worker still running when the interpreter finalises emits on a deleted signal object
+# ("Signal source has been deleted").
+_running: set[Worker] = set()
 _running_lock = threading.Lock()
 
 
@@ -82,6 +88,8 @@ class Worker(QRunnable):
         self.token = token or CancelToken()
         self.signals = WorkerSignals()
         self.min_interval_s = min_interval_s
+        self.pool: QThreadPool | None = None
+        self.done = threading.Event()  # set by the worker thread after its last emit
 
     def cancel(self) -> None:
         self.token.cancel()
@@ -91,6 +99,7 @@ class Worker(QRunnable):
             self._drive()
         finally:
             self.signals.finished.emit()
+            self.done.set()
 
     def _drive(self) -> None:
         last_emit = 0.0
@@ -191,6 +200,7 @@ def start_worker(
         s.finished.connect(on_finished)
     # Released in the GUI thread after every queued signal was delivered (finished is last).
     s.finished.connect(lambda w=worker: _release(w))
+    worker.pool = pool
     with _running_lock:
         _running.add(worker)
     pool.start(worker)
@@ -223,40 +233,128 @@ def running_workers() -> int:
         return len(_running)
 
 
-class LatestOnly:
-    """One job at a time for a view that recomputes on every edit (Cluster, Platform): a
-    request made while a job runs is remembered and `rerun` is called once when that job
-    finishes, so the latest inputs win without workers piling up."""
+def stop_workers(pool: QThreadPool, patience_s: float = 10.0) -> None:
+    """Cancel every worker started on `pool` and wait until each has made its last emit.
 
-    def __init__(self, pool: QThreadPool, rerun: Callable[[], None]) -> None:
+    Called when the app (or a test's context) shuts down, before the objects the workers emit
+    on can be deleted. Jobs check their cancel token between steps, so this returns as soon as
+    the current step ends; a step that takes longer than `patience_s` (an import, one engine
+    call) is still waited for, with one line saying what the app is waiting for."""
+    with _running_lock:
+        mine = [w for w in _running if w.pool is pool]
+    for w in mine:
+        w.cancel()
+    deadline = time.monotonic() + patience_s
+    told = False
+    for w in mine:
+        while not w.done.wait(0.05):
+            if not told and time.monotonic() > deadline:
+                left = sum(not x.done.is_set() for x in mine)
+                print(
+                    f"forgeplanner: waiting for {left} background job(s) to stop", file=sys.stderr
+                )
+                told = True
+    pool.waitForDone()  # the threads return to the pool right after their last emit
+
+
+class Recompute(QObject):
+    """The one debounced-recompute helper of the views.
+
+    `schedule()` (on every input edit) restarts a `delay_ms` timer; when it fires, `prepare()`
+    runs on the GUI thread and snapshots the inputs into a `work(token) -> result` function
+    (or returns None: nothing to do). With a `pool`, `work` runs in a worker thread and one job
+    at a time: a request made while a job runs cancels it and runs again with the latest
+    inputs once it has finished, and a stale job's result is dropped. Without a pool, `work`
+    runs at once on the GUI thread (for sub-millisecond engine calls). `apply(result)` runs on
+    the GUI thread; `on_error(WorkerError)` for failures (default: the error dialog).
+    """
+
+    applied = Signal()  # after apply() drew a result
+
+    def __init__(
+        self,
+        owner: QObject,
+        prepare: Callable[[], Callable[[CancelToken], Any] | None],
+        apply: Callable[[Any], None],
+        *,
+        delay_ms: int = 150,
+        pool: QThreadPool | None = None,
+        on_error: Callable[[WorkerError], None] | None = None,
+    ) -> None:
+        from PySide6.QtCore import QTimer
+
+        super().__init__(owner)
+        self._owner = owner
+        self._prepare = prepare
+        self._apply = apply
         self._pool = pool
-        self._rerun = rerun
+        self._on_error = on_error
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(delay_ms)
+        self._timer.timeout.connect(self.run_now)
         self._worker: Worker | None = None
         self._pending = False
+        self._generation = 0
 
-    def defer_if_busy(self) -> bool:
-        """True (and a re-run is scheduled) when a job is running; the caller returns."""
+    def schedule(self, *_: Any) -> None:
+        """Recompute after the debounce delay (restarted by every call)."""
+        self._timer.start()
+
+    def run_now(self, *_: Any) -> None:
+        """Recompute now (programmatic changes, the first fill)."""
+        self._timer.stop()
         if self._worker is not None:
             self._pending = True
-            return True
-        return False
+            self._worker.cancel()
+            return
+        work = self._prepare()
+        if work is None:
+            return
+        self._generation += 1
+        generation = self._generation
+        if self._pool is None:
+            # A bug here propagates to the GUI's excepthook (the error dialog); refusals of bad
+            # input are values of the result, not exceptions.
+            self._deliver(generation, work(CancelToken()))
+            return
 
-    def start(
-        self,
-        job: JobFactory,
-        on_result: Callable[[Any], None],
-        on_error: Callable[[WorkerError], None],
-    ) -> None:
+        def job(token: CancelToken):
+            yield "recompute"
+            return work(token)
+
         self._worker = start_worker(
-            self._pool, job, on_result=on_result, on_error=on_error, on_finished=self._finished
+            self._pool,
+            job,
+            on_result=lambda result: self._deliver(generation, result),
+            on_error=lambda err: self._failed(err) if generation == self._generation else None,
+            on_finished=self._finished,
+            owner=self._owner,
         )
+
+    def _deliver(self, generation: int, result: Any) -> None:
+        if generation != self._generation or self._pending:
+            return  # superseded by newer inputs
+        self._apply(result)
+        self.applied.emit()
+
+    def _failed(self, err: WorkerError) -> None:
+        if self._on_error is not None:
+            self._on_error(err)
+        else:
+            _default_error(err)
 
     def _finished(self) -> None:
         self._worker = None
         if self._pending:
             self._pending = False
-            self._rerun()
+            self.run_now()
+
+    def busy(self) -> bool:
+        return self._timer.isActive() or self._worker is not None or self._pending
 
     def cancel(self) -> None:
+        self._timer.stop()
+        self._pending = False
         if self._worker is not None:
             self._worker.cancel()

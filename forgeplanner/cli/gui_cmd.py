@@ -1,4 +1,5 @@
-"""`forgeplanner gui [--view KEY] [--screenshot PATH]`: the desktop app.
+"""`forgeplanner gui [--view KEY] [--screenshot PATH [--size WxH]] [--appearance MODE]`: the
+desktop app.
 
 The command line is the top layer: it starts the desktop app, so it may import `ui`, but only
 inside the handlers, so that every other command (and `--help`) runs without Qt.
@@ -15,6 +16,7 @@ VIEW_CHOICES: tuple[str, ...] = (
     "hardware",
     "models",
     "fit",
+    "formac",
     "recommend",
     "cluster",
     "platform",
@@ -35,22 +37,49 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="PATH",
         help="render the view offscreen to this PNG and exit (no window on screen)",
     )
+    p.add_argument(
+        "--size",
+        metavar="WxH",
+        type=_size,
+        help="window size for --screenshot (default 1280x800)",
+    )
+    p.add_argument(
+        "--appearance",
+        choices=("system", "light", "dark"),
+        help="light or dark colours (default: as chosen in the app, else the system's)",
+    )
     p.set_defaults(func=_handle)
+
+
+def _size(text: str) -> tuple[int, int]:
+    w, sep, h = text.lower().partition("x")
+    try:
+        size = (int(w), int(h))
+    except ValueError:
+        size = (0, 0)
+    if not sep or not (200 <= size[0] <= 10000 and 200 <= size[1] <= 10000):
+        raise argparse.ArgumentTypeError(f"'{text}': expected WIDTHxHEIGHT, e.g. 1920x1080")
+    return size
 
 
 def _handle(args: argparse.Namespace) -> int:
     if args.screenshot:
-        return screenshot(args.view, args.screenshot)
-    return start_gui(args.view)
+        return screenshot(args.view, args.screenshot, args.size, args.appearance)
+    return start_gui(args.view, args.appearance)
 
 
-def start_gui(view: str | None) -> int:
+def start_gui(view: str | None, appearance: str | None = None) -> int:
     from ui import app
 
-    return int(app.run(view=view))
+    return int(app.run(view=view, appearance=appearance))
 
 
-def screenshot(view: str | None, path: str) -> int:
+def screenshot(
+    view: str | None,
+    path: str,
+    size: tuple[int, int] | None = None,
+    appearance: str | None = None,
+) -> int:
     # Offscreen unless the caller chose a platform (xvfb-run with QT_QPA_PLATFORM=xcb renders
     # through a real X server for README screenshots).
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -61,4 +90,6 @@ def screenshot(view: str | None, path: str) -> int:
         raise ForgePlannerError(f"screenshot directory does not exist: {out.parent}")
     from ui import app
 
-    return int(app.run(view=view or "hardware", screenshot=str(out)))
+    return int(
+        app.run(view=view or "hardware", screenshot=str(out), size=size, appearance=appearance)
+    )

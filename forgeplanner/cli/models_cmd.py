@@ -1,10 +1,12 @@
-"""`forgeplanner models list|show ID|import PATH [--json]`: the model database.
+"""`forgeplanner models list|show ID|import PATH|fit --machine ID [--json]`: the model database.
 
 JSON keys are stable: `models list --json` -> {"models": [...]} (one row per model with `id`,
 `name`, `family`, `params_total`, `params_active`, `n_layers`, `max_context`, `attention`,
 `moe`, `license`, `origin`, `source`); `models show ID --json` -> {"model": {...}} (the full
 spec, models_db.schema.spec_to_dict); `models import ... --json` -> {"model": {...}, "saved":
-bool, "saved_as": id or null}. Unknown figures print as "unknown" in the tables.
+bool, "saved_as": id or null}; `models fit --json` -> {"machine", "context", "runtime",
+"min_decode_tps", "ranking", "models": [...]} (forgeplanner.services.models_fit.ModelFit per
+model, best first). Unknown figures print as "unknown" in the tables.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from forgeplanner.cli import argtypes
 from forgeplanner.cli.output import add_json_flag, print_json, print_table
+from forgeplanner.domain.runtime import RUNTIME_NAMES, Runtime
 from forgeplanner.errors import ForgePlannerError
 from forgeplanner.services.models import (
     find_model,
@@ -82,6 +85,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     add_json_flag(imp)
     imp.set_defaults(func=_import)
+
+    fit = sub.add_parser(
+        "fit",
+        help="every model ranked for one machine: best quantization that fits, speed, quality",
+        description="The reverse of `estimate`: for one machine, each model's best quantization "
+        "that fits (under the GPU limit in force, else with it raised), its largest context, "
+        "decode with the context filled and empty, prefill, the quality cost of the "
+        "quantization and the licence, ranked (the rule is printed).",
+    )
+    where = fit.add_mutually_exclusive_group(required=True)
+    where.add_argument("--machine", metavar="ID", help="catalog configuration id")
+    where.add_argument("--this-machine", action="store_true", help="the machine you are on")
+    fit.add_argument("--context", type=int, default=8192, metavar="N",
+                     help="context in tokens (default %(default)s)")  # fmt: skip
+    fit.add_argument("--min-decode-tps", type=float, metavar="N",
+                     help="decode at least N tokens/s with the context filled")  # fmt: skip
+    fit.add_argument("--runtime", default=Runtime.LLAMA_CPP.value, choices=RUNTIME_NAMES)
+    fit.add_argument("--catalog-only", action="store_true", help="leave out your own models")
+    add_json_flag(fit)
+    fit.set_defaults(func=_fit)
     p.set_defaults(func=lambda _args: (p.print_help(), 2)[1])
 
 
@@ -301,4 +324,73 @@ def _import(args: argparse.Namespace) -> int:
     _print_spec(spec)
     if saved_as:
         print(f"\nsaved to your model database as '{saved_as}'")
+    return 0
+
+
+# ---------------------------------------------------------------- fit
+
+
+def _fit(args: argparse.Namespace) -> int:
+    from forgeplanner.services.models_fit import fit_models
+    from models_db import load_models
+
+    if args.context <= 0:
+        raise ForgePlannerError(
+            f"--context must be a positive number of tokens, got {args.context}"
+        )
+    if args.min_decode_tps is not None and not args.min_decode_tps >= 0:
+        raise ForgePlannerError(f"--min-decode-tps must be >= 0, got {args.min_decode_tps}")
+    if args.this_machine:
+        from forgeplanner.host import host_this_machine
+
+        host = host_this_machine()
+    else:
+        from forgeplanner.host import host_from_config
+
+        host = host_from_config(args.machine)  # NotFoundError lists the valid ids
+    models = list(load_models().all())
+    if not args.catalog_only:
+        models += list_user_models()
+    result = fit_models(
+        models,
+        host,
+        context=args.context,
+        runtime=args.runtime,
+        min_decode_tps=args.min_decode_tps,
+    )
+    if args.json:
+        print_json(result.to_dict())
+        return 0
+    print(f"{result.host}, {args.context:,} tokens of context, {args.runtime}")
+    print(f"ranked: {result.ranking}")
+
+    def num(v: float | None, digits: int = 1) -> str:
+        return "unknown" if v is None else f"{v:,.{digits}f}"
+
+    def tok(v: int | None) -> str:
+        return "-" if v is None else f"{v:,}"
+
+    rows = []
+    for m in result.models:
+        rows.append(
+            [
+                m.model_id,
+                m.verdict,
+                m.best_quant or "-",
+                tok(m.max_context),
+                tok(m.max_context_raised),
+                num(m.decode_tps) if m.best_quant else "-",
+                num(m.decode_tps_empty) if m.best_quant else "-",
+                num(m.prefill_tps, 0) if m.best_quant else "-",
+                m.quality or "-",
+                m.licence or "unknown",
+                ", ".join(m.uses) or "base model",
+                m.reason,
+            ]
+        )
+    print_table(
+        ["model", "verdict", "best quant", "max ctx", "max ctx raised", "decode t/s",
+         "empty t/s", "prefill t/s", "quality cost", "licence", "use", "note"],
+        rows,
+    )  # fmt: skip
     return 0

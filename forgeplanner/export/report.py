@@ -167,7 +167,7 @@ def _build_blocks(build: Build, level: int) -> list[Block]:
                     (
                         r["model_id"],
                         r["quant"],
-                        r["target"],
+                        r["target_name"],
                         r["verdict"],
                         t.gib(r["weights_bytes"]),
                         t.gib(r["kv_cache_bytes"]),
@@ -324,35 +324,33 @@ def report_blocks(plan: Plan) -> list[Block]:
     out.append(Chart("memory", "Memory breakdown per model and machine against the GPU limit"))
     out.append(Chart("speed", "Estimated decode speed as the context fills"))
     runs = t.run_rows(plan)
+    metrics = t.run_metric_rows(plan)
     out.append(Heading(2, "Measured runs: estimate vs measured"))
     if runs:
         rows = []
-        for r in runs:
-            for metric in t.METRICS:
-                m, e = r[f"measured_{metric}"], r[f"estimated_{metric}"]
-                if m is None and e is None:
-                    continue
-                err = r[f"error_pct_{metric}"]
-                rows.append(
-                    (
-                        r["run_id"],
-                        r["runner"],
-                        _s(r["model"]),
-                        r["host"],
-                        metric,
-                        t.num(e, 2),
-                        t.num(m, 2),
-                        "" if err is None else f"{err:+.1f} %",
-                        r["started_at"],
-                    )
+        for r in metrics:
+            err = r["error_pct"]
+            digits = 1 if r["unit"] in ("GB/s", "GFLOP/s") else 2
+            rows.append(
+                (
+                    r["run_id"],
+                    r["runner"],
+                    _s(r["model"]),
+                    r["measured_on"],
+                    f"{r['label']} ({r['unit']})" if r["unit"] else r["label"],
+                    "no estimate" if r["estimated"] is None else t.num(r["estimated"], digits),
+                    t.num(r["measured"], digits),
+                    "" if err is None else f"{err:+.1f} %",
+                    r["started_at"],
                 )
+            )
         out.append(
             Table(
                 (
                     "Run",
                     "Runner",
                     "Model",
-                    "Host",
+                    "Measured on",
                     "Metric",
                     "Estimated",
                     "Measured",
@@ -362,9 +360,12 @@ def report_blocks(plan: Plan) -> list[Block]:
                 tuple(rows),
             )
         )
+        for r in runs:
+            if r["warning"]:
+                out.append(Para(f"Warning: {r['warning']}."))
         out.append(
             Para(
-                "Tool versions: "
+                "Error = (measured - estimated) / estimated. Tool versions: "
                 + "; ".join(f"run {r['run_id']}: {r['tool_versions'] or 'unknown'}" for r in runs)
             )
         )

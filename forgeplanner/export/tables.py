@@ -13,12 +13,45 @@ from forgeplanner.domain.units import GiB
 
 METRICS: tuple[str, ...] = ("decode_tps", "prefill_tps", "ttft_s")
 
+# What each kind of run measures, with its label and unit. The built-in run measures the
+# machine (memory bandwidth, compute), the model runners measure a model (decode, prefill).
+RUN_METRICS: dict[str, tuple[str, str]] = {
+    "decode_tps": ("Decode", "tokens/s"),
+    "prefill_tps": ("Prefill", "tokens/s"),
+    "ttft_s": ("Time to first token", "s"),
+    "memory_bandwidth_gbps": ("Memory bandwidth", "GB/s"),
+    "copy_gbps": ("Memory copy bandwidth", "GB/s"),
+    "triad_gbps": ("STREAM triad bandwidth", "GB/s"),
+    "matmul_gflops": ("Matrix-multiply compute", "GFLOP/s"),
+    "decode_sim_tps": ("Simulated decode", "tokens/s"),
+    "decode_sim_gbps": ("Simulated decode bandwidth", "GB/s"),
+}
+BUILTIN_METRICS: tuple[str, ...] = ("memory_bandwidth_gbps", "triad_gbps", "matmul_gflops",
+                                    "decode_sim_gbps")  # fmt: skip
+MODEL_METRICS: tuple[str, ...] = METRICS
+
+
+def machine_name(m: Any) -> str:
+    """A plan machine as people call it: "Mac Studio (2023) - M2 Ultra, 192 GB"."""
+    return f"{m.label}, {m.memory_gb} GB" if m.memory_gb else str(m.label)
+
+
+def target_name(build: Build, target: str) -> str:
+    """An estimate's target (a configuration id or "cluster") by name."""
+    if target == "cluster":
+        return "the inference cluster"
+    for m in build.machines:
+        if m.config_id == target:
+            return machine_name(m)
+    return target
+
 
 def bom_rows(build: Build) -> list[dict[str, Any]]:
     return [
         {
             "config_id": m.config_id,
             "machine": m.label,
+            "machine_name": machine_name(m),
             "chip": m.chip_id,
             "memory_gb": m.memory_gb,
             "count": m.count,
@@ -80,6 +113,7 @@ def estimate_rows(build: Build) -> list[dict[str, Any]]:
                 "runtime": e.runtime,
                 "context": e.context,
                 "target": e.target,
+                "target_name": target_name(build, e.target),
                 "verdict": e.verdict,
                 "weights_bytes": e.memory.weights_bytes,
                 "kv_cache_bytes": e.memory.kv_cache_bytes,
@@ -156,7 +190,68 @@ def _host(run: AttachedRun) -> str:
     return str(fp.get("key", ""))
 
 
+def _apple_chip(fp: dict[str, Any]) -> str | None:
+    """ "Apple M4 Max" -> "m4-max" (the catalog's chip id prefix), else None."""
+    brand = str(fp.get("cpu_brand") or fp.get("chip") or "").strip()
+    if not brand.lower().startswith("apple m"):
+        return None
+    return brand[len("apple ") :].strip().lower().replace(" ", "-")
+
+
+def run_machine(run: AttachedRun, build: Build) -> str | None:
+    """The plan machine (configuration id) a run measured: the one the run names, or the one
+    whose Apple chip, GPU cores and memory match the run's machine fingerprint; None when the
+    run came from a machine that is not in the plan (or cannot be told apart from one)."""
+    ids = {m.config_id for m in build.machines}
+    if run.config_id:
+        return run.config_id if run.config_id in ids else None
+    fp = run.fingerprint or {}
+    chip = _apple_chip(fp)
+    if chip is None:
+        return None
+    gpu = fp.get("gpu_cores")
+    mem = fp.get("memory_bytes")
+    for m in build.machines:
+        if not m.chip_id.startswith(chip + "-"):
+            continue
+        if gpu and not m.chip_id.endswith(f"-{gpu}c"):
+            continue
+        if isinstance(mem, int) and round(mem / GiB) != m.memory_gb:
+            continue
+        return m.config_id
+    return None
+
+
+def _measured_on(run: AttachedRun) -> str:
+    fp = run.fingerprint or {}
+    parts = [str(fp.get("cpu_brand") or fp.get("chip") or _host(run) or "unknown machine")]
+    if fp.get("gpu_cores"):
+        parts.append(f"{fp['gpu_cores']}-core GPU")
+    if isinstance(fp.get("memory_bytes"), int):
+        parts.append(f"{fp['memory_bytes'] / GiB:.0f} GiB")
+    host = fp.get("hostname")
+    return (f"{host}: " if host else "") + ", ".join(parts)
+
+
+def run_warning(run: AttachedRun, build: Build) -> str:
+    """ "" when the run measured a machine of the plan, else why its numbers do not speak for
+    the plan's machines."""
+    if run_machine(run, build) is not None:
+        return ""
+    return (
+        f"run {run.run_id} was measured on {_measured_on(run)}, which is not a machine in this "
+        "plan: its numbers do not speak for the plan's machines"
+    )
+
+
+def _metrics_of(run: AttachedRun) -> tuple[str, ...]:
+    if run.runner == "builtin":
+        return tuple(k for k in BUILTIN_METRICS if k in run.measured or k in run.estimate)
+    return tuple(k for k in MODEL_METRICS if k in run.measured or k in run.estimate)
+
+
 def run_rows(plan: Plan) -> list[dict[str, Any]]:
+    """One row per attached run (wide: measured / estimated / error per metric)."""
     rows = []
     for r in plan.runs:
         row: dict[str, Any] = {
@@ -167,9 +262,12 @@ def run_rows(plan: Plan) -> list[dict[str, Any]]:
             "quant": r.quant,
             "config_id": r.config_id,
             "host": _host(r),
+            "measured_on": _measured_on(r),
+            "plan_machine": run_machine(r, plan.build),
+            "warning": run_warning(r, plan.build),
             "started_at": r.started_at,
         }
-        for metric in METRICS:
+        for metric in (*METRICS, *BUILTIN_METRICS):
             m, e = r.measured.get(metric), r.estimate.get(metric)
             row[f"measured_{metric}"] = m
             row[f"estimated_{metric}"] = e
@@ -178,6 +276,39 @@ def run_rows(plan: Plan) -> list[dict[str, Any]]:
         row["raw_sha256"] = r.raw_sha256
         rows.append(row)
     return rows
+
+
+def run_metric_rows(plan: Plan) -> list[dict[str, Any]]:
+    """One row per run and metric it measured (long: what every export's table of measured
+    results shows): the estimate made before the run, the measurement, the error, the machine
+    it ran on and a warning when that machine is not in the plan."""
+    out = []
+    for r in plan.runs:
+        warning = run_warning(r, plan.build)
+        for metric in _metrics_of(r):
+            label, unit = RUN_METRICS.get(metric, (metric, ""))
+            m, e = r.measured.get(metric), r.estimate.get(metric)
+            out.append(
+                {
+                    "run_id": r.run_id,
+                    "runner": r.runner,
+                    "model": r.model_id
+                    or r.model_ref
+                    or ("this machine" if r.runner == "builtin" else ""),
+                    "quant": r.quant,
+                    "metric": metric,
+                    "label": label,
+                    "unit": unit,
+                    "estimated": e,
+                    "measured": m,
+                    "error_pct": error_pct(m, e),
+                    "measured_on": _measured_on(r),
+                    "in_plan": run_machine(r, plan.build) is not None,
+                    "warning": warning,
+                    "started_at": r.started_at,
+                }
+            )
+    return out
 
 
 def verdict_rows(plan: Plan) -> list[dict[str, Any]]:

@@ -79,12 +79,15 @@ def test_every_format_from_the_cli(plan_file: Path, tmp_path: Path, fmt: str, ca
         bom = book["Bill of materials"]
         header = [c.value for c in bom[1]]
         row = dict(zip(header, [c.value for c in bom[2]], strict=True))
-        assert row["config_id"] == "mac-studio-m2-ultra-76c-192gb" and row["count"] == 1
-        assert row["unit_price_usd"] == 3999.0 and row["price_basis"] == "observed"
+        assert row["Configuration id"] == "mac-studio-m2-ultra-76c-192gb" and row["Count"] == 1
+        assert row["Machine"] == "Mac Studio (2023) - M2 Ultra, 192 GB"
+        assert row["Unit price (USD)"] == 3999.0 and row["Price basis"] == "observed"
         measured = book["Measured results"]
         mh = [c.value for c in measured[1]]
         mrow = dict(zip(mh, [c.value for c in measured[2]], strict=True))
-        assert mrow["measured_decode_tps"] == 11.8 and mrow["error_pct_decode_tps"] == -5.6
+        assert (mrow["Metric"], mrow["Unit"]) == ("Decode", "tokens/s")
+        assert mrow["Measured"] == 11.8 and mrow["Estimated"] == 12.5 and mrow["Error (%)"] == -5.6
+        assert mrow["Machine in the plan"] == "yes" and mrow["Warning"] is None
     elif fmt == "json":
         assert main(["evidence", "verify", str(out)]) == 0
     else:
@@ -104,7 +107,7 @@ def test_markdown_tables_and_sections() -> None:
     ):
         assert heading in md
     assert (
-        "| 7 | llama.cpp | llama-3.3-70b | Apple M2 Ultra | decode_tps | 12.50 | 11.80 | "
+        "| 7 | llama.cpp | llama-3.3-70b | Apple M2 Ultra | Decode (tokens/s) | 12.50 | 11.80 | "
         "-5.6 % |" in md
     )
 

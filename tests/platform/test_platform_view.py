@@ -55,3 +55,12 @@ def test_removing_nodes_reports_unplaced(qtbot, view: PlatformView):
     qtbot.waitUntil(lambda: view.result is not first, timeout=20000)
     assert view.result.layout.unplaced
     assert "unplaced" in view.summary_label.text()
+
+
+def test_layout_goes_into_the_plan(qtbot, view: PlatformView):
+    with qtbot.waitSignal(view.ctx.plan.plan_changed, timeout=60000):
+        view.add_to_plan()
+    platform = view.ctx.plan.plan.build.platform
+    assert platform is not None and len(platform.inputs["nodes"]) == 5
+    assert {n["name"] for n in platform.result["nodes"]} == {"cp", "mini-1", "mini-2", "mini-3",
+                                                              "studio"}  # fmt: skip

@@ -39,6 +39,7 @@ def test_sidebar_lists_every_view(window):
         "Hardware",
         "Models",
         "Fit",
+        "Models for my Mac",
         "Recommend",
         "Cluster",
         "Platform (K3s)",
@@ -228,30 +229,27 @@ def test_high_dpi_policy_is_pass_through(qapp):
     )
 
 
-def test_warmup_imports_views_and_primes_engine_in_a_worker(qtbot, monkeypatch):
-    import threading
-
-    import ui.app as A
-
-    threads: list[int] = []
-    original = A._prime_engine
-
-    def spy(ctx):
-        threads.append(threading.get_ident())
-        original(ctx)
-
-    monkeypatch.setattr(A, "_prime_engine", spy)
+def test_warmup_loads_what_views_need_after_the_first_paint(qtbot):
+    """One step per event-loop pass on the GUI thread: view modules, the heavy libraries, the
+    shared data, the engine's tables, and the plan document."""
     ctx = AppContext()
     w = app_mod.MainWindow(ctx)
     qtbot.addWidget(w)
-    done: list = []
-    worker = w.start_warmup()
-    worker.signals.finished.connect(lambda: done.append(True))
-    qtbot.waitUntil(lambda: bool(done) or ctx.pool.activeThreadCount() == 0, timeout=20000)
-    ctx.pool.waitForDone(20000)
-    assert threads and threads[0] != threading.get_ident()
-    assert "ui.views.fit_view" in sys.modules and "ui.views.hardware_view" in sys.modules
+    warmup = w.start_warmup()
+    ticks: list[int] = []
+    from PySide6.QtCore import QTimer
+
+    timer = QTimer()
+    timer.timeout.connect(lambda: ticks.append(len(warmup.done)))
+    timer.start(5)
+    qtbot.waitUntil(lambda: warmup.finished_flag, timeout=60000)
+    timer.stop()
+    assert "ui.views.fit_view" in sys.modules and "ui.views.formac_view" in sys.modules
+    assert "pyqtgraph" in sys.modules and "forgeplanner.store" in sys.modules
     assert ctx._catalog is not None and ctx._models is not None
+    assert ctx.plan.plan is not None  # the first document is open
+    # the event loop ran between the steps (timers fired while the warm-up was going)
+    assert len(set(ticks)) > 3
 
 
 def test_built_pages_and_warm_up_are_kept_out_of_the_gc(window, qtbot):
@@ -263,6 +261,6 @@ def test_built_pages_and_warm_up_are_kept_out_of_the_gc(window, qtbot):
     window.show_view("hardware")
     assert gc.get_freeze_count() > 0
     gc.unfreeze()
-    worker = window.start_warmup()
-    qtbot.waitUntil(lambda: window.ctx.pool.activeThreadCount() == 0, timeout=30000)
-    assert worker is not None and gc.get_freeze_count() > 0
+    warmup = window.start_warmup()
+    qtbot.waitUntil(lambda: warmup.finished_flag, timeout=60000)
+    assert gc.get_freeze_count() > 0

@@ -22,6 +22,7 @@ def view(qtbot, ctx):
     assert isinstance(v, BenchView)
     qtbot.addWidget(v)
     v.builtin_config = SMALL
+    qtbot.waitUntil(lambda: not v.busy(), timeout=20000)
     yield v
     v.shutdown()
     wait_idle(qtbot, ctx, 60000)
@@ -29,7 +30,7 @@ def view(qtbot, ctx):
 
 def test_builtin_run_updates_progress_plot_and_history(qtbot, ctx, view) -> None:
     assert view.history.rowCount() == 0
-    view.runner_combo.setCurrentText("builtin")
+    view.runner_combo.setCurrentIndex(view.runner_combo.findData("builtin"))
     view.start_run()
     assert not view.run_button.isEnabled() and view.cancel_button.isEnabled()
     wait_idle(qtbot, ctx, 60000)
@@ -40,15 +41,22 @@ def test_builtin_run_updates_progress_plot_and_history(qtbot, ctx, view) -> None
     assert view.history.item(0, 2).text() == "builtin"
     xs, ys = view.live_curve.getData()
     assert xs is not None and len(xs) >= 2 and all(y > 0 for y in ys)
-    assert "copy_gbps" in view.result_text.toPlainText()
+    text = view.result_text.toPlainText()
+    assert "Memory copy bandwidth: " in text and " GB/s" in text and "GFLOP/s" in text
+    assert "copy_gbps" not in text  # readable labels, not the stored keys
+    assert (
+        view.live_plot.getPlotItem().getAxis("left").labelText.endswith("(GB/s)")
+        or ("(GFLOP/s)" in view.live_plot.getPlotItem().getAxis("left").labelText)
+        or "(tokens/s)" in view.live_plot.getPlotItem().getAxis("left").labelText
+    )
     assert view.run_button.isEnabled() and not view.cancel_button.isEnabled()
     view.history.selectRow(0)
-    assert '"fingerprint"' in view.history_detail.toPlainText()
+    assert "Machine: " in view.history_detail.toPlainText()
 
 
 def test_cancel_stores_a_cancelled_run(qtbot, ctx, view) -> None:
     view.builtin_config = BuiltinConfig(array_bytes=64 * MiB, repetitions=200, matmul_n=256)
-    view.runner_combo.setCurrentText("builtin")
+    view.runner_combo.setCurrentIndex(view.runner_combo.findData("builtin"))
     view.start_run()
     qtbot.waitUntil(lambda: view.progress.value() > 0, timeout=30000)
     view.cancel()

@@ -119,6 +119,7 @@ def test_bench_history_and_sheet_models(qtbot, qtmodeltester, ctx):
 
     view = create_view(ctx)
     qtbot.addWidget(view)
+    qtbot.waitUntil(lambda: not view.busy(), timeout=20000)
     wait_idle(qtbot, ctx)
     with ctx.store().session() as s:
         repo = BenchRunRepo(s)
@@ -139,7 +140,7 @@ def test_bench_history_and_sheet_models(qtbot, qtmodeltester, ctx):
     assert view.history.item(0, prefill).text() == ""  # not measured: blank, as before
     view.history.sortByColumn(decode, Qt.SortOrder.DescendingOrder)
     view.history.selectRow(0)  # the detail follows the sorted row, not the frame row
-    assert '"decode_tps": 25.0' in view.history_detail.toPlainText()
+    assert "Decode: measured 25.00 tokens/s" in view.history_detail.toPlainText()
     for model in (view.history_model, view.lab_sheet_model):
         qtmodeltester.check(model)
     for table in (view.history, view.lab_sheet):

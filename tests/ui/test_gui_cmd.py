@@ -1,6 +1,6 @@
 """`forgeplanner gui --view KEY --screenshot PATH` renders each view offscreen and exits; bare
-`forgeplanner` starts the GUI through `start_gui(None)`. The timing goal (3 s from process
-start) is measured by benchmarks/bench_ui_startup.py, not asserted here."""
+`forgeplanner` starts the GUI through `start_gui(None)`. The timing goals (first window, each
+view's first paint) are measured by benchmarks/bench_ui_startup.py, not asserted here."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ def test_screenshot_of_every_view(key, tmp_path, _isolated_home):
         [sys.executable, "-m", "forgeplanner", "gui", "--view", key, "--screenshot", str(out)],
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=120,
         env=env,
     )
     assert proc.returncode == 0, proc.stderr
@@ -52,7 +52,7 @@ def test_bare_forgeplanner_starts_the_gui(monkeypatch):
     import ui.app
 
     calls: list = []
-    monkeypatch.setattr(ui.app, "run", lambda view=None, screenshot=None: calls.append(view) or 0)
+    monkeypatch.setattr(ui.app, "run", lambda view=None, **_kw: calls.append(view) or 0)
     assert main.main([]) == 0
     assert calls == [None]
     assert gui_cmd.start_gui("fit") == 0

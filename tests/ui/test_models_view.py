@@ -134,9 +134,8 @@ def test_import_gguf_by_drop(qtbot, ctx, tmp_path):
     fit = fit_view.create_view(ctx)
     qtbot.addWidget(fit)
     qtbot.waitUntil(lambda: not fit.busy(), timeout=10000)
-    i = fit.model_combo.findData(imported[0].id)
-    assert i >= 0
-    fit.model_combo.setCurrentIndex(i)
+    assert fit.model_picker.findData(imported[0].id) >= 0
+    fit.model_picker.set_key(imported[0].id)
     wait_idle(qtbot, ctx)
     assert fit.estimate_now() is not None
     assert fit.estimate_now().model_id == imported[0].id

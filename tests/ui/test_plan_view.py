@@ -20,6 +20,7 @@ def view(qtbot):
     ctx = AppContext(max_threads=1)
     widget = create_view(ctx)
     qtbot.addWidget(widget)
+    qtbot.waitUntil(lambda: not widget.busy(), timeout=20000)
     yield widget
     widget.shutdown()
     ctx.shutdown()
@@ -50,7 +51,10 @@ def test_opens_the_example_and_fills_every_table(view: PlanView, qtmodeltester) 
         view.verdict_model,
     ):
         qtmodeltester.check(model)
-    assert set(view.export_buttons) == {"md", "html", "pdf", "csv", "xlsx", "json"}
+    assert set(view.export_actions) == {"md", "html", "pdf", "csv", "xlsx", "json"}
+    # machine names in the tables, not catalog ids
+    machine = view.bom_model.index(0, view.bom_model.column_index("machine_name")).data()
+    assert machine == "Mac Studio (2025) - M4 Max, 128 GB"
 
 
 def test_alternatives_show_their_own_build(view: PlanView) -> None:
@@ -97,8 +101,8 @@ def test_save_and_open(qtbot, view: PlanView, tmp_path: Path) -> None:
     assert view.doc.plan == read_plan(target) and view.doc.undo_stack.count() == 0
 
 
-def test_every_export_button_format(view: PlanView, tmp_path: Path) -> None:
-    for fmt in view.export_buttons:
+def test_every_export_format(view: PlanView, tmp_path: Path) -> None:
+    for fmt in view.export_actions:
         out = view.export(fmt, tmp_path / f"plan.{fmt}")
         assert out is not None and out.stat().st_size > 0
     assert (tmp_path / "plan.pdf").read_bytes().startswith(b"%PDF-")
@@ -142,7 +146,12 @@ def test_attach_a_run_from_the_store(qtbot, view: PlanView) -> None:
         repo = BenchRunRepo(s)
         run_id = repo.start(
             runner="llama.cpp",
-            fingerprint={"chip": "Apple M4 Max", "key": "k"},
+            fingerprint={
+                "cpu_brand": "Apple M4 Max",
+                "gpu_cores": 40,
+                "memory_bytes": 128 << 30,
+                "key": "k",
+            },
             tool_versions={"llama-bench": "b7000"},
             params={"model_id": "llama-3.3-70b", "quant": "Q4_K_M"},
             estimate={"decode_tps": 8.6, "prefill_tps": 80.5},
@@ -153,14 +162,18 @@ def test_attach_a_run_from_the_store(qtbot, view: PlanView) -> None:
             measured={"decode_tps": 8.1, "prefill_tps": 77.0},
             raw_output='{"avg_ts": 8.1}\n',
         )
-    view.refresh_runs()
-    assert view.run_combo.count() == 1 and view.run_combo.currentData() == run_id
+    view.ctx.runs_changed.emit()  # what the Benchmarks view does when it stores a run
+    qtbot.waitUntil(lambda: view.run_combo.count() == 1, timeout=10000)
+    assert view.run_combo.currentData() == run_id
     view._attach_clicked()
-    assert view.run_model.rowCount() == 1
+    assert view.run_model.rowCount() == 2  # one row per metric: decode and prefill
     (run,) = view.doc.plan.runs
     assert run.measured["decode_tps"] == 8.1 and run.raw_sha256
-    row = view.run_model.frame().iloc[0]
-    assert row["error_pct_decode_tps"] == pytest.approx(100 * (8.1 - 8.6) / 8.6, abs=1e-3)
+    rows = {r["metric"]: r for r in view.run_model.records()}
+    assert rows["decode_tps"]["error_pct"] == pytest.approx(100 * (8.1 - 8.6) / 8.6, abs=1e-3)
+    assert rows["decode_tps"]["label"] == "Decode" and rows["decode_tps"]["unit"] == "tokens/s"
+    # measured on an M4 Max, which is the plan's machine: no warning
+    assert rows["decode_tps"]["in_plan"] is True and view.run_warnings.text() == ""
     view.run_view.selectRow(0)
     view._detach_clicked()
     assert view.doc.plan.runs == ()

@@ -171,3 +171,98 @@ def test_measurement_events_are_never_dropped(qtbot, pool):
     _finish(qtbot, done)
     values = [e.value for e in seen if e.metric is not None]
     assert values == [float(i) for i in range(500)]  # every measurement, in order
+
+
+def test_recompute_debounces_and_keeps_the_latest_inputs(qtbot, qapp):
+    """The one debounced-recompute helper: a burst of edits gives one job; an edit while a job
+    runs cancels it and runs again with the newest inputs; a stale result is never drawn."""
+    import threading
+
+    from PySide6.QtCore import QObject, QThreadPool
+
+    from ui.workers import Recompute
+
+    owner = QObject()
+    pool = QThreadPool()
+    inputs = {"n": 0}
+    started: list[int] = []
+    drawn: list[int] = []
+    release = threading.Event()
+
+    def prepare():
+        n = inputs["n"]
+
+        def work(token):
+            started.append(n)
+            if n == 1:
+                release.wait(5)  # a slow first job, overtaken by a newer edit
+            return n
+
+        return work
+
+    r = Recompute(owner, prepare, drawn.append, delay_ms=30, pool=pool)
+    for n in (1, 1, 1):
+        inputs["n"] = n
+        r.schedule()
+    qtbot.waitUntil(lambda: started == [1], timeout=5000)
+    assert r.busy()
+    inputs["n"] = 2
+    r.run_now()  # while job 1 runs: remembered, job 1 cancelled
+    release.set()
+    qtbot.waitUntil(lambda: drawn == [2] and not r.busy(), timeout=5000)
+    assert started == [1, 2]  # the burst of three edits made one job
+    pool.waitForDone(5000)
+
+
+def test_recompute_without_a_pool_runs_on_the_gui_thread(qtbot, qapp):
+    from PySide6.QtCore import QObject
+
+    from ui.workers import Recompute
+
+    owner = QObject()
+    drawn: list[int] = []
+    r = Recompute(owner, lambda: lambda _token: 7, drawn.append, delay_ms=0)
+    with qtbot.waitSignal(r.applied, timeout=1000):
+        r.schedule()
+    assert drawn == [7] and not r.busy()
+    r.run_now()
+    assert drawn == [7, 7]
+
+
+SHUTDOWN_MID_STEP = """
+import sys, time
+from PySide6.QtWidgets import QApplication
+app = QApplication(sys.argv)
+from ui.context import AppContext
+from ui.workers import start_worker
+ctx = AppContext()
+started = []
+def job(token):
+    started.append(1)
+    time.sleep(3.5)  # one step longer than the old 3 s wait that ignores the token (an import)
+    yield "step"
+    yield "after the step"  # not reached: the token is checked first
+    return 1
+start_worker(ctx.pool, job)
+while not started:
+    time.sleep(0.01)
+ctx.shutdown()
+print("stopped", ctx.pool.activeThreadCount())
+"""
+
+
+def test_shutdown_waits_for_a_job_mid_step_so_no_signal_fires_after_exit(tmp_path):
+    """The app's exit path (`AppContext.shutdown`, then interpreter exit) while a job is inside
+    a step that ignores its token: the job is cancelled and waited for, so its last signals are
+    emitted while their object exists (before: "Signal source has been deleted" tracebacks from
+    the worker thread after the process had started to exit)."""
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", FORGEPLANNER_HOME=str(tmp_path))
+    proc = subprocess.run([sys.executable, "-c", SHUTDOWN_MID_STEP], capture_output=True,
+                          text=True, timeout=120, env=env)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "stopped 0"
+    assert "Traceback" not in proc.stderr and "has been deleted" not in proc.stderr, proc.stderr

@@ -24,6 +24,7 @@ VIEWS: list[ViewEntry] = [
     ViewEntry("hardware", "Hardware", "hardware_view"),
     ViewEntry("models", "Models", "models_view"),
     ViewEntry("fit", "Fit", "fit_view"),
+    ViewEntry("formac", "Models for my Mac", "formac_view"),
     ViewEntry("recommend", "Recommend", "recommend_view"),
     ViewEntry("cluster", "Cluster", "cluster_view"),
     ViewEntry("platform", "Platform (K3s)", "platform_view"),

@@ -7,7 +7,10 @@ and walk the lab protocols.
   (forgeplanner.bench.session.record_*) driven by `ui.workers` in the thread pool, so the window
   never freezes and Cancel stops the tool process.
 - History: every stored run with its machine fingerprint, estimate, measurement and error.
-- Estimate vs measured: a scatter of decode and prefill tokens/s against the diagonal.
+- Estimate vs measured: a scatter of decode and prefill tokens/s against the diagonal (hover a
+  dot for its run).
+Every figure is labelled with its unit (`forgeplanner.viewstate.vocabulary.METRICS`); a stored
+run tells the Plan view's run list (`ctx.runs_changed`), so it needs no Refresh.
 - Calibrate: fit this machine from its llama.cpp runs and show the error before and after.
 - Labs: L-001 / L-002 as guided steps (procedure, command, recording sheet, observation
   prompts); "Run lab" runs what can run here and stores the lab record.
@@ -17,7 +20,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -39,14 +41,21 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ui import theme
+from forgeplanner.domain.runtime import Runtime
+from forgeplanner.viewstate.vocabulary import metric_label, metric_unit, metric_words
+from ui import persist, theme
+from ui.charts import HoverTips, make_plot, nearest, pg
 from ui.context import AppContext
 from ui.errors import show_error
 from ui.table_model import Column, FrameTable
-from ui.widgets import defer
+from ui.widgets import after_first_paint, defer
 from ui.workers import start_worker
 
-RUNNERS = ("builtin", "llama.cpp", "ollama")
+RUNNERS = (
+    ("Built-in (memory bandwidth, compute)", "builtin"),
+    ("llama.cpp (llama-bench)", Runtime.LLAMA_CPP.value),
+    ("Ollama", Runtime.OLLAMA.value),
+)
 SYNTHETIC_MODELS = ("qwen2.5-0.5b", "llama-3.2-1b", "qwen2.5-1.5b", "llama-3.2-3b", "qwen2.5-3b")
 SYNTHETIC_QUANTS = ("Q8_0", "Q4_0", "F16")
 
@@ -62,30 +71,29 @@ def _fmt(fmt: str) -> Any:
 # Raw numbers in the frame; a missing figure reads "" as before (not "unknown": a run that
 # did not measure prefill is not an unknown fact).
 HISTORY_COLUMNS = [
-    Column("id", "id"),
-    Column("started", "started (UTC)"),
-    Column("runner", "runner"),
-    Column("status", "status"),
-    Column("model", "model"),
-    Column("decode_tps", "decode t/s", _fmt("{:.2f}"), missing=""),
-    Column("estimate_tps", "estimate", _fmt("{:.2f}"), missing=""),
-    Column("error_pct", "error", _fmt("{:+.1f} %"), missing=""),
-    Column("prefill_tps", "prefill t/s", _fmt("{:.1f}"), missing=""),
-    Column("copy_gbps", "copy GB/s", _fmt("{:.1f}"), missing=""),
-    Column("load", "load"),
-    Column("machine", "machine"),
+    Column("id", "Run"),
+    Column("started", "Started (UTC)"),
+    Column("runner", "Runner"),
+    Column("status", "Status"),
+    Column("model", "Model"),
+    Column("decode_tps", "Decode (tokens/s)", _fmt("{:.2f}"), missing=""),
+    Column("estimate_tps", "Estimated decode (tokens/s)", _fmt("{:.2f}"), missing=""),
+    Column("error_pct", "Decode error", _fmt("{:+.1f} %"), "measured vs estimate", missing=""),
+    Column("prefill_tps", "Prefill (tokens/s)", _fmt("{:.1f}"), missing=""),
+    Column("copy_gbps", "Memory copy (GB/s)", _fmt("{:.1f}"), missing=""),
+    Column("matmul_gflops", "Compute (GFLOP/s)", _fmt("{:.1f}"), missing=""),
+    Column("load", "Load", tooltip="quiet or noisy: the other processes' load during the run"),
+    Column("machine", "Machine"),
 ]
 SHEET_COLUMNS = [
-    Column("label", "recording sheet"),
-    Column("unit", "unit"),
-    Column("value", "value", missing=""),
+    Column("label", "Recording sheet"),
+    Column("unit", "Unit"),
+    Column("value", "Value", missing=""),
 ]
 
 
 def history_frame(runs: list[Any]) -> Any:
-    """The History table's frame (raw values) of stored runs, newest first as listed."""
-    import pandas as pd
-
+    """The History table's rows (raw values) of stored runs, newest first as listed."""
     from forgeplanner.bench.fingerprint import describe
     from forgeplanner.measurement.load import load_summary
 
@@ -97,11 +105,11 @@ def history_frame(runs: list[Any]) -> Any:
             "status": r.status, "model": (r.model_ref or "").rsplit("/", 1)[-1],
             "decode_tps": m.get("decode_tps"), "estimate_tps": e.get("decode_tps"),
             "error_pct": err.get("decode_tps"), "prefill_tps": m.get("prefill_tps"),
-            "copy_gbps": m.get("copy_gbps"),
+            "copy_gbps": m.get("copy_gbps"), "matmul_gflops": m.get("matmul_gflops"),
             "load": load_summary(r.measured) if r.status == "ok" else "",
             "machine": describe(r.fingerprint),
         })  # fmt: skip
-    return pd.DataFrame(rows, columns=[c.key for c in HISTORY_COLUMNS], dtype=object)
+    return rows
 
 
 class BenchView(QWidget):
@@ -120,9 +128,16 @@ class BenchView(QWidget):
         self._history_generation = 0
         self._history_worker: Any = None
         self._build()
+        self._show_lab(self.lab_combo.currentText())
+        persist.restore(self, "bench")
+        self._first_pending = True
+        after_first_paint(self, self._first_fill)
+
+    def _first_fill(self) -> None:
+        self._ensure_live_plot()
+        self._first_pending = False
         self._load_history_in_background()
         defer(self, self._ensure_scatter)
-        self._show_lab(self.lab_combo.currentText())
 
     # -- layout ------------------------------------------------------------------------------
     def _build(self) -> None:
@@ -144,7 +159,8 @@ class BenchView(QWidget):
         box = QGroupBox("Benchmark")
         form = QFormLayout(box)
         self.runner_combo = QComboBox()
-        self.runner_combo.addItems(RUNNERS)
+        for label, value in RUNNERS:
+            self.runner_combo.addItem(label, value)
         self.model_combo = QComboBox()
         self.model_combo.addItems(SYNTHETIC_MODELS)
         self.quant_combo = QComboBox()
@@ -176,7 +192,9 @@ class BenchView(QWidget):
         form.addRow("Prompt tokens", self.prompt_spin)
         form.addRow("Generated tokens", self.gen_spin)
         form.addRow("Repetitions", self.reps_spin)
-        self.runner_combo.currentTextChanged.connect(self._runner_changed)
+        self.runner_combo.currentIndexChanged.connect(
+            lambda _i: self._runner_changed(self.runner_combo.currentData())
+        )
 
         self.run_button = QPushButton("Run")
         self.run_button.clicked.connect(self.start_run)
@@ -192,13 +210,12 @@ class BenchView(QWidget):
         buttons.addWidget(self.cancel_button)
         buttons.addWidget(self.progress, 1)
 
-        self.live_plot = pg.PlotWidget()
-        theme.style_plot(self.live_plot)
-        self.live_plot.setLabel("bottom", "step")
-        self.live_plot.showGrid(x=True, y=True, alpha=0.3)
-        self.live_curve = self.live_plot.plot(
-            [], [], pen=pg.mkPen(theme.series_colour(210), width=2), symbol="o", symbolSize=5
-        )
+        # The live plot is built after the page's first paint (pyqtgraph's import and the
+        # plot's first paint are the page's most expensive part): a placeholder until then.
+        self._live_box = QWidget()
+        self._live_box.setLayout(QVBoxLayout())
+        self._live_box.layout().setContentsMargins(0, 0, 0, 0)
+        self.live_plot: Any = None
         self.result_text = QPlainTextEdit()
         self.result_text.setReadOnly(True)
 
@@ -208,15 +225,19 @@ class BenchView(QWidget):
         ll.addLayout(buttons)
         ll.addWidget(self.status_label)
         ll.addStretch(1)
-        right = QSplitter(Qt.Orientation.Vertical)
-        right.addWidget(self.live_plot)
-        right.addWidget(self.result_text)
-        split = QSplitter()
-        split.addWidget(left)
-        split.addWidget(right)
-        split.setStretchFactor(1, 1)
-        self._runner_changed(self.runner_combo.currentText())
-        return split
+        self.run_right_split = QSplitter(Qt.Orientation.Vertical)
+        self.run_right_split.addWidget(self._live_box)
+        self.run_right_split.addWidget(self.result_text)
+        # The plot (built after the first paint) gets most of the height, the text the rest.
+        self._live_box.setMinimumHeight(200)
+        self.run_right_split.setStretchFactor(0, 3)
+        self.run_right_split.setStretchFactor(1, 1)
+        self.run_split = QSplitter()
+        self.run_split.addWidget(left)
+        self.run_split.addWidget(self.run_right_split)
+        self.run_split.setStretchFactor(1, 1)
+        self._runner_changed(self.runner_combo.currentData())
+        return self.run_split
 
     def _build_history_tab(self) -> QWidget:
         self.history = FrameTable(HISTORY_COLUMNS)
@@ -231,21 +252,40 @@ class BenchView(QWidget):
             "from its llama.cpp runs; later estimates for this machine use them."
         )
         self.calibration_label.setWordWrap(True)
-        refresh = QPushButton("Refresh")
-        refresh.clicked.connect(self.refresh_history)
         row = QHBoxLayout()
         row.addWidget(self.calibrate_button)
-        row.addWidget(refresh)
         row.addStretch(1)
         w = QWidget()
         lay = QVBoxLayout(w)
         lay.addLayout(row)
         lay.addWidget(self.calibration_label)
-        split = QSplitter(Qt.Orientation.Vertical)
-        split.addWidget(self.history)
-        split.addWidget(self.history_detail)
-        lay.addWidget(split, 1)
+        self.history_split = QSplitter(Qt.Orientation.Vertical)
+        self.history_split.addWidget(self.history)
+        self.history_split.addWidget(self.history_detail)
+        lay.addWidget(self.history_split, 1)
         return w
+
+    def _ensure_live_plot(self) -> None:
+        if self.live_plot is not None:
+            return
+        p = pg()
+        self.live_plot = make_plot(
+            "livePlot", left=("Measurement", ""), bottom=("Measurement number", ""),
+            title="This run",
+        )  # fmt: skip
+        self.live_curve = self.live_plot.plot(
+            [], [], pen=p.mkPen(theme.series_colour(210), width=2), symbol="o", symbolSize=6,
+            symbolBrush=theme.series_colour(210),
+        )  # fmt: skip
+        self.live_hint = p.TextItem(
+            "Run a benchmark:\nits measurements appear here",
+            color=theme.muted_text(), anchor=(0.5, 0.5),
+        )  # fmt: skip
+        self.live_plot.addItem(self.live_hint)
+        self.live_plot.getPlotItem().hideAxis("left")
+        self.live_plot.getPlotItem().hideAxis("bottom")
+        self.live_tips = HoverTips(self.live_plot, self._live_tip)
+        self._live_box.layout().addWidget(self.live_plot)
 
     def _ensure_scatter(self) -> None:
         if self.scatter_plot is None:
@@ -253,30 +293,62 @@ class BenchView(QWidget):
             self._update_scatter(self._history_runs)
 
     def _build_scatter_tab(self) -> QWidget:
-        self.scatter_plot = pg.PlotWidget()
-        theme.style_plot(self.scatter_plot)
-        self.scatter_plot.setLabel("bottom", "estimate (tokens/s)")
-        self.scatter_plot.setLabel("left", "measured (tokens/s)")
+        p = pg()
+        self.scatter_plot = make_plot(
+            "estimateScatter", left=("Measured", "tokens/s"), bottom=("Estimated", "tokens/s"),
+            title="Estimate against measurement", interactive=True,
+        )  # fmt: skip
         self.scatter_plot.setLogMode(x=True, y=True)
-        self.scatter_plot.showGrid(x=True, y=True, alpha=0.3)
-        self.scatter_plot.addLegend(offset=(10, 10))
         self.diagonal = self.scatter_plot.plot(
-            [], [], pen=pg.mkPen(theme.muted_text(), style=Qt.PenStyle.DashLine)
+            [], [], pen=p.mkPen(theme.muted_text(), style=Qt.PenStyle.DashLine)
         )
-        self.scatter_decode = pg.ScatterPlotItem(
-            brush=theme.series_colour(210), size=9, name="decode"
-        )
-        self.scatter_prefill = pg.ScatterPlotItem(
-            brush=theme.series_colour(30), size=9, name="prefill"
-        )
+        self.scatter_decode = p.ScatterPlotItem(brush=theme.series_colour(210), size=9)
+        self.scatter_prefill = p.ScatterPlotItem(brush=theme.series_colour(30), size=9)
         self.scatter_plot.addItem(self.scatter_decode)
         self.scatter_plot.addItem(self.scatter_prefill)
+        self.scatter_tips = HoverTips(self.scatter_plot, self._scatter_tip)
         self.scatter_note = QLabel("")
+        self.scatter_note.setWordWrap(True)
+        self.scatter_legend = QLabel()
+        self._scatter_legend()
         w = QWidget()
         lay = QVBoxLayout(w)
         lay.addWidget(self.scatter_plot, 1)
+        lay.addWidget(self.scatter_legend)
         lay.addWidget(self.scatter_note)
         return w
+
+    def _scatter_legend(self) -> None:
+        # Under the plot, so it never covers a dot.
+        d, f = theme.series_colour(210).name(), theme.series_colour(30).name()
+        self.scatter_legend.setText(
+            f"<span style='color:{d}'>&#9679;</span> decode &nbsp; "
+            f"<span style='color:{f}'>&#9679;</span> prefill &nbsp; dashed: estimate = measured"
+        )
+
+    def _scatter_tip(self, x: float, y: float) -> str | None:
+        pts = getattr(self, "scatter_runs", [])
+        if not pts:
+            return None
+        import math
+
+        logs = [(math.log10(e), math.log10(m)) for _, _, e, m in pts]
+        i = nearest(logs, x, y, self.scatter_plot)
+        if i is None:
+            return None
+        run_id, metric, est, meas = pts[i]
+        err = 100.0 * (meas - est) / est
+        return (
+            f"run {run_id}: {metric_label(metric)}\nestimated {est:,.1f}, measured {meas:,.1f} "
+            f"({err:+.1f} %)"
+        )
+
+    def _live_tip(self, x: float, y: float) -> str | None:
+        pts = list(zip(self._live_x, self._live_y, strict=True))
+        i = nearest(pts, x, y, self.live_plot)
+        if i is None or self._live_metric is None:
+            return None
+        return f"{metric_label(self._live_metric)}: measurement {i + 1} = {pts[i][1]:,.2f}"
 
     def _build_lab_tab(self) -> QWidget:
         from forgeplanner.labs import LABS
@@ -321,12 +393,12 @@ class BenchView(QWidget):
         return w
 
     # -- run ---------------------------------------------------------------------------------
-    def _runner_changed(self, runner: str) -> None:
-        llama = runner == "llama.cpp"
+    def _runner_changed(self, runner: str | None) -> None:
+        llama = runner == Runtime.LLAMA_CPP
         for w in (self.model_combo, self.quant_combo, self.gguf_edit):
             w.setEnabled(llama)
         for w in (self.ollama_model, self.ollama_url):
-            w.setEnabled(runner == "ollama")
+            w.setEnabled(runner == Runtime.OLLAMA)
         for w in (self.prompt_spin, self.gen_spin):
             w.setEnabled(llama)
         self.reps_spin.setEnabled(runner != "builtin")
@@ -341,13 +413,13 @@ class BenchView(QWidget):
         from forgeplanner.bench import session
 
         store = self.ctx.store()
-        runner = self.runner_combo.currentText()
+        runner = self.runner_combo.currentData()
         if runner == "builtin":
             from forgeplanner.bench.builtin import BuiltinConfig
 
             cfg = self.builtin_config or BuiltinConfig()
             return lambda token: session.record_builtin(store, cfg, token)
-        if runner == "ollama":
+        if runner == Runtime.OLLAMA:
             from forgeplanner.bench.ollama_runner import OllamaSpec
 
             spec = OllamaSpec(
@@ -375,8 +447,10 @@ class BenchView(QWidget):
     def start_run(self) -> None:
         if self.worker is not None:
             return
+        self._ensure_live_plot()
         self._live_x, self._live_y, self._live_metric = [], [], None
         self.live_curve.setData([], [])
+        self.live_hint.setText("Starting...")
         self._start(self._job(), "run")
 
     def _start(self, job, kind: str) -> None:
@@ -404,6 +478,7 @@ class BenchView(QWidget):
             self.status_label.setText("Cancelling...")
 
     def _on_progress(self, ev: Any) -> None:
+        self._ensure_live_plot()
         if ev.fraction is not None:
             self.progress.setValue(int(ev.fraction * 1000))
         self.status_label.setText(f"{ev.stage}: {ev.message}" if ev.message else ev.stage)
@@ -411,7 +486,12 @@ class BenchView(QWidget):
             if ev.metric != self._live_metric:
                 self._live_metric = ev.metric
                 self._live_x, self._live_y = [], []
-                self.live_plot.setLabel("left", ev.metric)
+                pi = self.live_plot.getPlotItem()
+                pi.showAxis("left")
+                pi.showAxis("bottom")
+                pi.getAxis("left").setLabel(metric_label(ev.metric))
+                pi.setTitle(f"This run: {metric_label(ev.metric, with_unit=False)}")
+                self.live_hint.setText("")
             self._live_x.append(float(len(self._live_x) + 1))
             self._live_y.append(float(ev.value))
             self.live_curve.setData(self._live_x, self._live_y)
@@ -424,7 +504,9 @@ class BenchView(QWidget):
 
             s = run_summary(res)
             self.result_text.setPlainText(_describe_run(s))
+            self._show_run_chart(s)
             self.status_label.setText(f"Run {res.id} stored ({res.status}).")
+            self.ctx.runs_changed.emit()
         elif kind == "calibrate":
             self._show_calibration(res)
         elif kind == "lab":
@@ -435,6 +517,31 @@ class BenchView(QWidget):
         status = getattr(self.ctx, "status", None)
         if status is not None:
             status(self.status_label.text())
+
+    def _show_run_chart(self, s: dict[str, Any]) -> None:
+        """After a run: its measurements, when no live series showed them (an Ollama or
+        llama.cpp run reports its figures at the end)."""
+        if self._live_y:
+            return
+        measured = s.get("measured") or {}
+        values = [(k, float(v)) for k, v in measured.items()
+                  if isinstance(v, (int, float)) and not isinstance(v, bool)
+                  and metric_unit(k) == "tokens/s"]  # fmt: skip
+        if not values:
+            self.live_hint.setText("This run reported no series to draw; see its figures below.")
+            return
+        self._live_metric = "decode_tps"
+        self._live_x = [float(i + 1) for i in range(len(values))]
+        self._live_y = [v for _, v in values]
+        pi = self.live_plot.getPlotItem()
+        pi.showAxis("left")
+        pi.showAxis("bottom")
+        pi.getAxis("left").setLabel("Speed (tokens/s)")
+        pi.getAxis("bottom").setTicks([[(i + 1, metric_label(k, False)) for i, (k, _) in
+                                        enumerate(values)]])  # fmt: skip
+        pi.setTitle(f"Run {s.get('id')}")
+        self.live_hint.setText("")
+        self.live_curve.setData(self._live_x, self._live_y)
 
     def _on_error(self, err: Any) -> None:
         self.last_error = err.reason
@@ -482,9 +589,13 @@ class BenchView(QWidget):
             if generation == self._history_generation:
                 self._apply_history(*payload)
 
+        def finished() -> None:
+            self._history_worker = None
+
         self._history_worker = start_worker(
-            self.ctx.pool, job, on_result=done, on_error=self._history_failed, owner=self
-        )
+            self.ctx.pool, job, on_result=done, on_error=self._history_failed,
+            on_finished=finished, owner=self,
+        )  # fmt: skip
 
     def _history_failed(self, err: Any) -> None:
         self.history_detail.setPlainText(f"The stored runs could not be read: {err.reason}")
@@ -508,6 +619,13 @@ class BenchView(QWidget):
                 if est and meas and est > 0 and meas > 0:
                     pts[k].append((est, meas))
         self.scatter_points = pts
+        self.scatter_runs = [
+            (r.id, k, r.estimate[k], r.measured[k])
+            for r in runs
+            if r.status == "ok" and r.estimate and r.measured
+            for k in ("decode_tps", "prefill_tps")
+            if r.estimate.get(k) and r.measured.get(k) and r.estimate[k] > 0 and r.measured[k] > 0
+        ]
         self.scatter_decode.setData(
             [p[0] for p in pts["decode_tps"]], [p[1] for p in pts["decode_tps"]]
         )
@@ -528,15 +646,13 @@ class BenchView(QWidget):
             self.scatter_note.setText("No runs with an estimate yet: run llama.cpp or Ollama.")
 
     def _history_selected(self, *_: Any) -> None:
-        import json
-
         rows = self.history.selected_source_rows()
         if not rows or rows[0] >= len(self._history_runs):
             return
         run = self._history_runs[rows[0]]
         from forgeplanner.bench.session import run_summary
 
-        self.history_detail.setPlainText(json.dumps(run_summary(run), indent=1, default=str))
+        self.history_detail.setPlainText(_describe_run(run_summary(run), full=True))
 
     def start_calibrate(self) -> None:
         if self.worker is not None:
@@ -596,13 +712,11 @@ class BenchView(QWidget):
         self.lab_step_text.setPlainText(text)
 
     def _set_sheet(self, values: list[str]) -> None:
-        import pandas as pd
-
         rows = [
             {"label": f.label, "unit": f.unit, "value": v}
             for f, v in zip(self._lab.sheet, values, strict=True)
         ]
-        self.lab_sheet.set_frame(pd.DataFrame(rows, columns=[c.key for c in SHEET_COLUMNS]))
+        self.lab_sheet.set_frame(rows)
 
     def _fill_sheet(self, sheet: dict[str, Any]) -> None:
         values = []
@@ -640,34 +754,62 @@ class BenchView(QWidget):
             if w is not None:
                 w.cancel()
 
+    def busy(self) -> bool:
+        return self._first_pending or self._history_worker is not None or self.scatter_plot is None
 
-def _describe_run(s: dict[str, Any]) -> str:
-    lines = [f"Run {s['id']} ({s['runner']}, {s['status']})"]
+
+def _value(key: str, v: Any) -> str:
+    if v is None:
+        return "not measured"
+    unit = metric_unit(key)
+    return f"{v:,.2f} {unit}".strip() if isinstance(v, (int, float)) else str(v)
+
+
+def _describe_run(s: dict[str, Any], full: bool = False) -> str:
+    """A run in readable labels and units (not the JSON keys)."""
+    lines = [f"Run {s['id']} ({s['runner']}, {s['status']}), started {s.get('started_at', '')}"]
     if s["runner"] == "builtin":
         for k in ("copy_gbps", "triad_gbps", "matmul_gflops", "decode_sim_tps", "decode_sim_gbps"):
-            lines.append(f"{k}: {_f(s.get(k))}")
+            lines.append(f"{metric_label(k, with_unit=False)}: {_value(k, s.get(k))}")
+        est = (s.get("estimate") or {}).get("memory_bandwidth_gbps")
+        err = (s.get("error_pct") or {}).get("memory_bandwidth_gbps")
+        if est is not None:
+            lines.append(
+                f"Memory bandwidth estimated (catalog): {_value('memory_bandwidth_gbps', est)}"
+                + ("" if err is None else f", error {err:+.1f} %")
+            )
     else:
         m, e, err = s["measured"], s["estimate"], s["error_pct"]
         for k in ("decode_tps", "prefill_tps"):
+            error = err.get(k)
+            if m.get(k) is None and e.get(k) is None:
+                continue
             lines.append(
-                f"{k}: measured {_f(m.get(k))}, estimate {_f(e.get(k))}, "
-                f"error {_f(err.get(k), '{:+.1f} %')}"
+                f"{metric_label(k, with_unit=False)}: measured {_value(k, m.get(k))}, estimated "
+                f"{_value(k, e.get(k))}" + ("" if error is None else f", error {error:+.1f} %")
             )
         if e.get("basis"):
-            lines.append(f"estimate basis: {e['basis']}")
+            lines.append(f"Estimate basis: {e['basis']}")
         if e.get("bandwidth_basis"):
-            lines.append(f"host bandwidth: {e['bandwidth_basis']}")
+            lines.append(f"Host bandwidth: {e['bandwidth_basis']}")
     load = s.get("load") or {}
     if load:
         lines.append(
-            f"load during the run: {s.get('load_verdict')}, other processes "
+            f"Load during the run: {s.get('load_verdict')}, other processes "
             f"{100 * load.get('other_cpu_share', 0.0):.0f} % of the CPU time"
         )
-        lines.extend(f"noisy: {why}" for why in load.get("reasons") or [])
+        lines.extend(f"Noisy: {metric_words(why)}" for why in load.get("reasons") or [])
     else:
-        lines.append("load during the run: not recorded")
+        lines.append("Load during the run: not recorded")
     if s.get("message"):
-        lines.append(f"note: {s['message']}")
+        lines.append(f"Note: {metric_words(s['message'])}")
+    if full:
+        from forgeplanner.bench.fingerprint import describe
+
+        lines.append(f"Machine: {describe(s.get('fingerprint') or {})}")
+        versions = s.get("tool_versions") or {}
+        if versions:
+            lines.append("Tools: " + ", ".join(f"{k} {v}" for k, v in sorted(versions.items())))
     return "\n".join(lines)
 
 

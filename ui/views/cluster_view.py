@@ -1,19 +1,21 @@
 """Cluster view: one model over several Macs.
 
-Node list editor and link type on the left; on the right the layer split drawn per node as
-stacked memory bars (weights, KV cache, compute + runtime) against each node's GPU limit,
-the cluster's speed and what it means, and the launch commands with copy buttons.
+Node list editor (machines by name) and link on the left; on the right the layer split drawn
+per node as stacked memory bars (weights, KV cache, compute + runtime) against each node's GPU
+limit (hover a bar for its figures), the cluster's speed and what it means, the launch commands
+with copy buttons, and "Add to plan" (the layout goes into the plan's Layouts tab, computed as
+`plan set-cluster` does).
 
-The plan is computed by `forgeplanner.services.cluster.build_cluster` (the same code as the
-CLI) in a worker thread; edits are debounced.
+The plan is computed by `forgeplanner.services.cluster.build_cluster` (what the CLI runs) from a
+typed `ClusterRequest`, in a worker thread; edits are debounced (`ui.workers.Recompute`).
+Quantizations come from the engine for the chosen model, links from the catalog.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-import pyqtgraph as pg
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import QEvent, Qt
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (
     QComboBox,
@@ -30,18 +32,20 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ui import theme
+from forgeplanner.domain.runtime import Runtime
+from forgeplanner.viewstate.vocabulary import machine_choices, machine_name_of, verdict_word
+from ui import persist, theme
+from ui.charts import HoverTips, make_plot, pg
 from ui.context import AppContext
+from ui.pickers import MachinePicker, ModelPicker
 from ui.table_model import Column, FrameTable
-from ui.widgets import defer
-from ui.workers import LatestOnly
+from ui.widgets import after_first_paint, defer
+from ui.workers import Recompute
 
 GiB = 1 << 30
 DEFAULT_MODEL = "llama-3.1-70b"
 DEFAULT_QUANT = "Q4_K_M"
 DEFAULT_NODES = ["mac-mini-m4-pro-20c-64gb", "mac-mini-m4-pro-20c-64gb"]
-QUANTS = ["Q8_0", "Q6_K", "Q5_K_M", "Q4_K_M", "Q4_0", "IQ4_XS", "Q3_K_M", "Q2_K", "IQ2_XXS"]
-LINKS = ["1gbe", "2.5gbe", "10gbe", "tb3", "tb4", "tb5", "tb5-rdma"]
 SERIES = (("weights", "weights"), ("kv_cache", "KV cache"), ("compute", "compute + runtime"))
 DEBOUNCE_MS = 150
 
@@ -53,14 +57,14 @@ def _gib(v: Any) -> str:
 # Raw values in the frame (bytes, seconds), display text from the formatters; the verdict
 # cell is tinted by `_verdict_background`.
 NODE_COLUMNS = [
-    Column("name", "node"),
-    Column("config_id", "config"),
-    Column("layers", "layers"),
-    Column("total_bytes", "total GiB", _gib),
-    Column("gpu_limit_bytes", "GPU limit GiB", _gib),
-    Column("verdict", "verdict"),
-    Column("decode_stage_s", "stage ms", lambda v: f"{v * 1e3:.1f}"),
-    Column("holds", "holds"),
+    Column("name", "Node"),
+    Column("machine", "Machine"),
+    Column("layers", "Layers"),
+    Column("total_bytes", "Needs (GiB)", _gib),
+    Column("gpu_limit_bytes", "GPU limit (GiB)", _gib),
+    Column("verdict", "Verdict", lambda v: verdict_word(v, short=True)),
+    Column("decode_stage_s", "Stage (ms)", lambda v: f"{v * 1e3:.1f}", "decode time per token"),
+    Column("holds", "Holds"),
 ]
 
 
@@ -72,65 +76,82 @@ class ClusterView(QWidget):
     def __init__(self, ctx: AppContext, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.ctx = ctx
-        self._runner = LatestOnly(ctx.pool, self.recompute)
         self.result: Any = None
         self.error: str | None = None
-        self._timer = QTimer(self)
-        self._timer.setSingleShot(True)
-        self._timer.setInterval(DEBOUNCE_MS)
-        self._timer.timeout.connect(self.recompute)
+        self._first_pending = True
         self._build()
+        persist.restore(self, "cluster")
+        self._runner = Recompute(
+            self,
+            self._prepare,
+            self._on_result,
+            delay_ms=DEBOUNCE_MS,
+            pool=ctx.pool,
+            on_error=lambda err: self._show_error(err.reason),
+        )
+        self._connect()
+        # The page paints its form first; the quantizations (the engine's import), the first
+        # layout and the chart follow.
+        self._first_pending = True
+        after_first_paint(self, self._first_fill)
+
+    def _first_fill(self) -> None:
+        self._fill_quants(self._pending_quant or DEFAULT_QUANT)
+        self._first_pending = False
         self.recompute()
-        # The chart is the page's most expensive widget: build it after the first paint, in
-        # its own event-loop pass (or at once if a result needs it first).
         defer(self, self._ensure_plot)
 
     # -- layout ---------------------------------------------------------------------------------
     def _build(self) -> None:
         catalog = self.ctx.catalog
-        models = self.ctx.models
-
         form_box = QGroupBox("Model and link")
         form = QFormLayout(form_box)
-        self.model_combo = QComboBox()
-        self.model_combo.setEditable(True)
-        ids = sorted(models.ids())
-        self.model_combo.addItems(ids)
-        self.model_combo.setCurrentText(DEFAULT_MODEL)
+        self.model_picker = ModelPicker()
+        self.model_picker.set_models(self.ctx.all_models(), keep=DEFAULT_MODEL)
+        self.model_picker.setMinimumContentsLength(12)
+        persist.skip(self.model_picker)
         self.quant_combo = QComboBox()
-        self.quant_combo.setEditable(True)
-        self.quant_combo.addItems(QUANTS)
-        self.quant_combo.setCurrentText(DEFAULT_QUANT)
         self.context_spin = QSpinBox()
         self.context_spin.setRange(256, 1_048_576)
         self.context_spin.setSingleStep(1024)
         self.context_spin.setValue(8192)
+        self.context_spin.setSuffix(" tokens")
         self.mode_combo = QComboBox()
-        self.mode_combo.addItems(["pipeline", "tensor"])
+        for label, value in (("pipeline (layers split)", "pipeline"),
+                             ("tensor (each layer split)", "tensor")):  # fmt: skip
+            self.mode_combo.addItem(label, value)
         self.split_combo = QComboBox()
-        self.split_combo.addItems(["auto", "proportional", "fastest"])
+        for label, value in (("auto", "auto"), ("by memory", "proportional"),
+                             ("fastest node first", "fastest")):  # fmt: skip
+            self.split_combo.addItem(label, value)
         self.link_combo = QComboBox()
-        self.link_combo.addItems(["(fastest all nodes have)", *LINKS])
-        form.addRow("Model", self.model_combo)
+        self.link_combo.addItem("fastest link all nodes have", None)
+        for link in catalog.links.values():
+            self.link_combo.addItem(link.name, link.id)
+        form.addRow("Model", self.model_picker)
         form.addRow("Quantization", self.quant_combo)
         form.addRow("Context", self.context_spin)
         form.addRow("Mode", self.mode_combo)
         form.addRow("Split", self.split_combo)
         form.addRow("Link", self.link_combo)
+        persist.skip(self.quant_combo)
+        self._pending_quant: str | None = DEFAULT_QUANT
 
-        nodes_box = QGroupBox("Nodes (llama.cpp device order; the last runs llama-server)")
+        nodes_box = QGroupBox("Nodes (in llama.cpp device order; the last runs llama-server)")
         nl = QVBoxLayout(nodes_box)
         self.node_list = QListWidget()
-        self.node_list.addItems(DEFAULT_NODES)
+        for cid in DEFAULT_NODES:
+            self._append_node(cid)
         nl.addWidget(self.node_list)
         add_row = QHBoxLayout()
-        self.config_combo = QComboBox()
-        self.config_combo.addItems(sorted(catalog.configs))
-        self.config_combo.setCurrentText(DEFAULT_NODES[0])
+        self.config_picker = MachinePicker()
+        self.config_picker.set_machines(machine_choices(catalog), keep=DEFAULT_NODES[0])
+        self.config_picker.setMinimumContentsLength(12)
+        persist.skip(self.config_picker)
         self.add_button = QPushButton("Add")
         self.remove_button = QPushButton("Remove")
-        self.up_button = QPushButton("Up")
-        add_row.addWidget(self.config_combo, 1)
+        self.up_button = QPushButton("Move up")
+        add_row.addWidget(self.config_picker, 1)
         add_row.addWidget(self.add_button)
         nl.addLayout(add_row)
         btn_row = QHBoxLayout()
@@ -138,24 +159,30 @@ class ClusterView(QWidget):
         btn_row.addWidget(self.up_button)
         btn_row.addStretch(1)
         nl.addLayout(btn_row)
+        self.plan_button = QPushButton("Add to plan")
+        self.plan_button.setToolTip("Put this layout in the plan (Layouts tab); undoable")
 
         left = QWidget()
         ll = QVBoxLayout(left)
         ll.addWidget(form_box)
         ll.addWidget(nodes_box, 1)
+        ll.addWidget(self.plan_button)
 
         # right: chart (built on the next event-loop pass, see _ensure_plot), speed, commands
         self._plot_box = QWidget()
         self._plot_box.setLayout(QVBoxLayout())
         self._plot_box.layout().setContentsMargins(0, 0, 0, 0)
-        self._plot_box.setMinimumHeight(240)
+        self._plot_box.setMinimumHeight(200)
         self.plot: Any = None
-        self.bars: dict[str, pg.BarGraphItem] = {}
+        self.bars: dict[str, Any] = {}
+        self.legend = QLabel()
+        self.legend.setWordWrap(True)
 
         self.speed_label = QLabel("computing...")
         self.speed_label.setWordWrap(True)
         self.speed_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.node_table = FrameTable(NODE_COLUMNS, background=_verdict_background)
+        self.node_table.setObjectName("node_table")
         self.node_model = self.node_table.source
 
         cmd_box = QGroupBox("Launch commands")
@@ -167,68 +194,126 @@ class ClusterView(QWidget):
         right = QWidget()
         rl = QVBoxLayout(right)
         rl.addWidget(self._plot_box, 3)
+        rl.addWidget(self.legend)
         rl.addWidget(self.speed_label)
         rl.addWidget(self.node_table, 2)
         rl.addWidget(cmd_scroll, 2)
 
-        split = QSplitter()
-        split.addWidget(left)
-        split.addWidget(right)
-        split.setStretchFactor(1, 3)
+        self.split = QSplitter()
+        self.split.addWidget(left)
+        self.split.addWidget(right)
+        self.split.setStretchFactor(1, 3)
+        self.split.setSizes([360, 900])
         outer = QVBoxLayout(self)
-        outer.addWidget(split)
+        outer.addWidget(self.split)
 
-        for w in (self.model_combo, self.quant_combo):
-            w.currentTextChanged.connect(self.schedule)
+    def _connect(self) -> None:
+        self.model_picker.picked.connect(self._model_changed)
+        self.quant_combo.currentIndexChanged.connect(self.schedule)
         for w in (self.mode_combo, self.split_combo, self.link_combo):
             w.currentIndexChanged.connect(self.schedule)
         self.context_spin.valueChanged.connect(self.schedule)
         self.add_button.clicked.connect(self.add_node)
         self.remove_button.clicked.connect(self.remove_node)
         self.up_button.clicked.connect(self.move_up)
+        self.plan_button.clicked.connect(self.add_to_plan)
+
+    def _fill_quants(self, prefer: str | None = None) -> None:
+        from forgeplanner.engine.quant import quants_for
+
+        keep = prefer or self.quant_combo.currentData()
+        spec = self.ctx.model(self.model_picker.key() or DEFAULT_MODEL)
+        self.quant_combo.blockSignals(True)
+        self.quant_combo.clear()
+        for q in quants_for(spec, Runtime.LLAMA_CPP):
+            self.quant_combo.addItem(f"{q.name}  ({q.bits_per_weight:g} bpw)", q.name)
+        i = self.quant_combo.findData(keep)
+        self.quant_combo.setCurrentIndex(
+            i if i >= 0 else max(0, self.quant_combo.findData(DEFAULT_QUANT))
+        )
+        self.quant_combo.blockSignals(False)
+
+    def _model_changed(self, _key: str) -> None:
+        if not self._first_pending:
+            self._fill_quants()
+        self.schedule()
 
     def _ensure_plot(self) -> None:
         if self.plot is not None:
             return
-        self.plot = pg.PlotWidget()
-        self.plot.setMinimumHeight(240)
-        theme.style_plot(self.plot)
-        self.plot.setLabel("left", "memory (GiB)")
-        self.plot.showGrid(y=True, alpha=0.3)
-        self.plot.addLegend(offset=(10, 10))
-        for key, label in SERIES:
-            item = pg.BarGraphItem(
-                x=[],
-                height=[],
-                y0=[],
-                width=0.6,
-                brush=theme.series_colour(
-                    theme.SERIES_HUES["compute" if key == "compute" else key]
-                ),
-                name=label,
-            )
+        p = pg()
+        self.plot = make_plot("clusterPlot", left=("Memory", "GiB"), title="Memory per node")
+        for key, _label in SERIES:
+            item = p.BarGraphItem(
+                x=[], height=[], y0=[], width=0.6,
+                brush=theme.series_colour(theme.SERIES_HUES[key]),
+            )  # fmt: skip
             self.plot.addItem(item)
             self.bars[key] = item
         # each node's GPU limit as a thin bar at its height
-        self.limit_item = pg.BarGraphItem(
-            x=[], height=[], y0=[], width=0.8, brush=theme.text_colour(), name="GPU limit"
+        self.limit_item = p.BarGraphItem(
+            x=[], height=[], y0=[], width=0.8, brush=theme.text_colour()
         )
         self.plot.addItem(self.limit_item)
-
+        self.tips = HoverTips(self.plot, self._tip)
         self._plot_box.layout().addWidget(self.plot)
+        self._legend_text()
+
+    def _legend_text(self) -> None:
+        # The legend is text under the plot: it never covers a bar.
+        parts = [
+            f"<span style='color:{theme.series_colour(theme.SERIES_HUES[k]).name()}'>&#9632;</span>"
+            f"&nbsp;{label}"
+            for k, label in SERIES
+        ]
+        parts.append(
+            f"<span style='color:{theme.text_colour().name()}'>&#9644;</span>&nbsp;GPU limit"
+        )
+        self.legend.setText(" &nbsp; ".join(parts))
+
+    def _tip(self, x: float, y: float) -> str | None:
+        if self.result is None:
+            return None
+        nodes = self.result.plan.nodes
+        i = round(x)
+        if not 0 <= i < len(nodes) or abs(x - i) > 0.35:
+            return None
+        n = nodes[i]
+        w, k = n.weights_bytes / GiB, n.kv_cache_bytes / GiB
+        c = (n.compute_bytes + n.runtime_bytes) / GiB
+        name = machine_name_of(self.ctx.catalog, n.config_id) if n.config_id else ""
+        return (
+            f"{n.name}: {name}\nlayers {n.layers[0]}-{n.layers[1] - 1}\nweights {w:,.1f} GiB, "
+            f"KV cache {k:,.1f} GiB, compute + runtime {c:,.1f} GiB\nGPU limit "
+            f"{n.gpu_limit_bytes / GiB:,.1f} GiB: {verdict_word(n.verdict)}"
+        )
 
     # -- node editing ---------------------------------------------------------------------------
+    def _append_node(self, config_id: str) -> None:
+        from PySide6.QtWidgets import QListWidgetItem
+
+        item = QListWidgetItem(machine_name_of(self.ctx.catalog, config_id))
+        item.setData(Qt.ItemDataRole.UserRole, config_id)
+        item.setToolTip(config_id)
+        self.node_list.addItem(item)
+
     def node_ids(self) -> list[str]:
-        return [self.node_list.item(i).text() for i in range(self.node_list.count())]
+        return [
+            str(self.node_list.item(i).data(Qt.ItemDataRole.UserRole))
+            for i in range(self.node_list.count())
+        ]
 
     def set_nodes(self, ids: list[str]) -> None:
         self.node_list.clear()
-        self.node_list.addItems(ids)
+        for cid in ids:
+            self._append_node(cid)
         self.schedule()
 
     def add_node(self) -> None:
-        self.node_list.addItem(self.config_combo.currentText())
-        self.schedule()
+        key = self.config_picker.key()
+        if key:
+            self._append_node(key)
+            self.schedule()
 
     def remove_node(self) -> None:
         row = self.node_list.currentRow()
@@ -248,52 +333,81 @@ class ClusterView(QWidget):
 
     # -- computing ------------------------------------------------------------------------------
     def schedule(self, *_: Any) -> None:
-        self._timer.start()
-
-    def request(self) -> Any:
-        """The cluster the widgets describe (services.cluster.ClusterRequest)."""
-        from forgeplanner.services.cluster import ClusterRequest, NodeGroup
-
-        link = self.link_combo.currentText()
-        return ClusterRequest(
-            model_id=self.model_combo.currentText().strip(),
-            quant=self.quant_combo.currentText().strip(),
-            nodes=tuple(NodeGroup(config_id) for config_id in self.node_ids()),
-            link_id=None if link.startswith("(") else link,
-            mode=self.mode_combo.currentText(),
-            split=self.split_combo.currentText(),
-            context=self.context_spin.value(),
-        )
+        if not self._first_pending:
+            self._runner.schedule()
 
     def recompute(self) -> None:
-        if self._runner.defer_if_busy():
-            return
-        req = self.request()
+        if not self._first_pending:
+            self._runner.run_now()
+
+    def request(self) -> Any:
+        """The cluster the widgets describe (services.cluster.ClusterRequest): the nodes in
+        device order, consecutive identical machines counted in one group."""
+        from forgeplanner.services.cluster import ClusterRequest, NodeGroup
+
+        groups: list[NodeGroup] = []
+        for cid in self.node_ids():
+            if groups and groups[-1].config_id == cid:
+                groups[-1] = NodeGroup(cid, groups[-1].count + 1)
+            else:
+                groups.append(NodeGroup(cid))
+        return ClusterRequest(
+            model_id=self.model_picker.key() or DEFAULT_MODEL,
+            quant=self.quant_combo.currentData() or DEFAULT_QUANT,
+            nodes=tuple(groups),
+            link_id=self.link_combo.currentData(),
+            mode=self.mode_combo.currentData(),
+            split=self.split_combo.currentData(),
+            context=self.context_spin.value(),
+            runtime=Runtime.LLAMA_CPP,
+        )
+
+    def _prepare(self) -> Any:
+        from forgeplanner.errors import ForgePlannerError
+
+        try:
+            req = self.request()
+        except ForgePlannerError as exc:
+            self._show_error(str(exc))
+            return None
         if not req.nodes:
             self._show_error("add at least one node")
-            return
-
+            return None
         node_model = self.node_model
+        catalog = self.ctx.catalog
 
-        def job(token: Any):
+        def work(token: Any) -> Any:
             from forgeplanner.services.cluster import build_cluster
 
-            yield "planning"
-            result = build_cluster(req)
-            # The table's frame is prepared here too: the GUI thread only swaps it in.
-            return result, node_model.prepare(_node_frame(result.plan.nodes))
+            result = build_cluster(req, catalog=catalog)
+            # The table's rows are prepared here too: the GUI thread only swaps them in.
+            return result, node_model.prepare(_node_rows(result.plan.nodes, catalog))
 
-        self._runner.start(
-            job,
-            on_result=lambda payload: self._on_result(*payload),
-            on_error=lambda err: self._show_error(err.reason),
-        )
+        return work
+
+    def plan_inputs(self) -> dict[str, Any]:
+        """The layout as `plan set-cluster` takes it: consecutive identical nodes counted."""
+        req = self.request()
+        nodes = [{"config_id": g.config_id, "count": g.count} for g in req.nodes]
+        return {
+            "model_id": req.model_id, "quant": req.quant, "context": req.context,
+            "runtime": req.runtime.value, "nodes": nodes, "link": req.link_id,
+            "mode": req.mode,
+        }  # fmt: skip
+
+    def add_to_plan(self) -> Any:
+        from ui.plan_edits import set_layout_in_plan
+
+        inputs = self.plan_inputs()
+        text = f"Cluster: {inputs['model_id']} {inputs['quant']} over {len(self.node_ids())} nodes"
+        return set_layout_in_plan(self.ctx, "cluster", inputs, text, parent=self)
 
     def _show_error(self, text: str) -> None:
         self.error = text.splitlines()[0] if text else "error"
         self.speed_label.setText(f"Cannot plan this cluster: {self.error}")
 
-    def _on_result(self, result: Any, frame: Any = None) -> None:
+    def _on_result(self, payload: Any) -> None:
+        result, frame = payload
         self._ensure_plot()
         self.result = result
         self.error = None
@@ -317,22 +431,33 @@ class ClusterView(QWidget):
             width=0.8,
         )
         axis = self.plot.getPlotItem().getAxis("bottom")
-        axis.setTicks(
-            [[(i, f"{p.name} [{p.layers[0]}, {p.layers[1]})") for i, p in enumerate(plan.nodes)]]
-        )
+        axis.setTicks([[(i, f"{p.name}: layers {p.layers[0]}-{p.layers[1] - 1}")
+                        for i, p in enumerate(plan.nodes)]])  # fmt: skip
         self.plot.getPlotItem().setXRange(-0.6, n - 0.4, padding=0)
-        dec = "unknown" if plan.decode_tps is None else f"{plan.decode_tps:.2f} tok/s"
-        pre = "unknown" if plan.prefill_tps is None else f"{plan.prefill_tps:.0f} tok/s"
+        self.plot.getPlotItem().setYRange(0, top / GiB * 1.1, padding=0)
+        from forgeplanner.viewstate.speed import likely_range, speed_with_range
+
+        moe = self.ctx.model(plan.model_id).moe is not None
+        context = self.context_spin.value()
+        # The single-machine likely ranges of the engine's speed model (the link adds its own
+        # uncertainty on top: the range is a floor on how unsure the figure is).
+        dr = likely_range(plan.decode_tps, Runtime.LLAMA_CPP, "decode", moe, context)
+        pr = likely_range(plan.prefill_tps, Runtime.LLAMA_CPP, "prefill", moe, context)
+        dec = speed_with_range(plan.decode_tps, *(dr or (None, None)), digits=2)
+        pre = speed_with_range(plan.prefill_tps, *(pr or (None, None)), digits=0)
         link = f" over {plan.link.name}" if plan.link else ""
+        from forgeplanner.viewstate.vocabulary import plain_reason
+
+        reason = plain_reason(result.link_default_reason or "")
         self.speed_label.setText(
-            f"<b>{plan.mode}{link}: decode {dec}, prefill {pre}; verdict {plan.verdict}</b><br>"
-            f"{plan.summary}"
-            + (f"<br><i>{result.link_default_reason}</i>" if result.link_default_reason else "")
-            + "".join(f"<br>- {note}" for note in plan.notes)
+            f"<b>{plan.mode}{link}: decode {dec}, prefill {pre}; "
+            f"{verdict_word(plan.verdict)}</b><br>{plain_reason(plan.summary)}"
+            + (f"<br><i>{reason}</i>" if reason else "")
+            + "".join(f"<br>- {plain_reason(note)}" for note in plan.notes)
         )
-        self.node_table.set_frame(frame if frame is not None else _node_frame(plan.nodes))
+        self.node_table.set_frame(frame)
         self._show_commands(result.commands)
-        self.ctx.status(f"cluster: {plan.model_id} {plan.quant} over {n} node(s), {dec}")
+        self.ctx.status(f"Cluster: {plan.model_id} {plan.quant} over {n} node(s), {dec}")
 
     def _show_commands(self, commands: Any) -> None:
         while self.cmd_layout.count():
@@ -362,19 +487,59 @@ class ClusterView(QWidget):
         QGuiApplication.clipboard().setText(text)
         self.ctx.status("command copied")
 
+    def apply_request(self, model_id: str | None = None, quant: str | None = None,
+                      nodes: list[str] | None = None, **_: Any) -> None:  # fmt: skip
+        if model_id is not None:
+            self.model_picker.set_key(model_id)
+            if self._first_pending:
+                self._pending_quant = quant or self._pending_quant
+            else:
+                self._fill_quants(quant)
+        if nodes:
+            self.set_nodes(list(nodes))
+        self.recompute()
+
+    def settings_values(self) -> dict[str, Any]:
+        return {
+            "model_id": self.model_picker.key() or DEFAULT_MODEL,
+            "nodes": ",".join(self.node_ids()),
+        }
+
+    def apply_settings_values(self, v: dict[str, Any]) -> None:
+        model = str(v.get("model_id") or DEFAULT_MODEL)
+        if self.model_picker.findData(model) >= 0:
+            self.model_picker.set_key(model)
+        self._pending_quant = str(v.get("quant") or DEFAULT_QUANT)
+        ids = [c for c in str(v.get("nodes") or "").split(",") if c in self.ctx.catalog.configs]
+        if ids:
+            self.node_list.clear()
+            for cid in ids:
+                self._append_node(cid)
+
+    def changeEvent(self, event: QEvent) -> None:
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.PaletteChange and self.plot is not None:
+            theme.style_plot(self.plot)
+            for key, item in self.bars.items():
+                item.setOpts(brush=theme.series_colour(theme.SERIES_HUES[key]))
+            self.limit_item.setOpts(brush=theme.text_colour())
+            self._legend_text()
+            self.node_table.set_frame(self.node_model.frame() or [])
+
+    def busy(self) -> bool:
+        return self._first_pending or self._runner.busy() or self.plot is None
+
     def shutdown(self) -> None:
-        self._timer.stop()
         self._runner.cancel()
 
 
-def _node_frame(nodes: Any) -> Any:
-    import pandas as pd
-
-    rows = [
+def _node_rows(nodes: Any, catalog: Any) -> list[dict[str, Any]]:
+    return [
         {
             "name": p.name,
+            "machine": machine_name_of(catalog, p.config_id) if p.config_id else "",
             "config_id": p.config_id or "",
-            "layers": f"[{p.layers[0]}, {p.layers[1]})",
+            "layers": f"{p.layers[0]}-{p.layers[1] - 1}",
             "total_bytes": p.total_bytes,
             "gpu_limit_bytes": p.gpu_limit_bytes,
             "verdict": p.verdict,
@@ -383,7 +548,6 @@ def _node_frame(nodes: Any) -> Any:
         }
         for p in nodes
     ]
-    return pd.DataFrame(rows, columns=[c.key for c in NODE_COLUMNS])
 
 
 def _html(text: str) -> str:

@@ -1,38 +1,38 @@
 """Fit: will this model run on this machine, at which quantization and context, how fast?
 
-Every number on this page comes from the engine (`forgeplanner.engine.estimate`): one
-`estimate(...)` call per change for the selected quantization (memory breakdown, GPU budget,
-verdict, sysctl, largest context, speed and their explanations), `decode_curve(...)` for
-tokens/s across depth, and `estimate_quants(...)` for the table of every quantization. The
-UI only lays the numbers out; it never sizes anything itself.
+Every number on this page comes from `forgeplanner.viewstate.fit.FitState` (which calls the
+engine): the decode speed with the chosen context filled and the time to first token for a
+prompt of that length, the empty-context figures beside them, the memory used against the GPU
+limit, what macOS keeps and physical memory, the largest context under the limit in force and
+under the raised one, the sysctl command and the memory it leaves macOS, the quality cost of
+the quantization. The page only lays the numbers out.
 
-Responsiveness: one estimate takes well under a millisecond, so the chart follows the context
-slider synchronously (measured in benchmarks/bench_ui_fit_slider.py); the every-quantization
-table (tens of milliseconds) is debounced and computed in a worker thread. Plot items are
-created once and updated in place (`setOpts` / `setData`).
+Responsiveness: one outcome takes a few milliseconds, so the page follows the context slider
+synchronously (one recompute per event-loop pass; benchmarks/bench_ui_fit_slider.py); the
+every-quantization table is debounced and computed in a worker (`ui.workers.Recompute`). The
+plots are built after the page's first paint and updated in place.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import html
 from typing import Any
 
-import numpy as np
-import pyqtgraph as pg
-from PySide6.QtCore import QEvent, QSignalBlocker, Qt, QTimer, Signal
-from PySide6.QtGui import QFont, QGuiApplication
+from PySide6.QtCore import QEvent, QSignalBlocker, Qt, Signal
+from PySide6.QtGui import QFont, QGuiApplication, QPalette
 from PySide6.QtWidgets import (
     QComboBox,
-    QCompleter,
     QFormLayout,
+    QFrame,
     QGridLayout,
     QGroupBox,
     QHBoxLayout,
     QLabel,
     QLineEdit,
     QPushButton,
+    QScrollArea,
     QSlider,
-    QSpinBox,
     QSplitter,
     QTableView,
     QTabWidget,
@@ -41,53 +41,46 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from forgeplanner.domain.estimates import (
-    KV_TYPES,
-    RUNTIMES,
-    VERDICT_FITS,
-    VERDICT_NO,
-    VERDICT_RAISED,
-    Estimate,
-    Explanation,
-    HostSpec,
-    RunOptions,
-)
+from forgeplanner.domain.estimates import KV_TYPES, Estimate, Explanation
 from forgeplanner.domain.units import GiB
-from ui import theme
-from ui.context import AppContext
-from ui.table_model import Column, DataFrameTableModel, make_proxy
-from ui.widgets import configure_table, defer, fit_columns
-from ui.workers import WorkerError, start_worker
-
-THIS_MACHINE = "__this_machine__"
-DEFAULT_MODEL = "llama-3.3-70b"
-DEFAULT_MACHINE = "mac-mini-m4-pro-20c-64gb"
-DEFAULT_QUANT = "Q4_K_M"
-SERIES = (  # key, legend
-    ("weights", "Weights"),
-    ("kv_cache", "KV cache"),
-    ("compute", "Compute buffer"),
-    ("runtime", "Runtime"),
-    ("os_reserve", "OS reserve"),
+from forgeplanner.viewstate.fit import (
+    DEFAULT_CONTEXT,
+    DEFAULT_MACHINE,
+    DEFAULT_MODEL,
+    DEFAULT_QUANT,
+    FitInputs,
+    FitOutcome,
+    FitState,
+    InputError,
+    context_presets,
+    gpu_limit_presets,
+    parse_context,
+    parse_gpu_limit,
 )
-VERDICT_TEXT = {
-    VERDICT_FITS: "Fits",
-    VERDICT_RAISED: "Fits with a raised GPU limit",
-    VERDICT_NO: "Does not fit",
-}
+from forgeplanner.viewstate.speed import range_text
+from forgeplanner.viewstate.vocabulary import (
+    THIS_MACHINE,
+    THIS_MACHINE_NAME,
+    machine_choices,
+    runtime_choices,
+    tokens,
+    verdict_word,
+)
+from ui import persist, theme
+from ui.charts import HoverTips, make_plot, nearest, pg
+from ui.context import AppContext
+from ui.pickers import MachinePicker, ModelPicker
+from ui.table_model import Column, DataFrameTableModel, make_proxy
+from ui.widgets import after_first_paint, configure_table, defer, fit_columns
+from ui.workers import Recompute, WorkerError, start_worker
+
 QUANT_DEBOUNCE_MS = 150
-CURVE_POINTS = 48
-
-
-def context_steps(max_context: int) -> list[int]:
-    """Slider positions: 256-token multiples spaced geometrically from 512 to the model's
-    maximum (fine steps at small contexts, where every 256 tokens matter)."""
-    top = max(512, int(max_context or 131072))
-    n = 96
-    raw = np.geomspace(512, top, n)
-    powers = {1 << k for k in range(9, 31) if (1 << k) <= top}  # 512, 1k, 2k, ... 128k
-    steps = sorted({max(256, int(np.rint(v / 256)) * 256) for v in raw} | powers | {top})
-    return [s for s in steps if s <= top]
+LIKELY_TIP = (
+    "10th-90th percentile of measured / estimated over held-out published runs of similar "
+    "setups (runtime, dense or MoE, context)"
+)
+SERIES_KEYS = ("weights", "kv_cache", "compute", "runtime")
+SLIDER_STEPS = 96
 
 
 def gib(n: int | float | None) -> str:
@@ -98,34 +91,55 @@ def _g(v: float) -> str:
     return f"{v:,.1f}"
 
 
-QUANT_COLUMNS = [
-    Column("quant", "Quantization"),
-    Column("verdict", "Verdict", lambda v: VERDICT_TEXT.get(v, v)),
-    Column("total_gib", "Total", lambda v: f"{v:,.1f} GiB", "weights + KV + compute + runtime"),
-    Column("weights_gib", "Weights", lambda v: f"{v:,.1f} GiB"),
-    Column("kv_gib", "KV cache", lambda v: f"{v:,.2f} GiB"),
-    Column("headroom_gib", "Headroom", lambda v: f"{v:+,.1f} GiB", "GPU limit - total"),
-    Column(
-        "max_context",
-        "Largest context",
-        lambda v: f"{int(v):,}",
-        "largest context that fits under the current GPU limit",
-        missing="none fits",
-    ),
-    Column("decode_tps", "Decode t/s", _g, "generation speed at depth 0"),
-    Column("prefill_tps", "Prefill t/s", _g, "prompt processing speed"),
-    Column("ttft_s", "TTFT", lambda v: f"{v:,.2f} s", "time to first token"),
+def _quant_columns(context: int) -> list[Column]:
+    at = tokens(context)
+    return [
+        Column("quant", "Quantization"),
+        Column("verdict", "Verdict", lambda v: verdict_word(v)),
+        Column("total_gib", "Needs", lambda v: f"{v:,.1f} GiB", "weights + KV + compute + runtime"),
+        Column("headroom_gib", "Headroom", lambda v: f"{v:+,.1f} GiB", "GPU limit - needs"),
+        Column(
+            "max_context",
+            "Largest context",
+            lambda v: f"{int(v):,}",
+            "largest context that fits under the GPU limit in force",
+            missing="none fits",
+        ),
+        Column("decode_tps", f"Decode at {at}", _g, f"tokens/s with {at} tokens in context"),
+        Column("decode_range", "Likely decode", tooltip=LIKELY_TIP, missing=""),
+        Column("prefill_tps", "Prefill", _g, "prompt tokens/s"),
+        Column("prefill_range", "Likely prefill", tooltip=LIKELY_TIP, missing=""),
+        Column("ttft_s", f"TTFT {at}", lambda v: f"{v:,.1f} s", f"first token after a {at} prompt"),
+        Column("quality", "Quality cost", tooltip="published perplexity / KL divergence vs 16-bit"),
+        Column("weights_gib", "Weights", lambda v: f"{v:,.1f} GiB"),
+        Column("kv_gib", "KV cache", lambda v: f"{v:,.2f} GiB"),
+    ]
+
+
+QUANT_COLUMNS = _quant_columns(DEFAULT_CONTEXT)
+
+PUBLISHED_COLUMNS = [
+    Column("kind", "Measured"),
+    Column("tokens_per_s", "Tokens/s", lambda v: f"{v:,.1f}"),
+    Column("chip", "Chip"),
+    Column("runtime", "Runtime"),
+    Column("model", "Model"),
+    Column("test", "Test"),
+    Column("date", "Date"),
+    Column("source_title", "Source"),
+    Column("source", "Link", tooltip="double-click a row to open its source"),
 ]
 
 
-def quants_frame(quants: Any) -> Any:
-    """Rows for the every-quantization table, straight from QuantsEstimate."""
-    import pandas as pd
+def quants_rows(quants: Any) -> list[dict[str, Any]]:
+    """Rows for the every-quantization table, straight from the engine's QuantsEstimate."""
+    from models_db.quant_quality import quality_of
 
     rows = []
     for e in quants.estimates:
         mem = e.fit.memory
         s = e.speed
+        q = quality_of(e.quant)
         rows.append(
             {
                 "quant": e.quant,
@@ -136,176 +150,170 @@ def quants_frame(quants: Any) -> Any:
                 "headroom_gib": e.fit.headroom_bytes / GiB,
                 "max_context": e.max_context_that_fits,
                 "decode_tps": None if s is None else s.decode_tps,
+                "decode_range": None
+                if s is None
+                else range_text(s.decode_tps_low, s.decode_tps_high) or None,
                 "prefill_tps": None if s is None else s.prefill_tps,
+                "prefill_range": None
+                if s is None
+                else range_text(s.prefill_tps_low, s.prefill_tps_high, 0) or None,
                 "ttft_s": None if s is None else s.ttft_s,
+                "quality": q.summary() if q.known else None,
                 "best": e.quant == quants.best_quant_that_fits,
             }
         )
-    return pd.DataFrame(rows)
+    return rows
 
 
 def _verdict_background(row: dict[str, Any], _col: str) -> Any:
     return theme.verdict_tint(row.get("verdict", ""))
 
 
+class _Models:
+    """The app's models (shipped and imported) as FitState wants them (`.get(id)`)."""
+
+    def __init__(self, ctx: AppContext) -> None:
+        self.ctx = ctx
+
+    def get(self, model_id: str) -> Any:
+        return self.ctx.model(model_id)
+
+
 class FitView(QWidget):
-    chart_updated = Signal()  # emitted after the charts show the current estimate
+    chart_updated = Signal()  # emitted after the page shows the current outcome
     quants_updated = Signal()
 
     def __init__(self, ctx: AppContext, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.ctx = ctx
-        self._hosts: dict[tuple[str, int], HostSpec] = {}
-        self._steps: list[int] = []
-        self._estimate: Estimate | None = None
-        self._quant_worker: Any = None
-        self._host_worker: Any = None
-        self._quant_generation = 0
-        self._quant_busy = False
+        self.state = FitState(ctx.catalog, _Models(ctx))
+        self.outcome: FitOutcome | None = None
+        self._inputs = FitInputs()
+        self._plots_built = False
         self._first_pending = True
-        self._curve: list[tuple[int, float]] = []
-        self._curve_key: tuple | None = None
-        self._curve_drawn = False
+        self._host_worker: Any = None
         self._mem_top = 0.0
         self._explain_dirty = False
+        self._curve_key: tuple[Any, ...] | None = None
+        self._curve: list[tuple[int, float]] = []
+        self._steps: list[int] = []
+        self._pending_request: dict[str, Any] = {}
         self._build_controls()
         self._build_outputs()
         self._populate()
+        persist.restore(self, "fit")
         self._connect()
-        # The first estimate runs on the next event-loop pass, after the page has painted
-        # its frame: opening the view is two short stalls instead of one long one.
-        self._first_pending = True
-        defer(self, self._first_compute)
-
-    def _first_compute(self) -> None:
-        # One piece per event-loop pass, each well under the 50 ms stall budget: the memory
-        # plot, the speed plot, then the first estimate and the quantization table's worker.
-        self._build_memory_plot()
-        defer(self, self._first_compute_2)
-
-    def _first_compute_2(self) -> None:
-        self._build_speed_plot()
-        self._attach_plots()
-        defer(self, self._first_compute_3)
-
-    def _first_compute_3(self) -> None:
-        self._first_pending = False
-        self.recompute()
-        self._debounce.stop()
-        self._start_quants()  # first table at once; later ones debounced
+        self._update = Recompute(self, self._prepare_outcome, self._show, delay_ms=0)
+        self._quants = Recompute(
+            self,
+            self._prepare_quants,
+            self._show_quants,
+            delay_ms=QUANT_DEBOUNCE_MS,
+            pool=ctx.pool,
+            on_error=self._quants_failed,
+        )
+        # The page paints its inputs first; the engine's first call, the quantization list
+        # (the engine's import) and the plots come after, one event-loop pass each.
+        after_first_paint(self, self._first_compute)
 
     # -- construction --------------------------------------------------------------------------
     def _build_controls(self) -> None:
-        self.model_combo = QComboBox()
-        self.model_combo.setEditable(True)
-        self.model_combo.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
-        self.model_combo.completer().setCompletionMode(QCompleter.CompletionMode.PopupCompletion)
-        self.model_combo.completer().setFilterMode(Qt.MatchFlag.MatchContains)
-        self.machine_combo = QComboBox()
-        self.machine_combo.setEditable(True)
-        self.machine_combo.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
-        self.machine_combo.completer().setCompletionMode(QCompleter.CompletionMode.PopupCompletion)
-        self.machine_combo.completer().setFilterMode(Qt.MatchFlag.MatchContains)
-        for combo in (self.model_combo, self.machine_combo):
-            combo.setSizeAdjustPolicy(
-                QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
-            )
-            combo.setMinimumContentsLength(18)
+        self.model_picker = ModelPicker()
+        self.model_picker.setToolTip("Model: type its name, id or an alias")
+        self.machine_picker = MachinePicker()
+        self.machine_picker.setToolTip("Machine: any catalog configuration, or this machine")
         self.runtime_combo = QComboBox()
-        for r in RUNTIMES:
-            self.runtime_combo.addItem(r, r)
+        for label, value in runtime_choices():
+            self.runtime_combo.addItem(label, value)
         self.quant_combo = QComboBox()
         self.kv_combo = QComboBox()
         for k in KV_TYPES:
             self.kv_combo.addItem(k, k)
-        self.flash = QComboBox()
-        for label, value in (("auto (runtime default)", None), ("on", True), ("off", False)):
-            self.flash.addItem(label, value)
-        self.flash.setToolTip(
-            "llama.cpp -fa auto|on|off; auto is resolved per runtime, model and chip by the "
-            "engine. A quantized V cache (q8_0, q4_0) needs it on."
+        self.kv_combo.setToolTip("KV cache type (a quantized V cache needs flash attention)")
+        self.flash_combo = QComboBox()
+        for label, value in (("auto (runtime default)", "auto"), ("on", "on"), ("off", "off")):
+            self.flash_combo.addItem(label, value)
+        self.flash_combo.setToolTip(
+            "Flash attention: auto is resolved per runtime, model and chip by the engine"
         )
-        self.wired = QSpinBox()
-        self.wired.setRange(0, 2_000_000)
-        self.wired.setSingleStep(1024)
-        self.wired.setSpecialValueText("default")
-        self.wired.setSuffix(" MB")
-        self.wired.setToolTip("iogpu.wired_limit_mb in force on the Mac (0 = macOS default)")
+        self.limit_combo = QComboBox()
+        self.limit_combo.setEditable(True)
+        self.limit_combo.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
+        self.limit_combo.setToolTip(
+            "The GPU wired limit in force (iogpu.wired_limit_mb): default, or megabytes as "
+            "macOS takes them (49152), or GB (48 GB)"
+        )
+        persist.skip(self.limit_combo)
+        self.context_combo = QComboBox()
+        self.context_combo.setObjectName("context_combo")
+        self.context_combo.setEditable(True)
+        self.context_combo.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
+        self.context_combo.setToolTip("Context in tokens: type 20000, 20K or max, or pick one")
+        self.context_combo.setMinimumContentsLength(9)
+        persist.skip(self.context_combo)
         self.context_slider = QSlider(Qt.Orientation.Horizontal)
         self.context_slider.setObjectName("contextSlider")
         self.context_slider.setTracking(True)
-        self.context_label = QLabel()
-        self.context_label.setMinimumWidth(self.fontMetrics().horizontalAdvance("1,048,576 tok"))
+        self.context_slider.setToolTip("Context: drag to see the numbers change with it")
+        persist.skip(self.context_slider)
+        for w in (self.model_picker, self.machine_picker, self.runtime_combo, self.quant_combo,
+                  self.kv_combo, self.flash_combo):  # fmt: skip
+            persist.skip(w)  # inputs are remembered as one FitInputs (settings_values)
 
         form = QFormLayout()
-        form.addRow("Model", self.model_combo)
-        form.addRow("Machine", self.machine_combo)
+        form.addRow("Model", self.model_picker)
+        form.addRow("Machine", self.machine_picker)
         form.addRow("Runtime", self.runtime_combo)
         form.addRow("Quantization", self.quant_combo)
         form.addRow("KV cache", self.kv_combo)
-        form.addRow("Flash attention", self.flash)
-        form.addRow("GPU limit", self.wired)
+        form.addRow("Flash attention", self.flash_combo)
+        form.addRow("GPU limit", self.limit_combo)
         ctx_row = QHBoxLayout()
+        ctx_row.addWidget(self.context_combo)
         ctx_row.addWidget(self.context_slider, 1)
-        ctx_row.addWidget(self.context_label)
         form.addRow("Context", ctx_row)
         self.controls = QGroupBox("Inputs")
         self.controls.setLayout(form)
 
     def _build_outputs(self) -> None:
-        # Summary figures
         self.verdict_label = QLabel()
         self.verdict_label.setObjectName("verdictLabel")
         big = QFont(self.font())
-        big.setPointSizeF(big.pointSizeF() * 1.4)
+        big.setPointSizeF(big.pointSizeF() * 1.25)
         big.setBold(True)
         self.verdict_label.setFont(big)
-        self.verdict_label.setAutoFillBackground(True)
         self.verdict_label.setMargin(6)
-        self.summary = {
-            k: QLabel()
-            for k in (
-                "total",
-                "limit",
-                "headroom",
-                "max_context",
-                "decode",
-                "prefill",
-                "ttft",
-                "basis",
-            )
-        }
+        self.summary: dict[str, QLabel] = {}
         grid = QGridLayout()
-        labels = {
-            "total": "Needs",
-            "limit": "GPU limit",
-            "headroom": "Headroom",
-            "max_context": "Largest context",
-            "decode": "Decode",
-            "prefill": "Prefill",
-            "ttft": "Time to first token",
-            "basis": "Limit basis",
-        }
-        for i, key in enumerate(("total", "limit", "headroom", "max_context")):
-            grid.addWidget(QLabel(labels[key] + ":"), i, 0)
-            grid.addWidget(self.summary[key], i, 1)
-        for i, key in enumerate(("decode", "prefill", "ttft")):
-            grid.addWidget(QLabel(labels[key] + ":"), i, 2)
-            grid.addWidget(self.summary[key], i, 3)
-        self.summary["basis"].setWordWrap(True)
-        self.summary["basis"].setEnabled(False)
-        grid.addWidget(self.summary["basis"], 4, 0, 1, 4)
+        rows = (
+            ("decode", "Decode"),
+            ("ttft", "Time to first token"),
+            ("prefill", "Prefill"),
+            ("memory", "Memory"),
+            ("max_context", "Largest context"),
+            ("quality", "Quality cost"),
+            ("band", "Speed range"),
+            ("basis", "GPU limit basis"),
+        )
+        for i, (key, title) in enumerate(rows):
+            name = QLabel(title + ":")
+            value = QLabel()
+            value.setObjectName(f"summary_{key}")
+            value.setWordWrap(True)
+            value.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+            self.summary[key] = value
+            grid.addWidget(name, i, 0, Qt.AlignmentFlag.AlignTop)
+            grid.addWidget(value, i, 1)
+            if key == "band":
+                self._band_name = name
         grid.setColumnStretch(1, 1)
-        grid.setColumnStretch(3, 1)
-        for lab in self.summary.values():
-            lab.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.summary["basis"].setEnabled(False)  # quiet: the palette's disabled text
 
-        self.message = QLabel()  # engine refusals (impossible combination) shown inline
+        self.message = QLabel()  # engine refusals and warnings, inline
         self.message.setObjectName("fitMessage")
         self.message.setWordWrap(True)
         self.message.setVisible(False)
 
-        # sysctl
         self.sysctl = QLineEdit()
         self.sysctl.setObjectName("sysctlCommand")
         self.sysctl.setReadOnly(True)
@@ -316,144 +324,193 @@ class FitView(QWidget):
         sysctl_row.addWidget(QLabel("sysctl:"))
         sysctl_row.addWidget(self.sysctl, 1)
         sysctl_row.addWidget(self.copy_button)
+        self.sysctl_note = QLabel()
+        self.sysctl_note.setWordWrap(True)
 
-        # quantization table and explain panel
         self.quant_model = DataFrameTableModel(
             QUANT_COLUMNS, key_column="quant", background=_verdict_background, parent=self
         )
         self.quant_proxy = make_proxy(self.quant_model, self)
         self.quant_table = QTableView()
-        self.quant_table.setObjectName("quantTable")
         self.quant_table.setModel(self.quant_proxy)
         configure_table(self.quant_table, sortable=True)
         self.quant_table.sortByColumn(-1, Qt.SortOrder.AscendingOrder)  # engine order
         self.quant_table.doubleClicked.connect(self._pick_quant_from_table)
+        self.quant_table.setToolTip("Double-click a quantization to choose it")
         self.explain = QTextBrowser()
         self.explain.setObjectName("explainPanel")
         self.tabs = QTabWidget()
         self.tabs.addTab(self.quant_table, "Every quantization")
         self.tabs.addTab(self.explain, "Explain")
+        self.published_model = DataFrameTableModel(PUBLISHED_COLUMNS, parent=self)
+        self.published_table = QTableView()
+        self.published_table.setObjectName("publishedRuns")
+        self.published_table.setModel(make_proxy(self.published_model, self))
+        configure_table(self.published_table, sortable=True)
+        self.published_table.setToolTip(
+            "The published measurements nearest to this estimate (same chip, runtime and model "
+            "first). Double-click a row to open its source."
+        )
+        self.published_table.doubleClicked.connect(self._open_published_source)
+        self.tabs.addTab(self.published_table, "Published runs")
+        self.tabs.currentChanged.connect(lambda _i: self._render_explain())
 
+        self.verdict_label.setWordWrap(True)
         left = QVBoxLayout()
         left.addWidget(self.controls)
         left.addWidget(self.verdict_label)
         left.addLayout(grid)
         left.addWidget(self.message)
         left.addLayout(sysctl_row)
+        left.addWidget(self.sysctl_note)
         left.addStretch(1)
         left_w = QWidget()
         left_w.setLayout(left)
+        # Narrow windows (1024 x 700) scroll the inputs and figures instead of clipping them.
+        left_scroll = QScrollArea()
+        left_scroll.setWidget(left_w)
+        left_scroll.setWidgetResizable(True)
+        left_scroll.setFrameShape(QFrame.Shape.NoFrame)
+        left_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        left_scroll.setMinimumWidth(300)
 
-        # The plots are built on the next event-loop pass (_first_compute), so opening the
-        # view is shorter stalls: controls and table first, plots and numbers next.
-        plots = QSplitter(Qt.Orientation.Horizontal)
-        self._plots_split = plots
-        top = QSplitter(Qt.Orientation.Horizontal)
-        top.addWidget(left_w)
-        top.addWidget(plots)
-        top.setStretchFactor(0, 0)
-        top.setStretchFactor(1, 1)
-        outer = QSplitter(Qt.Orientation.Vertical)
-        outer.addWidget(top)
-        outer.addWidget(self.tabs)
-        outer.setStretchFactor(0, 5)
-        outer.setStretchFactor(1, 4)
+        self.plots_split = QSplitter(Qt.Orientation.Horizontal)
+        self.top_split = QSplitter(Qt.Orientation.Horizontal)
+        self.top_split.addWidget(left_scroll)
+        self.top_split.addWidget(self.plots_split)
+        self.top_split.setStretchFactor(0, 0)
+        self.top_split.setStretchFactor(1, 1)
+        self.outer_split = QSplitter(Qt.Orientation.Vertical)
+        self.outer_split.addWidget(self.top_split)
+        self.outer_split.addWidget(self.tabs)
+        self.outer_split.setStretchFactor(0, 5)
+        self.outer_split.setStretchFactor(1, 3)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
-        layout.addWidget(outer)
+        layout.addWidget(self.outer_split)
 
-        self._debounce = QTimer(self)
-        self._debounce.setSingleShot(True)
-        self._debounce.setInterval(QUANT_DEBOUNCE_MS)
-        self._debounce.timeout.connect(self._start_quants)
-        # Slider moves are coalesced into one recompute per event-loop pass: a burst of
-        # valueChanged (fast drag, busy machine) never queues a backlog of redraws.
-        self._coalesce = QTimer(self)
-        self._coalesce.setSingleShot(True)
-        self._coalesce.setInterval(0)
-        self._coalesce.timeout.connect(self.recompute)
-        self.tabs.currentChanged.connect(lambda _i: self._render_explain())
+    def _populate(self) -> None:
+        self._fill_models()
+        self._fill_machines()
+        self.model_picker.set_key(DEFAULT_MODEL)
+        self.machine_picker.set_key(DEFAULT_MACHINE)
+        self._refill_context(DEFAULT_CONTEXT)
+        self.limit_combo.addItem("default", None)
+        # quantizations and GPU-limit presets come from the engine: filled after the first
+        # paint (_first_compute), so opening the page does not wait for the engine's import
 
     def _fill_models(self) -> None:
-        current = self.model_combo.currentData()
-        with QSignalBlocker(self.model_combo):
-            self.model_combo.clear()
-            for m in sorted(self.ctx.all_models(), key=lambda m: m.id):
-                label = m.id if m.origin == "catalog" else f"{m.id}  ({m.origin})"
-                self.model_combo.addItem(label, m.id)
-            if current is not None:
-                self.model_combo.setCurrentIndex(max(0, self.model_combo.findData(current)))
+        self.model_picker.set_models(self.ctx.all_models(), keep=self.model_picker.key())
 
-    def _on_models_changed(self) -> None:
-        self._fill_models()
+    def _fill_machines(self) -> None:
+        choices = [(THIS_MACHINE_NAME, THIS_MACHINE), *machine_choices(self.ctx.catalog)]
+        self.machine_picker.set_machines(choices, keep=self.machine_picker.key())
+
+    def _connect(self) -> None:
+        self.ctx.models_changed.connect(self._fill_models)
+        self.model_picker.picked.connect(self._on_model)
+        self.model_picker.unknown_text.connect(
+            lambda t: self._show_message(f"Model '{t}': no model of that name, id or alias")
+        )
+        self.machine_picker.picked.connect(self._on_machine)
+        self.machine_picker.unknown_text.connect(
+            lambda t: self._show_message(f"Machine '{t}': no configuration of that name")
+        )
+        self.runtime_combo.currentIndexChanged.connect(self._on_runtime)
+        self.quant_combo.currentIndexChanged.connect(self._on_input)
+        self.kv_combo.currentIndexChanged.connect(self._on_kv)
+        self.flash_combo.currentIndexChanged.connect(self._on_input)
+        self.limit_combo.lineEdit().editingFinished.connect(self._on_limit_typed)
+        self.limit_combo.activated.connect(self._on_limit_picked)
+        self.context_combo.lineEdit().editingFinished.connect(self._on_context_typed)
+        self.context_combo.activated.connect(self._on_context_picked)
+        self.context_slider.valueChanged.connect(self._on_slider)
+
+    # -- plots (built after the first paint) ---------------------------------------------------
+    def _first_compute(self) -> None:
+        request = self._pending_request
+        self._refill_quants(prefer=request.get("quant") or DEFAULT_QUANT)
+        self._refill_limits()
+        self._build_memory_plot()
+        defer(self, self._first_compute_2)
+
+    def _first_compute_2(self) -> None:
+        self._build_speed_plot()
+        self._attach_plots()
+        defer(self, self._first_compute_3)
+
+    def _first_compute_3(self) -> None:
+        self._first_pending = False
+        request, self._pending_request = self._pending_request, {}
+        if request:
+            self.apply_request(**request)
+        else:
+            self.recompute()
+        self._quants.run_now()  # first table at once; later ones debounced
 
     def _build_memory_plot(self) -> None:
-        # memory bar: one BarGraphItem per component, stacked with y0, created once
-        self.mem_plot = pg.PlotWidget()
-        self.mem_plot.setObjectName("memoryPlot")
-        self.mem_plot.setMenuEnabled(False)
-        self.mem_plot.setMouseEnabled(False, False)
-        self.mem_plot.hideButtons()
+        p = pg()
+        self.mem_plot = make_plot("memoryPlot", left=("Memory", "GiB"), title="Memory")
         pi = self.mem_plot.getPlotItem()
-        pi.setTitle("Memory (GiB)")
         pi.getAxis("bottom").setTicks([[(0, "this run")]])
-        pi.showGrid(x=False, y=True, alpha=0.25)
-        self.bars: dict[str, pg.BarGraphItem] = {}
-        for key, _label in SERIES:
-            colour = theme.series_colour(theme.SERIES_HUES[key])
-            item = pg.BarGraphItem(
-                x=[0.0], height=[0.0], y0=[0.0], width=0.8, brush=colour, pen=pg.mkPen(None)
-            )
+        self.bars: dict[str, Any] = {}
+        for key in SERIES_KEYS:
+            item = p.BarGraphItem(
+                x=[0.0], height=[0.0], y0=[0.0], width=0.6,
+                brush=theme.series_colour(theme.SERIES_HUES[key]), pen=p.mkPen(None),
+            )  # fmt: skip
             pi.addItem(item)
             self.bars[key] = item
+        # What macOS keeps: the band between the GPU limit (raised, if a sysctl is needed) and
+        # physical memory, beside the stack rather than on top of it.
+        self.macos_band = p.BarGraphItem(
+            x=[0.0], height=[0.0], y0=[0.0], width=0.6, brush=theme.tint(0, 0.25),
+            pen=p.mkPen(theme.muted_text(), style=Qt.PenStyle.DashLine),
+        )  # fmt: skip
+        pi.addItem(self.macos_band)
         text = theme.text_colour()
-        self.limit_line = pg.InfiniteLine(
-            angle=0,
-            pen=pg.mkPen(theme.series_colour(40), width=2, style=Qt.PenStyle.DashLine),
-            label="GPU limit",
-            labelOpts={"position": 0.78, "color": text, "anchors": [(0.5, 1), (0.5, 1)]},
+        above = {"position": 0.86, "color": text, "anchors": [(1, 1), (1, 1)]}
+        below = {"position": 0.86, "color": text, "anchors": [(1, 0), (1, 0)]}
+        self.limit_line = p.InfiniteLine(
+            angle=0, pen=p.mkPen(theme.series_colour(40), width=2, style=Qt.PenStyle.DashLine),
+            label="GPU limit", labelOpts=dict(above),
+        )  # fmt: skip
+        self.raised_line = p.InfiniteLine(
+            angle=0, pen=p.mkPen(theme.series_colour(120), width=2, style=Qt.PenStyle.DotLine),
+            label="raised limit", labelOpts=dict(above),
+        )  # fmt: skip
+        self.physical_line = p.InfiniteLine(
+            angle=0, pen=p.mkPen(text, width=1.5), label="physical", labelOpts=dict(below)
         )
-        self.physical_line = pg.InfiniteLine(
-            angle=0,
-            pen=pg.mkPen(text, width=1.5),
-            label="physical",
-            labelOpts={"position": 0.78, "color": text, "anchors": [(0.5, 0), (0.5, 0)]},
-        )
-        # The legend is a label under the plot (with each part's size), not a pyqtgraph
-        # legend that would cover the bar in a narrow plot.
+        pi.addItem(self.limit_line)
+        pi.addItem(self.raised_line)
+        pi.addItem(self.physical_line)
+        pi.setXRange(-0.5, 1.1, padding=0)
         self.mem_legend = QLabel()
         self.mem_legend.setObjectName("memoryLegend")
         self.mem_legend.setWordWrap(True)
-        pi.addItem(self.limit_line)
-        pi.addItem(self.physical_line)
-        pi.setXRange(-0.55, 1.25, padding=0)
-        theme.style_plot(self.mem_plot)
-        _major_ticks_only(self.mem_plot)
+        self.mem_tips = HoverTips(self.mem_plot, self._memory_tip)
 
     def _build_speed_plot(self) -> None:
-        # tokens/s across depth: one curve, set in place
+        p = pg()
         text = theme.text_colour()
-        self.speed_plot = pg.PlotWidget()
-        self.speed_plot.setObjectName("speedPlot")
-        self.speed_plot.setMenuEnabled(False)
-        self.speed_plot.hideButtons()
+        self.speed_plot = make_plot(
+            "speedPlot",
+            left=("Decode", "tokens/s"),
+            bottom=("Context filled", "tokens"),
+            title="Decode as context fills",
+        )
         sp = self.speed_plot.getPlotItem()
-        sp.setTitle("Decode tokens/s across context depth")  # marker: the selected context
-        sp.setLabel("bottom", "tokens already in context")
-        sp.setLabel("left", "tokens/s")
-        sp.showGrid(x=True, y=True, alpha=0.25)
-        self.curve = sp.plot([], [], pen=pg.mkPen(theme.series_colour(210), width=2), name="decode")
-        self.context_marker = pg.InfiniteLine(
-            angle=90,
-            pen=pg.mkPen(text, width=1, style=Qt.PenStyle.DashLine),
+        self.curve = sp.plot([], [], pen=p.mkPen(theme.series_colour(210), width=2))
+        self.context_marker = p.InfiniteLine(
+            angle=90, pen=p.mkPen(text, width=1, style=Qt.PenStyle.DashLine),
             label="context",
             labelOpts={"position": 0.95, "color": text, "anchors": [(0, 0), (0, 0)]},
-        )
+        )  # fmt: skip
         sp.addItem(self.context_marker)
-        self.speed_empty = pg.TextItem("", color=text, anchor=(0.5, 0.5))
+        self.speed_empty = p.TextItem("", color=text, anchor=(0.5, 0.5))
         sp.addItem(self.speed_empty)
-        theme.style_plot(self.speed_plot)
-        _major_ticks_only(self.speed_plot)
+        self.speed_tips = HoverTips(self.speed_plot, self._speed_tip)
 
     def _attach_plots(self) -> None:
         mem_box = QWidget()
@@ -461,140 +518,199 @@ class FitView(QWidget):
         mem_layout.setContentsMargins(0, 0, 0, 0)
         mem_layout.addWidget(self.mem_plot, 1)
         mem_layout.addWidget(self.mem_legend)
-        self._plots_split.addWidget(mem_box)
-        self._plots_split.addWidget(self.speed_plot)
-        self._plots_split.setStretchFactor(0, 2)
-        self._plots_split.setStretchFactor(1, 3)
-        width = max(self._plots_split.width(), 500)  # already laid out: share 2 : 3
-        self._plots_split.setSizes([width * 2 // 5, width * 3 // 5])
+        for w in (mem_box, self.speed_plot):
+            w.setMinimumWidth(150)  # the window, not the plots, decides the width
+        self.plots_split.addWidget(mem_box)
+        self.plots_split.addWidget(self.speed_plot)
+        self.plots_split.setStretchFactor(0, 2)
+        self.plots_split.setStretchFactor(1, 3)
+        width = max(self.plots_split.width(), 500)
+        self.plots_split.setSizes([width * 2 // 5, width * 3 // 5])
+        self._plots_built = True
 
-    def _populate(self) -> None:
-        self._fill_models()
-        self.machine_combo.addItem("This machine", THIS_MACHINE)
-        cat = self.ctx.catalog
-        for cfg in sorted(cat.configs.values(), key=lambda c: (c.kind, c.year, c.id)):
-            chip = cat.chips.get(cfg.chip_id)
-            bin_ = f" {chip.gpu_cores}c GPU" if chip is not None and chip.gpu_cores else ""
-            self.machine_combo.addItem(f"{cfg.machine}{bin_}, {cfg.memory_gb} GB", cfg.id)
-            i = self.machine_combo.count() - 1
-            self.machine_combo.setItemData(i, cfg.id, Qt.ItemDataRole.ToolTipRole)
-        self.model_combo.setCurrentIndex(max(0, self.model_combo.findData(DEFAULT_MODEL)))
-        self.machine_combo.setCurrentIndex(max(0, self.machine_combo.findData(DEFAULT_MACHINE)))
-        for combo in (self.model_combo, self.machine_combo):
-            combo.lineEdit().setCursorPosition(0)
-        self._refill_quants(prefer=DEFAULT_QUANT)
-        self._refill_steps(keep=8192)
+    # -- inputs --------------------------------------------------------------------------------
+    def inputs(self) -> FitInputs:
+        return self._inputs
 
-    def _connect(self) -> None:
-        self.ctx.models_changed.connect(self._on_models_changed)
-        self.model_combo.currentIndexChanged.connect(self._on_model)
-        self.machine_combo.currentIndexChanged.connect(self._on_machine)
-        self.runtime_combo.currentIndexChanged.connect(self._on_runtime)
-        self.quant_combo.currentIndexChanged.connect(self._on_input)
-        self.kv_combo.currentIndexChanged.connect(self._on_kv)
-        self.flash.currentIndexChanged.connect(self._on_input)
-        self.wired.valueChanged.connect(self._on_input)
-        self.context_slider.valueChanged.connect(self._on_slider)
-
-    # -- input handling ------------------------------------------------------------------------
-    def model_spec(self) -> Any:
-        return self.ctx.model(self.model_combo.currentData())
+    def _read_inputs(self) -> FitInputs:
+        flash = {"auto": None, "on": True, "off": False}[self.flash_combo.currentData()]
+        return FitInputs(
+            model_id=self.model_picker.key() or DEFAULT_MODEL,
+            machine=self.machine_picker.key() or DEFAULT_MACHINE,
+            runtime=self.runtime_combo.currentData(),
+            quant=self.quant_combo.currentData(),
+            kv_type=self.kv_combo.currentData(),
+            flash_attention=flash,
+            gpu_limit_mb=self._inputs.gpu_limit_mb,
+            context=self._inputs.context,
+        )
 
     def _refill_quants(self, prefer: str | None = None) -> None:
-        from forgeplanner.engine.quant import quants_for
+        model_id = self.model_picker.key() or DEFAULT_MODEL
+        runtime = self.runtime_combo.currentData()
+        wanted = prefer or self.quant_combo.currentData()
+        with QSignalBlocker(self.quant_combo):
+            self.quant_combo.clear()
+            for label, name in self.state.quant_choices(model_id, runtime):
+                self.quant_combo.addItem(label, name)
+            pick = self.state.pick_quant(model_id, runtime, wanted)
+            self.quant_combo.setCurrentIndex(max(0, self.quant_combo.findData(pick)))
 
-        current = prefer or self.quant_combo.currentData()
-        blocker = QSignalBlocker(self.quant_combo)
-        self.quant_combo.clear()
-        for q in quants_for(self.model_spec(), self.runtime_combo.currentData()):
-            self.quant_combo.addItem(f"{q.name}  ({q.bits_per_weight:g} bpw)", q.name)
-        i = self.quant_combo.findData(current)
-        if i < 0:
-            i = self.quant_combo.findData("Q4_K_M")
-        if i < 0:
-            i = self.quant_combo.findData("MLX-4bit")
-        self.quant_combo.setCurrentIndex(max(0, i))
-        del blocker
+    def _max_context(self) -> int | None:
+        spec = self.state.model(self.model_picker.key() or DEFAULT_MODEL)
+        return int(spec.max_context) if spec.max_context else None
 
-    def _refill_steps(self, keep: int | None = None) -> None:
-        spec = self.model_spec()
-        keep = keep or self.context()
-        self._steps = context_steps(spec.max_context)
-        blocker = QSignalBlocker(self.context_slider)
-        self.context_slider.setRange(0, len(self._steps) - 1)
-        self.context_slider.setPageStep(8)
-        self.context_slider.setValue(self._nearest_step(keep))
-        del blocker
-        self._show_context()
+    def _refill_context(self, keep: int | None = None) -> None:
+        """Presets up to the model's maximum; the slider's steps span 256 .. maximum."""
+        top = self._max_context() or 131072
+        keep = min(keep or self._inputs.context, top)
+        with QSignalBlocker(self.context_combo):
+            self.context_combo.clear()
+            for label, n in context_presets(self._max_context()):
+                self.context_combo.addItem(label, n)
+        # 256-token multiples spaced geometrically from 512 to the maximum (fine steps where
+        # every 256 tokens matter), plus the presets and the maximum itself.
+        geometric = {
+            max(256, round(512 * (top / 512) ** (i / (SLIDER_STEPS - 1)) / 256) * 256)
+            for i in range(SLIDER_STEPS)
+        }
+        steps = sorted(geometric | {n for _, n in context_presets(top)} | {top})
+        self._steps = [s for s in steps if s <= top]
+        with QSignalBlocker(self.context_slider):
+            self.context_slider.setRange(0, len(self._steps) - 1)
+            self.context_slider.setPageStep(8)
+        self._set_context(keep, move_slider=True)
 
-    def _nearest_step(self, tokens: int) -> int:
-        return int(np.argmin([abs(s - tokens) for s in self._steps]))
+    def _set_context(self, n: int, move_slider: bool = True) -> None:
+        self._inputs = dataclasses.replace(self._inputs, context=int(n))
+        with QSignalBlocker(self.context_combo):
+            i = self.context_combo.findData(int(n))
+            if i >= 0:
+                self.context_combo.setCurrentIndex(i)
+            self.context_combo.setEditText(self.context_combo.itemText(i) if i >= 0 else f"{n:,}")
+        if move_slider and self._steps:
+            nearest_step = min(range(len(self._steps)), key=lambda k: abs(self._steps[k] - n))
+            with QSignalBlocker(self.context_slider):
+                self.context_slider.setValue(nearest_step)
+
+    def _refill_limits(self, note: str = "") -> None:
+        machine = self.machine_picker.key() or DEFAULT_MACHINE
+        phys = self.state.physical_bytes(machine)
+        with QSignalBlocker(self.limit_combo):
+            self.limit_combo.clear()
+            host = None if phys is None else self.state.host(machine, None)
+            if host is not None and host.is_apple_silicon:
+                from forgeplanner.engine.budget import gpu_budget
+
+                b = gpu_budget(host)
+                for label, mb in gpu_limit_presets(b.physical_bytes, b.max_raisable_limit_bytes):
+                    self.limit_combo.addItem(label, mb)
+            else:
+                self.limit_combo.addItem("default", None)
+            mb = self._inputs.gpu_limit_mb
+            i = self.limit_combo.findData(mb)
+            if i >= 0:
+                self.limit_combo.setCurrentIndex(i)
+            self.limit_combo.setEditText("default" if mb is None else f"{mb} MB")
+        self.limit_combo.setEnabled(host is None or host.is_apple_silicon)
+        if note:
+            self._show_message(note)
 
     def context(self) -> int:
-        if not self._steps:
-            return 8192
-        return self._steps[self.context_slider.value()]
+        return self._inputs.context
 
-    def set_context(self, tokens: int) -> None:
-        """Programmatic context change: applied at once (no coalescing)."""
-        self.context_slider.setValue(self._nearest_step(tokens))
+    def set_context(self, tokens_: int) -> None:
+        """Programmatic context change: applied at once."""
+        self._set_context(int(tokens_))
         self.recompute()
 
-    def _show_context(self) -> None:
-        self.context_label.setText(f"{self.context():,} tok")
+    def set_gpu_limit(self, text: str) -> None:
+        """As if typed into the GPU-limit field."""
+        self.limit_combo.setEditText(text)
+        self._on_limit_typed()
 
-    def _on_model(self, _i: int) -> None:
-        if self.model_combo.currentData() is None:
-            return
+    def _on_model(self, _key: str) -> None:
         self._refill_quants()
-        self._refill_steps()
+        self._refill_context()
         self.recompute()
 
     def _on_runtime(self, _i: int) -> None:
         self._refill_quants()
         self.recompute()
 
-    def _on_machine(self, _i: int) -> None:
-        if self.machine_combo.currentData() is None:
-            return
-        self.recompute()
+    def _on_machine(self, _key: str) -> None:
+        before = self._inputs
+        after = self.state.limit_fits_machine(self._read_inputs())
+        note = ""
+        if before.gpu_limit_mb and after.gpu_limit_mb is None:
+            note = (
+                f"GPU limit {before.gpu_limit_mb} MB is more than this machine's memory: back "
+                "to the macOS default"
+            )
+        self._inputs = after
+        self._refill_limits(note)
+        self.recompute(keep_message=bool(note))
 
     def _on_kv(self, _i: int) -> None:
-        if self.kv_combo.currentData() != "f16" and self.flash.currentData() is False:
-            with QSignalBlocker(self.flash):
+        if self.kv_combo.currentData() != "f16" and self.flash_combo.currentData() == "off":
+            with QSignalBlocker(self.flash_combo):
                 # a quantized V cache needs flash attention: back to the runtime's auto
-                self.flash.setCurrentIndex(self.flash.findData(None))
+                self.flash_combo.setCurrentIndex(self.flash_combo.findData("auto"))
         self.recompute()
 
     def _on_input(self, *_: Any) -> None:
         self.recompute()
 
-    def _on_slider(self, _v: int) -> None:
-        self._show_context()
-        self._coalesce.start()
+    def _on_limit_picked(self, i: int) -> None:
+        self._inputs = dataclasses.replace(self._inputs, gpu_limit_mb=self.limit_combo.itemData(i))
+        self._refill_limits()
+        self.recompute()
 
-    # -- host ----------------------------------------------------------------------------------
-    def host(self) -> HostSpec | None:
-        """The selected machine as a HostSpec (None while "this machine" is being probed)."""
-        key = self.machine_combo.currentData()
-        wired = self.wired.value() or None
-        cache_key = (key, wired or 0)
-        if cache_key in self._hosts:
-            return self._hosts[cache_key]
-        if key == THIS_MACHINE:
-            self._probe_this_machine(wired)
-            return None
-        from forgeplanner.host import host_from_chip
+    def _on_limit_typed(self) -> None:
+        text = self.limit_combo.currentText()
+        try:
+            mb = parse_gpu_limit(text)
+        except InputError as exc:
+            self._refill_limits(str(exc))
+            return
+        phys = self.state.physical_bytes(self.machine_picker.key() or DEFAULT_MACHINE)
+        if mb is not None and phys is not None and mb * (1 << 20) > phys:
+            self._refill_limits(
+                f"GPU limit '{text}': more than this machine's {phys // (1 << 20)} MB of memory"
+            )
+            return
+        if mb != self._inputs.gpu_limit_mb:
+            self._inputs = dataclasses.replace(self._inputs, gpu_limit_mb=mb)
+            self.recompute()
+        self._refill_limits()
 
-        cat = self.ctx.catalog
-        cfg = cat.configs[key]
-        host = host_from_chip(
-            cat.chips[cfg.chip_id], cfg.memory_gb, config=cfg, wired_limit_mb=wired
-        )
-        self._hosts[cache_key] = host
-        return host
+    def _on_context_picked(self, i: int) -> None:
+        n = self.context_combo.itemData(i)
+        if n is not None:
+            self.set_context(int(n))
 
-    def _probe_this_machine(self, wired: int | None) -> None:
+    def _on_context_typed(self) -> None:
+        text = self.context_combo.currentText()
+        i = self.context_combo.findText(text)
+        try:
+            if i >= 0 and self.context_combo.itemData(i) is not None:
+                n = int(self.context_combo.itemData(i))
+            else:
+                n = parse_context(text, self._max_context())
+        except InputError as exc:
+            self._show_message(str(exc))
+            self._set_context(self._inputs.context)
+            return
+        if n != self._inputs.context:  # editingFinished also comes with nothing changed
+            self.set_context(n)
+
+    def _on_slider(self, v: int) -> None:
+        if 0 <= v < len(self._steps):
+            self._set_context(self._steps[v], move_slider=False)
+            self._update.schedule()  # one recompute per event-loop pass
+
+    # -- this machine ---------------------------------------------------------------------------
+    def _probe_this_machine(self, gpu_limit_mb: int | None) -> None:
         if self._host_worker is not None:
             return
 
@@ -602,10 +718,11 @@ class FitView(QWidget):
             from forgeplanner.host import host_this_machine
 
             yield "probe"
-            return host_this_machine(wired_limit_mb=wired)
+            return host_this_machine(wired_limit_mb=gpu_limit_mb)
 
-        def done(host: HostSpec) -> None:
-            self._hosts[(THIS_MACHINE, wired or 0)] = host
+        def done(host: Any) -> None:
+            self.state.set_this_machine(host, gpu_limit_mb)
+            self._refill_limits()
             self.recompute()
 
         def failed(err: WorkerError) -> None:
@@ -614,295 +731,285 @@ class FitView(QWidget):
         def finished() -> None:
             self._host_worker = None
 
-        self._show_message("Reading this machine's memory and chip...")
         self._host_worker = start_worker(
-            self.ctx.pool,
-            job,
-            on_result=done,
-            on_error=failed,
-            on_finished=finished,
-            owner=self,
+            self.ctx.pool, job, on_result=done, on_error=failed, on_finished=finished, owner=self
         )
 
-    # -- the estimate --------------------------------------------------------------------------
-    def options(self) -> RunOptions:
-        return RunOptions(
-            context=self.context(),
-            kv_type=self.kv_combo.currentData(),
-            flash_attention=self.flash.currentData(),
-            runtime=self.runtime_combo.currentData(),
-        )
-
-    def recompute(self) -> None:
-        """One engine call for the selected quantization, drawn in place; the table of every
+    # -- computing -----------------------------------------------------------------------------
+    def recompute(self, keep_message: bool = False) -> None:
+        """Compute and draw the outcome for the current inputs now; the table of every
         quantization follows, debounced, from a worker."""
-        from forgeplanner.engine.estimate import estimate
-
-        self._coalesce.stop()
+        self._keep_message = keep_message
         if self._first_pending:
-            return  # the first pass computes with whatever the inputs are by then
-        host = self.host()
-        if host is None:
+            self._inputs = self._read_inputs()
             return
-        model = self.model_spec()
-        quant = self.quant_combo.currentData()
-        if quant is None:
-            self._show_message(
-                f"{model.id} has no weights for {self.runtime_combo.currentData()} "
-                f"(available: {', '.join(model.formats)})"
-            )
-            self._clear()
-            return
-        try:
-            opts = self.options()
-            est = estimate(model, quant, host, opts)
-            curve = self._curve_for(model, quant, host, opts)
-        except (ValueError, Exception) as exc:  # engine refusals are one clear line
-            from ui.errors import one_line_reason
+        self._update.run_now()
 
-            reason = str(exc) if isinstance(exc, ValueError) else one_line_reason(exc)
-            self._show_message(reason)
+    def _prepare_outcome(self) -> Any:
+        inputs = self._read_inputs()
+        self._inputs = inputs
+        if self.state.needs_probe(inputs):
+            self._probe_this_machine(inputs.gpu_limit_mb)
+        state = self.state
+        return lambda _token: (state.compute(inputs), state.curve(inputs))
+
+    def _show(self, payload: tuple[FitOutcome, list[tuple[int, float]]]) -> None:
+        outcome, curve = payload
+        self.outcome = outcome
+        keep = getattr(self, "_keep_message", False)
+        self._keep_message = False
+        if not outcome.ok:
+            self._show_message(outcome.message)
             self._clear()
+            self.chart_updated.emit()
             return
-        self._show_message("")
-        self._estimate = est
-        self._show_flash_resolution(est)
-        self._draw(est, curve)
-        self._debounce.start()
+        if not keep:
+            self._show_message("\n".join(outcome.warnings))
+        self._draw(outcome, curve)
+        self._show_flash_resolution(outcome.estimate)  # type: ignore[arg-type]
+        self._quants.schedule()
+
+    def estimate_now(self) -> Estimate | None:
+        return None if self.outcome is None else self.outcome.estimate
 
     def _show_flash_resolution(self, est: Estimate) -> None:
         """Say what "auto" resolved to for this runtime, model and chip, and why."""
         state = "on" if est.options.flash_attention else "off"
-        self.flash.setItemText(self.flash.findData(None), f"auto (runtime default: {state})")
-        self.flash.setToolTip(f"flash attention {state}: {est.flash_attention_basis}")
-
-    def _curve_for(
-        self, model: Any, quant: str, host: HostSpec, opts: RunOptions
-    ) -> list[tuple[int, float]]:
-        """Decode tokens/s over depth 0..the model's max context. Depth, not the context
-        setting, decides decode speed, so the curve is computed once per model x quant x
-        host x runtime x KV setup; the slider only moves the marker."""
-        from forgeplanner.engine.estimate import decode_curve
-
-        key = (model.id, quant, id(host), opts.runtime, opts.kv_type, opts.flash_attention)
-        if key != self._curve_key:
-            top = max(int(model.max_context or 0), opts.context, 2048)
-            depths = np.linspace(0, top, CURVE_POINTS).astype(int).tolist()
-            self._curve = decode_curve(model, quant, host, opts, depths)
-            self._curve_key = key
-            self._curve_drawn = False
-        return self._curve
-
-    def estimate_now(self) -> Estimate | None:
-        return self._estimate
+        self.flash_combo.setItemText(self.flash_combo.findData("auto"), f"auto ({state})")
+        self.flash_combo.setToolTip(f"flash attention {state}: {est.flash_attention_basis}")
 
     def _show_message(self, text: str) -> None:
+        from forgeplanner.viewstate.vocabulary import plain_reason
+
+        text = plain_reason(text)  # the engine's reasons may name command-line flags
         self.message.setText(text)
         self.message.setVisible(bool(text))
 
+    def _set_banner(self, verdict: str | None, text: str) -> None:
+        self.verdict_label.setText(text)
+        tint = theme.verdict_tint(verdict) if verdict else None
+        pal = self.verdict_label.palette()
+        if tint is not None:
+            pal.setColor(QPalette.ColorRole.Window, tint)
+        self.verdict_label.setPalette(pal)
+        # No banner without a verdict: never an empty coloured box.
+        self.verdict_label.setAutoFillBackground(tint is not None)
+        self.verdict_label.setVisible(bool(text))
+
     def _clear(self) -> None:
-        self._estimate = None
-        for item in self.bars.values():
-            item.setOpts(height=[0.0], y0=[0.0])
-        self.mem_legend.setText("")
-        self.curve.setData([], [])
-        self.verdict_label.setText("")
+        self._set_banner(None, "")
         for lab in self.summary.values():
             lab.setText("")
         self.sysctl.setText("")
+        self.sysctl_note.setText("")
         self.copy_button.setEnabled(False)
         self.explain.setHtml("")
         self._explain_dirty = False
-        self._curve_key = None
-        self._curve_drawn = False
-        self.context_marker.setVisible(False)
-        self.quant_model.set_frame(quants_frame_empty())
-
-    def _draw(self, est: Estimate, curve: list[tuple[int, float]]) -> None:
-        fit = est.fit
-        mem = fit.memory
-        budget = fit.budget
-        parts = {
-            "weights": mem.weights_bytes,
-            "kv_cache": mem.kv_cache_bytes,
-            "compute": mem.compute_bytes,
-            "runtime": mem.runtime_bytes,
-            "os_reserve": budget.os_reserve_bytes,
-        }
-        y0 = 0.0
-        legend = []
-        for key, label in SERIES:
-            h = parts[key] / GiB
-            self.bars[key].setOpts(height=[h], y0=[y0])
-            y0 += h
-            colour = theme.series_colour(theme.SERIES_HUES[key]).name()
-            item = f"{label} {h:,.1f}".replace(" ", "&nbsp;")  # wrap between items only
-            legend.append(f"<span style='color:{colour}'>&#9632;</span>&nbsp;{item}")
-        self.mem_legend.setText(" &nbsp; ".join(legend) + " GiB")
-        self.limit_line.setValue(budget.gpu_limit_bytes / GiB)
-        self.physical_line.setValue(budget.physical_bytes / GiB)
-        # Keep the axis still while the slider moves (re-laying out an axis costs more than
-        # the estimate); rescale only when the stack outgrows it or shrinks well below.
-        top = max(y0, budget.physical_bytes / GiB) * 1.08
-        if top > self._mem_top or top < 0.75 * self._mem_top:
-            self._mem_top = top
-            self.mem_plot.getPlotItem().setYRange(0, top, padding=0)
-
-        if curve and not self._curve_drawn:
-            xs = np.fromiter((d for d, _ in curve), float, len(curve))
-            ys = np.fromiter((t for _, t in curve), float, len(curve))
-            self.curve.setData(xs, ys)
-            self.speed_plot.getPlotItem().setYRange(0, float(ys.max()) * 1.1, padding=0)
-            self.speed_plot.getPlotItem().setXRange(0, float(xs.max()) or 1.0, padding=0.02)
-            self.speed_empty.setText("")
-            self._curve_drawn = True
-        elif not curve:
+        if self._plots_built:
+            for item in self.bars.values():
+                item.setOpts(height=[0.0], y0=[0.0])
+            self.macos_band.setOpts(height=[0.0], y0=[0.0])
+            self.mem_legend.setText("")
             self.curve.setData([], [])
-            reason = est.warnings[-1] if est.warnings else "speed unknown"
-            self.speed_empty.setText(reason[:90])
-            self.speed_plot.getPlotItem().setXRange(-1, 1, padding=0)
-            self.speed_plot.getPlotItem().setYRange(-1, 1, padding=0)
-            self.speed_empty.setPos(0, 0)
-            self._curve_drawn = False
-        self.context_marker.setVisible(bool(curve))
-        self.context_marker.setValue(est.options.context)
+            self._curve_key = None
+            self.context_marker.setVisible(False)
+        self.quant_model.set_frame([])
 
-        self.verdict_label.setText(VERDICT_TEXT.get(fit.verdict, fit.verdict))
-        pal = self.verdict_label.palette()
-        tint = theme.verdict_tint(fit.verdict)
-        if tint is not None:
-            pal.setColor(self.verdict_label.backgroundRole(), tint)
-        self.verdict_label.setPalette(pal)
-        self.summary["total"].setText(gib(mem.total_bytes))
-        self.summary["limit"].setText(
-            f"{gib(budget.gpu_limit_bytes)} of {gib(budget.physical_bytes)}"
+    def _draw(self, o: FitOutcome, curve: list[tuple[int, float]]) -> None:
+        est = o.estimate
+        assert est is not None and o.memory is not None and o.headline is not None
+        bar = o.memory
+        self._set_banner(o.verdict, f"{o.verdict_text} on {o.machine_name}")
+        h = o.headline
+        self.summary["decode"].setText(f"<b>{h.decode}</b> &nbsp; ({h.decode_empty})")
+        self.summary["ttft"].setText(f"<b>{h.ttft}</b> &nbsp; ({h.ttft_empty})")
+        self.summary["prefill"].setText(h.prefill)
+        fit = est.fit
+        self.summary["memory"].setText(
+            f"<b>{bar.used_gib:,.1f}</b> of {bar.limit_gib:,.1f} GiB GPU limit "
+            f"({fit.headroom_bytes / GiB:+,.1f} GiB); {bar.physical_gib:,.0f} GiB physical, "
+            f"{bar.macos_label}"
         )
-        self.summary["headroom"].setText(f"{fit.headroom_bytes / GiB:+,.1f} GiB")
-        mc = est.max_context_that_fits
-        self.summary["max_context"].setText(
-            "not even 256 tokens" if mc is None else f"{mc:,} tokens"
+        self.summary["memory"].setToolTip(fit.budget.basis)
+        self.summary["max_context"].setText(o.largest_context)
+        self.summary["quality"].setText(f"{est.quant}: {o.quality}")
+        self.summary["quality"].setToolTip(o.quality_source)
+        runs = len(o.published_runs)
+        band = h.band + (
+            f". The {runs} nearest published runs are under Published runs." if runs else ""
         )
-        s = est.speed
-        self.summary["decode"].setText("unknown" if s is None else f"{s.decode_tps:,.1f} tok/s")
-        self.summary["prefill"].setText("unknown" if s is None else f"{s.prefill_tps:,.0f} tok/s")
-        self.summary["ttft"].setText(
-            "unknown" if s is None else f"{s.ttft_s:,.2f} s ({est.options.prompt_tokens} tok)"
-        )
-        self.summary["basis"].setText(budget.basis)
-
-        if fit.sysctl_command:
-            left = fit.memory_left_for_macos_bytes
-            self.sysctl.setText(fit.sysctl_command)
-            self.sysctl.setToolTip(
-                f"Raises the GPU wired-memory limit until the next reboot; leaves "
-                f"{gib(left)} for macOS."
-            )
+        self.summary["band"].setText(band)
+        self.summary["band"].setVisible(bool(band))
+        self._band_name.setVisible(bool(band))
+        self.published_model.set_frame([r.as_row() for r in o.published_runs])
+        fit_columns(self.published_table, self.published_model, max_width=320)
+        self.summary["basis"].setText(fit.budget.basis)
+        if o.sysctl:
+            self.sysctl.setText(o.sysctl)
+            self.sysctl.setToolTip(o.sysctl_note)
+            self.sysctl_note.setText(o.sysctl_note)
             self.copy_button.setEnabled(True)
         else:
             self.sysctl.setText(
                 "not needed: fits under the current limit"
-                if fit.verdict == VERDICT_FITS
+                if o.verdict == "fits"
                 else "no limit makes this fit"
             )
             self.sysctl.setToolTip("")
+            self.sysctl_note.setText("")
             self.copy_button.setEnabled(False)
+        self.sysctl.setCursorPosition(0)  # a long text shows its start, not its end
+        if self._plots_built:
+            self._draw_memory(o)
+            self._draw_curve(o, curve)
         self._explain_dirty = True
         if self.tabs.currentWidget() is self.explain:
             self._render_explain()
         self.chart_updated.emit()
 
+    def _draw_memory(self, o: FitOutcome) -> None:
+        bar = o.memory
+        assert bar is not None
+        y0 = 0.0
+        legend = []
+        for key, label, g in bar.parts:
+            self.bars[key].setOpts(x=[0.0], height=[g], y0=[y0], width=0.6)
+            y0 += g
+            colour = theme.series_colour(theme.SERIES_HUES[key]).name()
+            item = f"{label} {g:,.1f} GiB".replace(" ", "&nbsp;")  # wrap between items only
+            legend.append(f"<span style='color:{colour}'>&#9632;</span>&nbsp;{item}")
+        top_of_gpu = bar.raised_gib if bar.raised_gib is not None else bar.limit_gib
+        self.macos_band.setOpts(x=[0.75], height=[bar.macos_gib], y0=[top_of_gpu], width=0.35)
+        macos = theme.tint(0, 0.25).name()
+        legend.append(f"<span style='color:{macos}'>&#9632;</span>&nbsp;{bar.macos_label}")
+        self.mem_legend.setText(" &nbsp; ".join(legend))
+        self.limit_line.setValue(bar.limit_gib)
+        self.raised_line.setVisible(bar.raised_gib is not None)
+        if bar.raised_gib is not None:
+            self.raised_line.setValue(bar.raised_gib)
+        self.physical_line.setValue(bar.physical_gib)
+        # Keep the axis still while the slider moves (re-laying out an axis costs more than
+        # the estimate); rescale only when the stack outgrows it or shrinks well below.
+        top = max(y0, bar.physical_gib) * 1.08
+        if top > self._mem_top or top < 0.75 * self._mem_top:
+            self._mem_top = top
+            self.mem_plot.getPlotItem().setYRange(0, top, padding=0)
+
+    def _draw_curve(self, o: FitOutcome, curve: list[tuple[int, float]]) -> None:
+        key = (o.inputs.model_id, o.inputs.quant, o.inputs.machine, o.inputs.gpu_limit_mb,
+               o.inputs.runtime, o.inputs.kv_type, o.inputs.flash_attention)  # fmt: skip
+        if curve and key != self._curve_key:
+            xs = [float(d) for d, _ in curve]
+            ys = [float(t) for _, t in curve]
+            self.curve.setData(xs, ys)
+            pi = self.speed_plot.getPlotItem()
+            pi.setYRange(0, max(ys) * 1.1, padding=0)
+            pi.setXRange(0, max(xs) or 1.0, padding=0.02)
+            self.speed_empty.setText("")
+            self._curve_key = key
+            self._curve = curve
+        elif not curve:
+            self.curve.setData([], [])
+            reason = o.warnings[-1] if o.warnings else "speed unknown"
+            self.speed_empty.setText(reason[:90])
+            self.speed_plot.getPlotItem().setXRange(-1, 1, padding=0)
+            self.speed_plot.getPlotItem().setYRange(-1, 1, padding=0)
+            self.speed_empty.setPos(0, 0)
+            self._curve_key = None
+            self._curve = []
+        self.context_marker.setVisible(bool(curve))
+        self.context_marker.setValue(o.inputs.context)
+
+    # -- hover tooltips -------------------------------------------------------------------------
+    def _memory_tip(self, x: float, y: float) -> str | None:
+        o = self.outcome
+        if o is None or o.memory is None:
+            return None
+        bar = o.memory
+        if -0.3 <= x <= 0.3:
+            y0 = 0.0
+            for _key, label, g in bar.parts:
+                if y0 <= y <= y0 + g:
+                    return f"{label}: {g:,.2f} GiB (of {bar.used_gib:,.1f} GiB used)"
+                y0 += g
+        top_of_gpu = bar.raised_gib if bar.raised_gib is not None else bar.limit_gib
+        if 0.57 <= x <= 0.93 and top_of_gpu <= y <= bar.physical_gib:
+            return f"{bar.macos_label} (physical {bar.physical_gib:,.0f} GiB)"
+        tolerance = (self._mem_top or 1.0) * 0.015
+        for value, text in (
+            (bar.limit_gib, f"GPU limit in force: {bar.limit_gib:,.1f} GiB"),
+            (bar.raised_gib, f"raised limit (sysctl): {bar.raised_gib or 0:,.1f} GiB"),
+            (bar.physical_gib, f"physical memory: {bar.physical_gib:,.0f} GiB"),
+        ):
+            if value is not None and abs(y - value) <= tolerance:
+                return text
+        return None
+
+    def _speed_tip(self, x: float, y: float) -> str | None:
+        pts = [(float(d), float(t)) for d, t in self._curve]
+        i = nearest(pts, x, y, self.speed_plot)
+        if i is None:
+            return None
+        d, t = self._curve[i]
+        return f"{t:,.1f} tokens/s with {d:,} tokens in context"
+
+    # -- explain, copy, quantizations ----------------------------------------------------------
     def _render_explain(self) -> None:
-        """The explain panel is laid out only when visible (a rich-text table costs a few
-        ms per slider step otherwise)."""
-        if self._explain_dirty and self._estimate is not None:
-            self.explain.setHtml(explain_html(self._estimate))
+        """Laid out only when visible (a rich-text table costs a few ms per slider step)."""
+        est = self.estimate_now()
+        if self._explain_dirty and est is not None:
+            self.explain.setHtml(explain_html(est))
             self._explain_dirty = False
 
     def copy_sysctl(self) -> None:
-        est = self._estimate
-        if est is not None and est.fit.sysctl_command:
-            QGuiApplication.clipboard().setText(est.fit.sysctl_command)
+        o = self.outcome
+        if o is not None and o.sysctl:
+            QGuiApplication.clipboard().setText(o.sysctl)
             self.ctx.status("Copied the sysctl command", 3000)
 
-    # -- every quantization (worker) -----------------------------------------------------------
-    def _start_quants(self) -> None:
+    def _prepare_quants(self) -> Any:
         from forgeplanner.engine.estimate import estimate_quants
 
-        host = self.host()
-        if host is None:
-            return
-        model = self.model_spec()
-        opts = self.options()
-        quant_model = self.quant_model
-        self._quant_generation += 1
-        generation = self._quant_generation
-        if self._quant_worker is not None:
-            self._quant_worker.cancel()
+        inputs = self._inputs
+        host = self.state.host(inputs.machine, inputs.gpu_limit_mb)
+        if host is None or inputs.quant is None:
+            return None
+        model = self.state.model(inputs.model_id)
+        columns = _quant_columns(inputs.context)
+        opts = inputs.options(filled=True)
 
-        def job(token):
-            yield "quants"
+        def work(token: Any) -> Any:
+            from ui.table_model import prepare_frame
+
             q = estimate_quants(model, host, opts)
             if token.cancelled:
                 return None
             # Display texts and sort keys are made here; the GUI thread only swaps them in.
-            return quant_model.prepare(quants_frame(q))
+            return columns, prepare_frame(columns, quants_rows(q), "quant")
 
-        def done(frame: Any) -> None:
-            if frame is None or generation != self._quant_generation:
-                return  # a newer request superseded this one
-            self.quant_model.set_frame(frame)
-            fit_columns(self.quant_table, self.quant_model)
-            self.quants_updated.emit()
+        return work
 
-        def failed(err: WorkerError) -> None:
-            if generation == self._quant_generation:
-                self._show_message(err.reason)
+    def _show_quants(self, payload: Any) -> None:
+        if payload is None:
+            return
+        columns, prepared = payload
+        if [c.title for c in columns] != [c.title for c in self.quant_model.columns()]:
+            self.quant_model.set_columns(columns)
+        self.quant_model.set_frame(prepared)
+        fit_columns(self.quant_table, self.quant_model)
+        self.quants_updated.emit()
 
-        def finished() -> None:
-            if generation == self._quant_generation:
-                self._quant_busy = False
+    def _quants_failed(self, err: WorkerError) -> None:
+        self._show_message(err.reason)
 
-        self._quant_busy = True
-        self._quant_worker = start_worker(
-            self.ctx.pool,
-            job,
-            on_result=done,
-            on_error=failed,
-            on_finished=finished,
-            owner=self,
-        )
+    def _open_published_source(self, index: Any) -> None:
+        from PySide6.QtCore import QUrl
+        from PySide6.QtGui import QDesktopServices
 
-    def changeEvent(self, event: QEvent) -> None:
-        """The system switched light/dark: re-derive every colour from the new palette."""
-        super().changeEvent(event)
-        if event.type() == QEvent.Type.PaletteChange:
-            self.apply_palette()
-
-    def apply_palette(self) -> None:
-        if self._first_pending:
-            return  # plots not built yet; they take the palette when they are
-        for plot in (self.mem_plot, self.speed_plot):
-            theme.style_plot(plot)
-        for key, item in self.bars.items():
-            item.setOpts(brush=theme.series_colour(theme.SERIES_HUES[key]))
-        text = theme.text_colour()
-        self.physical_line.setPen(pg.mkPen(text, width=1.5))
-        self.limit_line.setPen(
-            pg.mkPen(theme.series_colour(40), width=2, style=Qt.PenStyle.DashLine)
-        )
-        self.curve.setPen(pg.mkPen(theme.series_colour(210), width=2))
-        self.quant_model.set_frame(self.quant_model.frame())
-        if self._estimate is not None:
-            self._draw(self._estimate, self._curve)
-
-    def busy(self) -> bool:
-        """True while a redraw or table update is pending or running (screenshots wait)."""
-        return (
-            self._first_pending
-            or self._coalesce.isActive()
-            or self._debounce.isActive()
-            or self._quant_busy
-        )
+        row = self.published_model.row_dict(self.published_table.model().mapToSource(index).row())
+        url = str(row.get("source") or "")
+        if url.startswith(("https://", "http://")):
+            QDesktopServices.openUrl(QUrl(url))
 
     def _pick_quant_from_table(self, index: Any) -> None:
         src = self.quant_proxy.mapToSource(index)
@@ -911,24 +1018,123 @@ class FitView(QWidget):
         if i >= 0:
             self.quant_combo.setCurrentIndex(i)
 
+    # -- requests from other views, settings, palette ------------------------------------------
+    def apply_request(
+        self,
+        model_id: str | None = None,
+        machine: str | None = None,
+        quant: str | None = None,
+        runtime: str | None = None,
+        context: int | None = None,
+        **_: Any,
+    ) -> None:
+        """Show these inputs ("Open in Fit" from another view)."""
+        if self._first_pending:  # before the first compute: applied by it
+            given = {"model_id": model_id, "machine": machine, "quant": quant,
+                     "runtime": runtime, "context": context}  # fmt: skip
+            self._pending_request.update({k: v for k, v in given.items() if v is not None})
+            with QSignalBlocker(self.machine_picker), QSignalBlocker(self.model_picker):
+                if machine is not None:
+                    self.machine_picker.set_key(machine)
+                if model_id is not None:
+                    self.model_picker.set_key(model_id)
+                    self.model_picker.lineEdit().setText(self.model_picker.currentText())
+            if model_id is not None or context is not None:
+                self._refill_context(context)
+            return
+        if runtime is not None:
+            with QSignalBlocker(self.runtime_combo):
+                self.runtime_combo.setCurrentIndex(max(0, self.runtime_combo.findData(runtime)))
+        if machine is not None:
+            with QSignalBlocker(self.machine_picker):
+                self.machine_picker.set_key(machine)
+            self._inputs = self.state.limit_fits_machine(self._read_inputs())
+            self._refill_limits()
+        if model_id is not None:
+            with QSignalBlocker(self.model_picker):
+                self.model_picker.set_key(model_id)
+                self.model_picker.lineEdit().setText(self.model_picker.currentText())
+        self._refill_quants(prefer=quant)
+        self._refill_context(context)
+        self.recompute()
+
+    def settings_values(self) -> dict[str, Any]:
+        i = self._inputs
+        return {
+            "model_id": i.model_id, "machine": i.machine, "runtime": i.runtime,
+            "quant": i.quant or "", "kv_type": i.kv_type,
+            "flash": self.flash_combo.currentData(), "gpu_limit_mb": i.gpu_limit_mb or 0,
+            "context": i.context,
+        }  # fmt: skip
+
+    def apply_settings_values(self, v: dict[str, Any]) -> None:
+        with QSignalBlocker(self.kv_combo), QSignalBlocker(self.flash_combo):
+            i = self.kv_combo.findData(v.get("kv_type"))
+            if i >= 0:
+                self.kv_combo.setCurrentIndex(i)
+            i = self.flash_combo.findData(v.get("flash"))
+            if i >= 0:
+                self.flash_combo.setCurrentIndex(i)
+        try:
+            limit = int(v.get("gpu_limit_mb") or 0) or None
+            context = int(v.get("context") or DEFAULT_CONTEXT)
+        except (TypeError, ValueError):
+            limit, context = None, DEFAULT_CONTEXT
+        machine = str(v.get("machine") or DEFAULT_MACHINE)
+        if self.machine_picker.findData(machine) < 0:
+            machine = DEFAULT_MACHINE
+        model = str(v.get("model_id") or DEFAULT_MODEL)
+        if self.model_picker.findData(model) < 0:
+            model = DEFAULT_MODEL
+        self._inputs = dataclasses.replace(self._inputs, gpu_limit_mb=limit)
+        self.apply_request(model_id=model, machine=machine, quant=v.get("quant") or None,
+                           runtime=v.get("runtime"), context=context)  # fmt: skip
+
+    def changeEvent(self, event: QEvent) -> None:
+        """The system switched light/dark: re-derive every colour from the new palette."""
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.PaletteChange:
+            self.apply_palette()
+
+    def apply_palette(self) -> None:
+        if not self._plots_built:
+            return  # plots not built yet; they take the palette when they are
+        p = pg()
+        for plot in (self.mem_plot, self.speed_plot):
+            theme.style_plot(plot)
+        for key, item in self.bars.items():
+            item.setOpts(brush=theme.series_colour(theme.SERIES_HUES[key]))
+        self.macos_band.setOpts(brush=theme.tint(0, 0.25))
+        text = theme.text_colour()
+        self.physical_line.setPen(p.mkPen(text, width=1.5))
+        self.limit_line.setPen(
+            p.mkPen(theme.series_colour(40), width=2, style=Qt.PenStyle.DashLine)
+        )
+        self.raised_line.setPen(
+            p.mkPen(theme.series_colour(120), width=2, style=Qt.PenStyle.DotLine)
+        )
+        for line in (self.physical_line, self.limit_line, self.raised_line, self.context_marker):
+            line.label.setColor(text)
+        self.curve.setPen(p.mkPen(theme.series_colour(210), width=2))
+        self.quant_model.set_frame(self.quant_model.frame())
+        if self.outcome is not None and self.outcome.ok:
+            self._curve_key = None
+            self._draw(self.outcome, self._curve)
+
+    def busy(self) -> bool:
+        """True while a redraw or table update is pending or running (screenshots wait)."""
+        return (
+            self._first_pending
+            or self._update.busy()
+            or self._quants.busy()
+            or self._host_worker is not None
+        )
+
     def shutdown(self) -> None:
-        self._debounce.stop()
-        for w in (self._quant_worker, self._host_worker):
-            if w is not None:
-                w.cancel()
-
-
-def _major_ticks_only(plot: pg.PlotWidget) -> None:
-    """Major ticks and grid lines only: the minor grid doubles the lines pyqtgraph re-draws
-    on every show of the page (measured: Fit page switch 41 -> 25 ms of GUI-thread CPU)."""
-    for name in ("left", "bottom"):
-        plot.getPlotItem().getAxis(name).setStyle(maxTickLevel=0)
-
-
-def quants_frame_empty() -> Any:
-    import pandas as pd
-
-    return pd.DataFrame({c.key: [] for c in QUANT_COLUMNS})
+        self._update.cancel()
+        self._quants.cancel()
+        if self._host_worker is not None:
+            self._host_worker.cancel()
 
 
 def explain_html(est: Estimate) -> str:
@@ -940,9 +1146,12 @@ def explain_html(est: Estimate) -> str:
     ]
     if est.speed is not None:
         groups.append(("Speed", est.speed.explain))
+    o = est.options
     out = [
         f"<h3>{e(est.model_id)} {e(est.quant)} on {e(est.host.name)}, "
-        f"{est.options.context:,} tokens, {e(est.options.runtime)}</h3>"
+        f"{o.context:,} tokens, {e(o.runtime)}</h3>"
+        f"<p>Decode measured with {o.depth:,} tokens already in context; time to first token "
+        f"for a prompt of {o.prompt_tokens:,} tokens.</p>"
     ]
     for title, items in groups:
         out.append(f"<h4>{title}</h4><table cellpadding='3' border='1' cellspacing='0'>")
@@ -971,4 +1180,4 @@ def create_view(ctx: AppContext) -> QWidget:
     return FitView(ctx)
 
 
-__all__ = ["FitView", "context_steps", "create_view", "explain_html", "quants_frame"]
+__all__ = ["FitView", "create_view", "explain_html", "quants_rows"]

@@ -21,10 +21,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ui import persist
 from ui.context import AppContext
 from ui.frames import figure_rows, hardware_frame
 from ui.table_model import Column, DataFrameTableModel, make_proxy
-from ui.widgets import configure_table, fit_columns
+from ui.widgets import after_first_paint, configure_table, fit_columns
 from ui.workers import start_worker
 
 
@@ -121,8 +122,11 @@ class HardwareView(QWidget):
         self.min_memory.valueChanged.connect(self._apply_filters)
         self.apple_only.toggled.connect(self._apply_filters)
         self.table.selectionModel().selectionChanged.connect(self._on_selection)
+        self.split = split
+        persist.restore(self, "hardware")
+        self._widths_restored = persist.has_state(self.table, "hardware")
         self._worker = None
-        self._load()
+        after_first_paint(self, self._load)
 
     # -- data ----------------------------------------------------------------------------------
     def _load(self) -> None:
@@ -137,7 +141,8 @@ class HardwareView(QWidget):
 
     def _on_frame(self, frame: Any) -> None:
         self.model.set_frame(frame)
-        fit_columns(self.table, self.model, max_width=230)
+        if not self._widths_restored:
+            fit_columns(self.table, self.model, max_width=230)
         self._update_count()
         if self.proxy.rowCount():
             self.table.selectRow(0)
@@ -152,6 +157,9 @@ class HardwareView(QWidget):
     def shutdown(self) -> None:
         if self._worker is not None:
             self._worker.cancel()
+
+    def busy(self) -> bool:
+        return self.model.rowCount() == 0
 
     def _apply_filters(self) -> None:
         kind = self.kind.currentData()

@@ -1,12 +1,16 @@
-"""Models: the model database (shipped + imported) with filters, and import of a config.json,
-GGUF file or Ollama /api/show JSON by file dialog or drag-and-drop."""
+"""Models: the model database (shipped + imported) with filters, a fit badge per model for a
+chosen machine, row actions (Open in Fit, Recommend hardware, Add to plan), and import of a
+config.json, GGUF file or Ollama /api/show JSON by file dialog or drag-and-drop.
+
+The badge is the best quantization that fits on the chosen machine at the chosen context, from
+`forgeplanner.services.models_fit` (the `models fit` command), computed in a worker."""
 
 from __future__ import annotations
 
 import html
 from typing import Any
 
-from PySide6.QtCore import QEvent, Qt, QTimer
+from PySide6.QtCore import QEvent, Qt
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -27,9 +31,18 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from forgeplanner.viewstate.fit import context_presets
+from forgeplanner.viewstate.vocabulary import (
+    THIS_MACHINE,
+    THIS_MACHINE_NAME,
+    machine_choices,
+    verdict_word,
+)
+from ui import persist, theme
 from ui.context import AppContext
 from ui.errors import show_error
 from ui.frames import models_frame
+from ui.model_actions import ModelActions
 from ui.model_import import (
     ImportProgress,
     ImportResult,
@@ -37,12 +50,30 @@ from ui.model_import import (
     import_ollama_job,
     user_models,
 )
+from ui.pickers import MachinePicker
 from ui.table_model import Column, DataFrameTableModel, make_proxy
-from ui.widgets import configure_table, fit_columns
-from ui.workers import WorkerError, start_worker
+from ui.widgets import after_first_paint, configure_table, fit_columns
+from ui.workers import Recompute, WorkerError, start_worker
+
+DEFAULT_MACHINE = "mac-mini-m4-pro-20c-64gb"
+DEFAULT_CONTEXT = 8192
+USES = [("Any use", None), ("Chat", "chat"), ("Code", "code"), ("Reasoning", "reasoning")]
+
+
+def _fit_background(row: dict[str, Any], key: str) -> Any:
+    if key != "fit" or not row.get("fit_verdict"):
+        return None
+    return theme.verdict_tint(row["fit_verdict"])
+
 
 COLUMNS = [
     Column("id", "Id"),
+    Column(
+        "fit",
+        "Fit on the machine",
+        tooltip="the best quantization that fits on the machine chosen above, at its context",
+        missing="",
+    ),
     Column("family", "Family"),
     Column("params_b", "Params", lambda v: f"{v:,.1f} B", "total parameters (all experts)"),
     Column("active_b", "Active", lambda v: f"{v:,.1f} B", "parameters read per token (MoE)"),
@@ -51,6 +82,7 @@ COLUMNS = [
     Column("max_context", "Context", lambda v: f"{int(v):,}", "maximum context in tokens"),
     Column("attention", "Attention"),
     Column("license", "Licence"),
+    Column("uses", "Use", tooltip="chat, code, reasoning: from the publisher's name and card"),
     Column("origin", "Origin"),
     Column("name", "Name"),
 ]
@@ -64,7 +96,10 @@ class ModelsView(QWidget):
         self.ctx = ctx
         self.setAcceptDrops(True)
         self._workers: list[Any] = []
-        self.model = DataFrameTableModel(COLUMNS, key_column="id", parent=self)
+        self.model = DataFrameTableModel(
+            COLUMNS, key_column="id", background=_fit_background, parent=self
+        )
+        self._fits: dict[str, tuple[str, str | None]] = {}  # id -> (verdict, best quant)
         self.proxy = make_proxy(self.model, self)
 
         self.search = QLineEdit(placeholderText="Filter: id, family, name...")
@@ -89,6 +124,20 @@ class ModelsView(QWidget):
         self.licence.setMinimumContentsLength(16)
         self.open_only = QCheckBox("Open licence only")
         self.open_only.setToolTip("Apache-2.0 or MIT")
+        self.use_combo = QComboBox()
+        for label, value in USES:
+            self.use_combo.addItem(label, value)
+        self.fit_machine = MachinePicker()
+        self.fit_machine.set_machines(
+            [(THIS_MACHINE_NAME, THIS_MACHINE), *machine_choices(ctx.catalog)],
+            keep=DEFAULT_MACHINE,
+        )
+        self.fit_machine.setMinimumContentsLength(16)
+        self.fit_context = QComboBox()
+        for label, n in context_presets(None):
+            self.fit_context.addItem(label, n)
+        self.fit_context.setCurrentIndex(self.fit_context.findData(DEFAULT_CONTEXT))
+        self.fit_status = QLabel()
         self.import_button = QPushButton("Import model...")
         self.import_button.setToolTip(
             "Import a config.json, a .gguf file or an Ollama /api/show JSON (or drop it here)"
@@ -111,12 +160,19 @@ class ModelsView(QWidget):
         bar1.addWidget(self.import_button)
         bar1.addWidget(self.ollama_button)
         bar2 = QHBoxLayout()
+        bar2.addWidget(self.use_combo)
         bar2.addWidget(self.min_size)
         bar2.addWidget(self.max_size)
         bar2.addWidget(self.min_context)
         bar2.addWidget(self.open_only)
         bar2.addStretch(1)
         bar2.addWidget(self.count)
+        bar3 = QHBoxLayout()
+        bar3.addWidget(QLabel("Fit on"))
+        bar3.addWidget(self.fit_machine, 2)
+        bar3.addWidget(QLabel("at"))
+        bar3.addWidget(self.fit_context)
+        bar3.addWidget(self.fit_status, 1)
 
         self.table = QTableView()
         self.table.setObjectName("modelsTable")
@@ -127,15 +183,22 @@ class ModelsView(QWidget):
         self.hint = QLabel("Drop a config.json, .gguf or Ollama /api/show JSON here to import it.")
         self.hint.setEnabled(False)  # palette's disabled text: a quiet hint in light and dark
 
-        split = QSplitter(Qt.Orientation.Vertical)
-        split.addWidget(self.table)
-        split.addWidget(self.detail)
-        split.setStretchFactor(0, 3)
-        split.setStretchFactor(1, 1)
+        self.actions = ModelActions(self, self.table, self._current)
+        table_box = QWidget()
+        tl = QVBoxLayout(table_box)
+        tl.setContentsMargins(0, 0, 0, 0)
+        tl.addWidget(self.table, 1)
+        tl.addLayout(self.actions.layout())
+        self.split = QSplitter(Qt.Orientation.Vertical)
+        self.split.addWidget(table_box)
+        self.split.addWidget(self.detail)
+        self.split.setStretchFactor(0, 3)
+        self.split.setStretchFactor(1, 1)
         layout = QVBoxLayout(self)
         layout.addLayout(bar1)
         layout.addLayout(bar2)
-        layout.addWidget(split, 1)
+        layout.addLayout(bar3)
+        layout.addWidget(self.split, 1)
         layout.addWidget(self.hint)
 
         self.search.textChanged.connect(self.proxy.setFilterFixedString)
@@ -145,13 +208,23 @@ class ModelsView(QWidget):
         for spin in (self.min_size, self.max_size, self.min_context):
             spin.valueChanged.connect(self._apply_filters)
         self.open_only.toggled.connect(self._apply_filters)
+        self.use_combo.currentIndexChanged.connect(self._apply_filters)
         self.import_button.clicked.connect(self._choose_file)
         self.ollama_button.clicked.connect(self._ask_ollama)
         self.table.selectionModel().selectionChanged.connect(self._on_selection)
         self._loading = True
         self._select_after_refresh: str | None = None
+        persist.skip(self.fit_machine)
+        persist.restore(self, "models")
+        self._widths_restored = persist.has_state(self.table, "models")
+        self._badges = Recompute(
+            self, self._prepare_badges, self._show_badges, delay_ms=200, pool=ctx.pool,
+            on_error=lambda err: self.fit_status.setText(f"Fit not computed: {err.reason}"),
+        )  # fmt: skip
+        self.fit_machine.picked.connect(lambda _k: self._badges.schedule())
+        self.fit_context.currentIndexChanged.connect(self._badges.schedule)
         # Fill the table on the next event-loop pass, after the page's first paint.
-        QTimer.singleShot(0, self, self._first_fill)
+        after_first_paint(self, self._first_fill)
 
     def _first_fill(self) -> None:
         # The model database is read and the table's frame and cells prepared in a worker;
@@ -167,6 +240,7 @@ class ModelsView(QWidget):
             self._refresh(prepared=prepared)
             self.ctx.models_changed.connect(self._on_models_changed)
             self._load_user_models()
+            self._badges.run_now()
 
         def failed(err: WorkerError) -> None:
             self._loading = False
@@ -181,7 +255,61 @@ class ModelsView(QWidget):
         self._refresh(select=select)
 
     def busy(self) -> bool:
-        return self._loading
+        return self._loading or self._badges.busy()
+
+    # -- fit badges ------------------------------------------------------------------------------
+    def _prepare_badges(self) -> Any:
+        machine = self.fit_machine.key() or DEFAULT_MACHINE
+        context = int(self.fit_context.currentData() or DEFAULT_CONTEXT)
+        models = list(self.ctx.all_models())
+        catalog = self.ctx.catalog
+        self.fit_status.setText("computing...")
+
+        def work(token: Any) -> Any:
+            from forgeplanner.host import host_from_chip, host_this_machine
+            from forgeplanner.services.models_fit import fit_models
+
+            if machine == THIS_MACHINE:
+                host = host_this_machine()
+            else:
+                cfg = catalog.configs[machine]
+                host = host_from_chip(catalog.chips[cfg.chip_id], cfg.memory_gb, config=cfg)
+            result = fit_models(models, host, context=context, cancelled=lambda: token.cancelled)
+            return machine, context, {m.model_id: (m.verdict, m.best_quant) for m in result.models}
+
+        return work
+
+    def _show_badges(self, payload: Any) -> None:
+        _machine, context, fits = payload
+        self._fits = fits
+        self._fit_context_used = context
+        n = sum(1 for v, _ in fits.values() if v == "fits")
+        self.fit_status.setText(f"{n} of {len(fits)} models fit without raising the GPU limit")
+        self._refresh(select=self._selected_id())
+
+    def _badge_rows(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        out = []
+        for r in rows:
+            verdict, quant = self._fits.get(r["id"], (None, None))
+            text = None
+            if verdict is not None:
+                text = verdict_word(verdict, short=True) + (f" · {quant}" if quant else "")
+            out.append({**r, "fit": text, "fit_verdict": verdict, "fit_quant": quant})
+        return out
+
+    def _selected_id(self) -> str | None:
+        rows = self.table.selectionModel().selectedRows()
+        if not rows:
+            return None
+        return self.model.row_key(self.proxy.mapToSource(rows[0]).row())
+
+    def _current(self) -> tuple[str, str | None, str | None, int | None] | None:
+        model_id = self._selected_id()
+        if model_id is None:
+            return None
+        _verdict, quant = self._fits.get(model_id, (None, None))
+        context = int(self.fit_context.currentData() or DEFAULT_CONTEXT)
+        return model_id, self.fit_machine.key(), quant, context
 
     # -- data ----------------------------------------------------------------------------------
     def all_models(self) -> list[Any]:
@@ -204,19 +332,19 @@ class ModelsView(QWidget):
         )
 
     def _refresh(self, select: str | None = None, prepared: Any = None) -> None:
-        if prepared is None:
-            prepared = self.model.prepare(models_frame(self.all_models()))
-        frame = prepared.frame
+        if prepared is None or self._fits:
+            rows = prepared.records if prepared is not None else models_frame(self.all_models())
+            prepared = self.model.prepare(self._badge_rows(rows))
+        rows = prepared.records
         self.model.set_frame(prepared)
         self._fill_combo(
-            self.family, "All families", sorted({x for x in frame["family"] if isinstance(x, str)})
+            self.family, "All families", sorted({r["family"] for r in rows if r.get("family")})
         )
         self._fill_combo(
-            self.licence,
-            "All licences",
-            sorted({x for x in frame["license"] if isinstance(x, str) and x}),
+            self.licence, "All licences", sorted({r["license"] for r in rows if r.get("license")})
         )
-        fit_columns(self.table, self.model, max_width=240)
+        if not self._widths_restored:
+            fit_columns(self.table, self.model, max_width=240)
         self._apply_filters()
         if select is not None:
             self.select(select)
@@ -242,9 +370,7 @@ class ModelsView(QWidget):
         lic = self.licence.currentData()
         p.set_predicate("licence", None if lic is None else (lambda r, x=lic: r["license"] == x))
         moe = self.moe.currentData()
-        p.set_predicate(
-            "moe", None if moe is None else (lambda r, m=moe: (r["experts"] not in ("", None)) == m)
-        )
+        p.set_predicate("moe", None if moe is None else (lambda r, m=moe: bool(r["moe"]) == m))
         lo, hi = self.min_size.value(), self.max_size.value()
         p.set_predicate(
             "size",
@@ -265,6 +391,8 @@ class ModelsView(QWidget):
             if self.open_only.isChecked()
             else None,
         )
+        use = self.use_combo.currentData()
+        p.set_predicate("use", None if use is None else (lambda r, u=use: u in (r["uses"] or "")))
         self._update_count()
 
     def _update_count(self) -> None:
@@ -378,6 +506,7 @@ class ModelsView(QWidget):
             self.model.set_frame(self.model.frame())
 
     def shutdown(self) -> None:
+        self._badges.cancel()
         for w in self._workers:
             w.cancel()
 

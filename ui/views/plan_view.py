@@ -1,23 +1,22 @@
 """Plan view: the build plan being edited, its totals, estimates, layouts, measured runs, gate
-verdicts and exports; open/save `.fplan`; undo/redo of every edit.
+verdicts and exports; undo/redo of every edit.
 
-The view binds to `ctx.plan` (a `PlanDocument` holding an immutable `Plan`). An edit is a pure
-function from `forgeplanner.plan.edit`; the new plan is recomputed through the engine in a
-worker (`forgeplanner.plan.compute.recompute`) and then set on the document with a description,
-which pushes an undoable command. Undo/redo swap whole plan values, so the tables always show
-one consistent plan.
+The view binds to `ctx.plan` (a `PlanDocument` holding an immutable `Plan`); the file actions
+(new, open, save, export) are the File menu's (`ctx.documents`), so the unsaved-changes prompt
+and crash recovery cover them here too. An edit is a pure function from `forgeplanner.plan.edit`;
+the new plan is recomputed through the engine in a worker (`ui.plan_edits.edit_plan`) and then
+set on the document with a description, which pushes an undoable command. The Runs tab lists the
+stored benchmark runs and refreshes itself when a run is stored (`ctx.runs_changed`); a run from
+a machine that is not in the plan is flagged.
 """
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 from PySide6.QtCore import QByteArray, QSignalBlocker, Qt
 from PySide6.QtSvgWidgets import QSvgWidget
 from PySide6.QtWidgets import (
@@ -32,9 +31,11 @@ from PySide6.QtWidgets import (
     QInputDialog,
     QLabel,
     QLineEdit,
+    QMenu,
     QPlainTextEdit,
     QPushButton,
     QScrollArea,
+    QSizePolicy,
     QSpinBox,
     QTableView,
     QTabWidget,
@@ -44,30 +45,24 @@ from PySide6.QtWidgets import (
 )
 
 from forgeplanner.domain.plan import Build, Plan
+from forgeplanner.domain.runtime import Runtime
+from forgeplanner.errors import ForgePlannerError
 from forgeplanner.export import tables as t
-from ui import theme
-from ui.app import settings
+from forgeplanner.viewstate.vocabulary import machine_choices, runtime_choices, verdict_word
+from ui import persist, theme
 from ui.context import AppContext
+from ui.document import EXAMPLE, EXPORT_FORMATS, EXPORT_TITLES, now_iso
 from ui.errors import show_error
+from ui.pickers import MachinePicker, ModelPicker
+from ui.plan_edits import add_machine_to_plan, edit_plan, plan_sources
 from ui.table_model import Column, DataFrameTableModel, make_proxy
+from ui.widgets import after_first_paint, configure_table
 from ui.workers import start_worker
 
 MAIN_BUILD = "Main build"
-EXPORT_FILTERS = {
-    "md": "Markdown (*.md)",
-    "html": "HTML (*.html)",
-    "pdf": "PDF (*.pdf)",
-    "csv": "CSV (*.csv)",
-    "xlsx": "Excel workbook (*.xlsx)",
-    "json": "Evidence record (*.json)",
-}
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "70b-home-lab.fplan"
-SETTINGS_LAST_FILE = "plan/last_file"
+EXPORT_FILTERS = EXPORT_FORMATS
 OUTCOME_HUES = {"ALLOW": 120, "ESCALATE": 40, "DENY": 0}
-
-
-def now_iso() -> str:
-    return datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+__all__ = ["EXAMPLE", "PlanView", "add_machine_to_plan", "create_view", "edit_plan", "now_iso"]
 
 
 def _gib(v: Any) -> str:
@@ -87,8 +82,7 @@ def _pct(v: Any) -> str:
 
 
 BOM_COLUMNS = [
-    Column("machine", "Machine"),
-    Column("config_id", "Configuration"),
+    Column("machine_name", "Machine"),
     Column("count", "Count"),
     Column("unit_price_usd", "Unit price", _usd),
     Column("line_total_usd", "Line total", _usd),
@@ -106,15 +100,20 @@ MODEL_COLUMNS = [
     Column("context", "Context"),
     Column("license", "Licence"),
 ]
+LIKELY_TIP = (
+    "10th-90th percentile of measured / estimated over held-out published runs of similar "
+    "setups (runtime, dense or MoE, context)"
+)
 ESTIMATE_COLUMNS = [
     Column("model_id", "Model"),
     Column("quant", "Quant"),
-    Column("target", "Machine"),
-    Column("verdict", "Verdict"),
+    Column("target_name", "Machine"),
+    Column("verdict", "Verdict", lambda v: verdict_word(v, short=True)),
     Column("total_bytes", "Total", _gib),
     Column("gpu_limit_bytes", "GPU limit", _gib),
     Column("headroom_bytes", "Headroom", _gib),
     Column("decode_tps", "Decode tok/s", _tps),
+    Column("decode_range", "Likely decode", tooltip=LIKELY_TIP, missing=""),
     Column("prefill_tps", "Prefill tok/s", _tps),
     Column("max_context_that_fits", "Max context"),
 ]
@@ -126,19 +125,25 @@ CLUSTER_COLUMNS = [
     Column("kv_cache_bytes", "KV cache", _gib),
     Column("total_bytes", "Total", _gib),
     Column("gpu_limit_bytes", "GPU limit", _gib),
-    Column("verdict", "Verdict"),
+    Column("verdict", "Verdict", lambda v: verdict_word(v, short=True)),
+]
+PLATFORM_COLUMNS = [
+    Column("name", "Node"),
+    Column("config_id", "Configuration"),
+    Column("roles", "Roles"),
+    Column("power_w", "Max W", lambda v: f"{v:,.0f}"),
 ]
 RUN_COLUMNS = [
     Column("run_id", "Run"),
     Column("runner", "Runner"),
     Column("model", "Model"),
-    Column("host", "Host"),
-    Column("estimated_decode_tps", "Decode est.", _tps),
-    Column("measured_decode_tps", "Decode meas.", _tps),
-    Column("error_pct_decode_tps", "Decode error", _pct),
-    Column("estimated_prefill_tps", "Prefill est.", _tps),
-    Column("measured_prefill_tps", "Prefill meas.", _tps),
-    Column("error_pct_prefill_tps", "Prefill error", _pct),
+    Column("label", "Metric"),
+    Column("unit", "Unit"),
+    Column("estimated", "Estimated", _tps, "the estimate made before the run", missing="none"),
+    Column("measured", "Measured", _tps),
+    Column("error_pct", "Error", _pct, "(measured - estimated) / estimated", missing=""),
+    Column("measured_on", "Measured on"),
+    Column("in_plan_text", "In the plan", tooltip="did the run measure a machine of this plan?"),
     Column("started_at", "Started"),
 ]
 VERDICT_COLUMNS = [
@@ -156,109 +161,20 @@ def _background(record: dict[str, Any], key: str):
         return theme.verdict_tint(str(record.get("verdict")))
     if key == "outcome" and record.get("outcome") in OUTCOME_HUES:
         return theme.tint(OUTCOME_HUES[record["outcome"]])
+    if key == "in_plan_text" and record.get("in_plan") is False:
+        return theme.tint(40)
     return None
 
 
 def _table(columns: list[Column], key: str | None = None) -> tuple[QTableView, DataFrameTableModel]:
-    model = DataFrameTableModel(columns, pd.DataFrame(), key_column=key, background=_background)
+    model = DataFrameTableModel(columns, [], key_column=key, background=_background)
     view = QTableView()
     view.setModel(make_proxy(model, view))
-    view.setSortingEnabled(True)
-    view.model().sort(-1)  # keep the plan's own order until the user sorts a column
-    view.setSelectionBehavior(QTableView.SelectionBehavior.SelectRows)
-    view.setSelectionMode(QTableView.SelectionMode.SingleSelection)
-    view.setAlternatingRowColors(True)
+    configure_table(view, sortable=True)
+    view.sortByColumn(-1, Qt.SortOrder.AscendingOrder)  # the plan's own order until sorted
     view.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-    view.horizontalHeader().setStretchLastSection(True)
     view.horizontalHeader().setMaximumSectionSize(360)
-    view.verticalHeader().setVisible(False)
     return view, model
-
-
-def _frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
-    return pd.DataFrame(rows) if rows else pd.DataFrame()
-
-
-_SOURCES: weakref.WeakKeyDictionary[AppContext, Any] = weakref.WeakKeyDictionary()
-
-
-def plan_sources(ctx: AppContext) -> Any:
-    """The engine behind plan edits (catalog and models shared with the other views)."""
-    if ctx not in _SOURCES:
-        from forgeplanner.plan.sources import EngineSources
-
-        _SOURCES[ctx] = EngineSources(catalog=ctx.catalog, models=ctx.models)
-    return _SOURCES[ctx]
-
-
-def edit_plan(
-    ctx: AppContext,
-    fn: Callable[[Plan, str], Plan],
-    text: str,
-    *,
-    recompute: bool = True,
-    parent: QWidget | None = None,
-    on_finished: Callable[[], None] | None = None,
-) -> Any:
-    """Edit the current plan from any view: `fn(plan, now) -> plan` is a pure edit from
-    `forgeplanner.plan.edit`; the result is recomputed through the engine in a worker and set
-    on `ctx.plan` as one undoable step named `text`. With no plan open, a new one is started.
-    Returns the worker (or None when nothing runs in the background)."""
-    from forgeplanner.plan import edit
-
-    plan = ctx.plan.plan
-    if plan is None:
-        plan = edit.new_plan("Untitled plan", now_iso())
-    try:
-        edited = fn(plan, now_iso())
-    except Exception as exc:
-        show_error(parent, exc)
-        if on_finished is not None:
-            on_finished()
-        return None
-    if not recompute:
-        ctx.plan.set_plan(edited, text)
-        if on_finished is not None:
-            on_finished()
-        return None
-    sources = plan_sources(ctx)
-
-    def job(token):
-        from forgeplanner.plan.compute import recompute as do_recompute
-
-        yield "recomputing estimates"
-        return do_recompute(edited, sources, edited.updated_at)
-
-    return start_worker(
-        ctx.pool,
-        job,
-        on_result=lambda new: ctx.plan.set_plan(new, text),
-        on_error=lambda err: show_error(parent, err),
-        on_finished=on_finished,
-    )
-
-
-def add_machine_to_plan(
-    ctx: AppContext,
-    config_id: str,
-    count: int = 1,
-    condition: str = "new",
-    alternative: str | None = None,
-    parent: QWidget | None = None,
-) -> Any:
-    """For other views ("add this choice to the plan"): price the machine through the engine,
-    add it, recompute, undoable."""
-    from forgeplanner.plan import edit
-
-    try:
-        machine = plan_sources(ctx).machine(config_id, count, condition)
-    except Exception as exc:
-        show_error(parent, exc)
-        return None
-    return edit_plan(
-        ctx, lambda p, now: edit.add_machine(p, machine, now, alternative),
-        f"Add {count} x {config_id}", parent=parent,
-    )  # fmt: skip
 
 
 class PlanView(QWidget):
@@ -267,68 +183,97 @@ class PlanView(QWidget):
         self.ctx = ctx
         self.doc = ctx.plan
         self._worker: Any = None
+        self._runs_worker: Any = None
+        self._first_pending = True
         self._policy_path: str | None = None
         self._build_ui()
+        persist.restore(self, "plan")
         self.doc.plan_changed.connect(self._on_plan_changed)
         self.doc.undo_stack.cleanChanged.connect(self._update_title)
+        self.ctx.documents.title_changed.connect(self._update_title)
+        self.ctx.runs_changed.connect(self.refresh_runs)
+        # The tables, charts and run list are filled after the page's first paint (reading the
+        # plan file and drawing its charts is the page's most expensive part).
+        self._first_pending = True
+        after_first_paint(self, self._first_fill)
+
+    def _first_fill(self) -> None:
+        self._first_pending = False
         if self.doc.plan is None:
-            self._open_initial()
+            self.ctx.documents.open_initial()
         else:
             self._on_plan_changed(self.doc.plan)
+        self.refresh_runs()
+
+    def busy(self) -> bool:
+        return self._first_pending or self._runs_worker is not None
 
     # -- layout ---------------------------------------------------------------------------------
 
     def _build_ui(self) -> None:
         outer = QVBoxLayout(self)
         bar = QHBoxLayout()
+        docs = self.ctx.documents
         self.new_button = QPushButton("New")
-        self.open_button = QPushButton("Open…")
+        self.open_button = QPushButton("Open...")
         self.save_button = QPushButton("Save")
-        self.save_as_button = QPushButton("Save as…")
+        self.save_as_button = QPushButton("Save as...")
         self.undo_action = self.doc.undo_stack.createUndoAction(self, "Undo")
         self.redo_action = self.doc.undo_stack.createRedoAction(self, "Redo")
         # No shortcuts here: the main window's Edit menu binds Ctrl+Z / Ctrl+Shift+Z to the
-        # same stack, and a second binding would make the keys ambiguous.
+        # same stack, and a second binding would make the keys ambiguous. The buttons say
+        # "Undo" / "Redo" and keep their width; what they undo is in the tooltip (a button
+        # that grew with "Undo Rename to ..." moved the toolbar under the cursor).
         self.undo_button = QToolButton()
-        self.undo_button.setDefaultAction(self.undo_action)
         self.redo_button = QToolButton()
-        self.redo_button.setDefaultAction(self.redo_action)
-        for w in (
-            self.new_button,
-            self.open_button,
-            self.save_button,
-            self.save_as_button,
-            self.undo_button,
-            self.redo_button,
-        ):
+        for button, action, word in ((self.undo_button, self.undo_action, "Undo"),
+                                     (self.redo_button, self.redo_action, "Redo")):  # fmt: skip
+            button.setText(word)
+            button.clicked.connect(action.trigger)
+            action.changed.connect(self._sync_undo_buttons)
+            button.setFixedWidth(button.sizeHint().width() + 8)
+        self._sync_undo_buttons()
+        for w in (self.new_button, self.open_button, self.save_button, self.save_as_button,
+                  self.undo_button, self.redo_button):  # fmt: skip
             bar.addWidget(w)
         bar.addSpacing(16)
-        bar.addWidget(QLabel("Export:"))
-        self.export_buttons: dict[str, QPushButton] = {}
+        self.export_button = QToolButton()
+        self.export_button.setText("Export")
+        self.export_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        menu = QMenu(self.export_button)
+        self.export_actions: dict[str, Any] = {}
         for fmt in EXPORT_FILTERS:
-            b = QPushButton(fmt.upper())
-            b.setToolTip(f"Export the plan as {EXPORT_FILTERS[fmt]}")
-            b.clicked.connect(lambda _=False, f=fmt: self._export_clicked(f))
-            self.export_buttons[fmt] = b
-            bar.addWidget(b)
+            action = menu.addAction(EXPORT_TITLES[fmt])
+            action.triggered.connect(lambda _=False, f=fmt: docs.export(f))
+            self.export_actions[fmt] = action
+        self.export_button.setMenu(menu)
+        bar.addWidget(self.export_button)
+        self.verify_button = QPushButton("Verify evidence...")
+        self.verify_button.setToolTip("Check an evidence record's digests (File > Verify evidence)")
+        self.verify_button.clicked.connect(lambda: docs.verify_evidence())
+        bar.addWidget(self.verify_button)
         bar.addStretch(1)
         outer.addLayout(bar)
         self.new_button.clicked.connect(self._new_clicked)
-        self.open_button.clicked.connect(self._open_clicked)
+        self.open_button.clicked.connect(lambda: docs.open())
         self.save_button.clicked.connect(lambda: self.save())
         self.save_as_button.clicked.connect(self._save_as_clicked)
 
         head = QHBoxLayout()
         self.name_edit = QLineEdit()
         self.name_edit.setPlaceholderText("plan name")
+        persist.skip(self.name_edit)
         self.name_edit.editingFinished.connect(self._rename)
         self.file_label = QLabel()
         self.file_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.file_label.setMinimumWidth(40)  # a long path is cut, not a reason to widen
+        self.file_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         head.addWidget(QLabel("Plan:"))
         head.addWidget(self.name_edit, 2)
         head.addWidget(self.file_label, 3)
         head.addWidget(QLabel("Build:"))
         self.build_combo = QComboBox()
+        persist.skip(self.build_combo)
         self.build_combo.currentIndexChanged.connect(lambda _: self._refresh())
         head.addWidget(self.build_combo, 2)
         outer.addLayout(head)
@@ -349,8 +294,8 @@ class PlanView(QWidget):
             label = QLabel("–")
             label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
             self.total_labels[key] = label
-            grid.addWidget(QLabel(title + ":"), 0, 2 * i)
-            grid.addWidget(label, 0, 2 * i + 1)
+            grid.addWidget(QLabel(title + ":"), i // 3, 2 * (i % 3))
+            grid.addWidget(label, i // 3, 2 * (i % 3) + 1)
         self.duty_spin = QDoubleSpinBox()
         self.duty_spin.setRange(0, 24)
         self.duty_spin.setSuffix(" h/day at load")
@@ -361,13 +306,16 @@ class PlanView(QWidget):
         self.tariff_spin.setSuffix(" /kWh")
         self.duty_spin.editingFinished.connect(self._power_changed)
         self.tariff_spin.editingFinished.connect(self._power_changed)
-        grid.addWidget(QLabel("Duty cycle:"), 1, 0)
-        grid.addWidget(self.duty_spin, 1, 1, 1, 2)
-        grid.addWidget(QLabel("Tariff:"), 1, 3)
-        grid.addWidget(self.tariff_spin, 1, 4, 1, 2)
+        persist.skip(self.duty_spin)
+        persist.skip(self.tariff_spin)
+        grid.addWidget(QLabel("Duty cycle:"), 2, 0)
+        grid.addWidget(self.duty_spin, 2, 1)
+        grid.addWidget(QLabel("Tariff:"), 2, 2)
+        grid.addWidget(self.tariff_spin, 2, 3)
+        grid.setColumnStretch(5, 1)
         self.power_basis = QLabel()
         self.power_basis.setWordWrap(True)
-        grid.addWidget(self.power_basis, 2, 0, 1, 12)
+        grid.addWidget(self.power_basis, 3, 0, 1, 6)
         outer.addWidget(totals)
 
         self.tabs = QTabWidget()
@@ -387,9 +335,9 @@ class PlanView(QWidget):
         self.bom_view, self.bom_model = _table(BOM_COLUMNS, "config_id")
         lay.addWidget(self.bom_view)
         row = QHBoxLayout()
-        self.config_combo = QComboBox()
-        self.config_combo.setEditable(True)
-        self.config_combo.setMinimumContentsLength(30)
+        self.config_combo = MachinePicker()
+        self.config_combo.setMinimumContentsLength(28)
+        persist.skip(self.config_combo)
         self.count_spin = QSpinBox()
         self.count_spin.setRange(1, 64)
         self.condition_combo = QComboBox()
@@ -399,7 +347,7 @@ class PlanView(QWidget):
         self.add_machine_button.clicked.connect(self._add_machine_clicked)
         self.remove_machine_button.clicked.connect(self._remove_machine_clicked)
         for x in (
-            QLabel("Configuration:"),
+            QLabel("Machine:"),
             self.config_combo,
             QLabel("×"),
             self.count_spin,
@@ -427,13 +375,15 @@ class PlanView(QWidget):
         self.model_view.setMaximumHeight(140)
         lay.addWidget(self.model_view)
         row = QHBoxLayout()
-        self.model_combo = QComboBox()
-        self.model_combo.setEditable(True)
-        self.model_combo.setMinimumContentsLength(24)
-        self.quant_edit = QLineEdit("Q4_K_M")
-        self.quant_edit.setMaximumWidth(110)
+        self.model_combo = ModelPicker()
+        self.model_combo.setMinimumContentsLength(18)
+        persist.skip(self.model_combo)
+        self.quant_combo = QComboBox()
         self.runtime_combo = QComboBox()
-        self.runtime_combo.addItems(["llama.cpp", "mlx", "ollama"])
+        for label, value in runtime_choices():
+            self.runtime_combo.addItem(label, value)
+        self.model_combo.picked.connect(lambda _k: self._fill_quants())
+        self.runtime_combo.currentIndexChanged.connect(lambda _i: self._fill_quants())
         self.context_spin = QSpinBox()
         self.context_spin.setRange(256, 2_000_000)
         self.context_spin.setSingleStep(1024)
@@ -442,20 +392,16 @@ class PlanView(QWidget):
         self.remove_model_button = QPushButton("Remove selected")
         self.add_model_button.clicked.connect(self._add_model_clicked)
         self.remove_model_button.clicked.connect(self._remove_model_clicked)
-        for x in (
-            QLabel("Model:"),
-            self.model_combo,
-            QLabel("Quant:"),
-            self.quant_edit,
-            self.runtime_combo,
-            QLabel("Context:"),
-            self.context_spin,
-            self.add_model_button,
-            self.remove_model_button,
-        ):
+        for x in (QLabel("Model:"), self.model_combo, QLabel("Quantization:"), self.quant_combo):
             row.addWidget(x)
         row.addStretch(1)
         lay.addLayout(row)
+        row2 = QHBoxLayout()
+        for x in (QLabel("Runtime:"), self.runtime_combo, QLabel("Context:"), self.context_spin,
+                  self.add_model_button, self.remove_model_button):  # fmt: skip
+            row2.addWidget(x)
+        row2.addStretch(1)
+        lay.addLayout(row2)
         lay.addWidget(QLabel("Estimates (every model on every machine kind of this build):"))
         self.estimate_view, self.estimate_model = _table(ESTIMATE_COLUMNS)
         lay.addWidget(self.estimate_view, 1)
@@ -466,14 +412,21 @@ class PlanView(QWidget):
         lay = QVBoxLayout(w)
         self.cluster_summary = QLabel("No inference cluster in this build.")
         self.cluster_summary.setWordWrap(True)
+        lay.addWidget(QLabel("<b>Inference cluster</b> (add one from the Cluster view)"))
         lay.addWidget(self.cluster_summary)
         self.cluster_view, self.cluster_model = _table(CLUSTER_COLUMNS, "name")
         lay.addWidget(self.cluster_view, 1)
+        lay.addWidget(QLabel("<b>K3s platform</b> (add one from the Platform view)"))
+        self.platform_summary = QLabel("No K3s platform layout in this build.")
+        self.platform_summary.setWordWrap(True)
+        lay.addWidget(self.platform_summary)
+        self.platform_view, self.platform_model = _table(PLATFORM_COLUMNS, "name")
+        lay.addWidget(self.platform_view, 1)
         self.platform_text = QPlainTextEdit()
         self.platform_text.setReadOnly(True)
         self.platform_text.setPlaceholderText("No K3s platform layout in this build.")
-        lay.addWidget(QLabel("K3s platform:"))
-        lay.addWidget(self.platform_text, 1)
+        self.platform_text.setMaximumHeight(self.fontMetrics().height() * 6)
+        lay.addWidget(self.platform_text)
         return w
 
     def _runs_tab(self) -> QWidget:
@@ -481,45 +434,70 @@ class PlanView(QWidget):
         lay = QVBoxLayout(w)
         self.run_view, self.run_model = _table(RUN_COLUMNS, "run_id")
         lay.addWidget(self.run_view, 1)
+        self.run_warnings = QLabel()
+        self.run_warnings.setWordWrap(True)
+        lay.addWidget(self.run_warnings)
         row = QHBoxLayout()
         self.run_combo = QComboBox()
         self.run_combo.setMinimumContentsLength(40)
-        self.run_combo.setPlaceholderText("finished benchmark runs (Refresh)")
-        self.refresh_runs_button = QPushButton("Refresh")
+        self.run_combo.setPlaceholderText("no finished benchmark runs yet (Benchmarks view)")
+        persist.skip(self.run_combo)
         self.attach_button = QPushButton("Attach run")
         self.detach_button = QPushButton("Detach selected")
-        self.refresh_runs_button.clicked.connect(self.refresh_runs)
         self.attach_button.clicked.connect(self._attach_clicked)
         self.detach_button.clicked.connect(self._detach_clicked)
-        for x in (
-            QLabel("Run:"),
-            self.run_combo,
-            self.refresh_runs_button,
-            self.attach_button,
-            self.detach_button,
-        ):
+        for x in (QLabel("Run:"), self.run_combo, self.attach_button, self.detach_button):
             row.addWidget(x)
         row.addStretch(1)
         lay.addLayout(row)
         return w
 
-    def refresh_runs(self) -> None:
-        """List the store's finished runs to attach (newest first)."""
-        from forgeplanner.store import BenchRunRepo
+    def _sync_undo_buttons(self) -> None:
+        from shiboken6 import isValid
 
-        try:
-            with self.ctx.store().session() as s:
+        for button, action in ((self.undo_button, self.undo_action),
+                               (self.redo_button, self.redo_action)):  # fmt: skip
+            if not (isValid(button) and isValid(action)):
+                return  # the view is being torn down
+            button.setEnabled(action.isEnabled())
+            button.setToolTip(action.text())
+
+    def refresh_runs(self) -> None:
+        """List the store's finished runs to attach (newest first), read in a worker; called
+        when the view opens and whenever a run is stored."""
+        store = self.ctx.store
+
+        def job(token):
+            from forgeplanner.store import BenchRunRepo
+
+            yield "runs"
+            with store().session() as s:
                 runs = BenchRunRepo(s).list(status="ok", limit=500)
-        except Exception as exc:
-            show_error(self, exc)
-            return
-        self.run_combo.clear()
-        for r in runs:
-            model = r.model_ref or r.params.get("model_id") or r.params.get("model") or ""
-            label = f"{r.id}: {r.runner} {model} ({r.started_at:%Y-%m-%d %H:%M})"
-            self.run_combo.addItem(label, r.id)
-        if runs:
-            self.run_combo.setCurrentIndex(0)
+            return [
+                (r.id, f"{r.id}: {r.runner} "
+                       f"{r.model_ref or r.params.get('model_id') or r.params.get('model') or ''}"
+                       f" ({r.started_at:%Y-%m-%d %H:%M})")
+                for r in runs
+            ]  # fmt: skip
+
+        def done(items: list[tuple[int, str]]) -> None:
+            current = self.run_combo.currentData()
+            self.run_combo.clear()
+            for run_id, label in items:
+                self.run_combo.addItem(label, run_id)
+            i = self.run_combo.findData(current)
+            self.run_combo.setCurrentIndex(i if i >= 0 else (0 if items else -1))
+
+        def finished() -> None:
+            self._runs_worker = None
+
+        self._runs_worker = start_worker(
+            self.ctx.pool, job, on_result=done, on_finished=finished,
+            on_error=lambda err: self.run_warnings.setText(
+                f"The stored runs could not be read: {err.reason}"
+            ),
+            owner=self,
+        )  # fmt: skip
 
     def _charts_tab(self) -> QWidget:
         """The export's own SVG charts (memory, speed vs context, price vs speed), so the view
@@ -586,14 +564,25 @@ class PlanView(QWidget):
     def _fill_pickers(self) -> None:
         if self.config_combo.count():
             return
-        try:
-            configs = sorted(self.ctx.catalog.configs)
-            models = sorted(m.id for m in self.ctx.models.all())
-        except Exception as exc:  # the catalog failing to load is shown, not swallowed
-            show_error(self, exc)
+        self.config_combo.set_machines(machine_choices(self.ctx.catalog))
+        self.model_combo.set_models(self.ctx.all_models(), keep="llama-3.3-70b")
+        self._fill_quants("Q4_K_M")
+
+    def _fill_quants(self, prefer: str | None = None) -> None:
+        from forgeplanner.engine.quant import quants_for
+
+        keep = prefer or self.quant_combo.currentData() or "Q4_K_M"
+        model_id = self.model_combo.key()
+        if model_id is None:
             return
-        self.config_combo.addItems(configs)
-        self.model_combo.addItems(models)
+        spec = self.ctx.model(model_id)
+        self.quant_combo.clear()
+        for q in quants_for(spec, self.runtime_combo.currentData()):
+            self.quant_combo.addItem(f"{q.name} ({q.bits_per_weight:g} bpw)", q.name)
+        i = self.quant_combo.findData(keep)
+        if i < 0:
+            i = max(self.quant_combo.findData("Q4_K_M"), self.quant_combo.findData("MLX-4bit"))
+        self.quant_combo.setCurrentIndex(max(i, 0))
 
     def plan(self) -> Plan | None:
         return self.doc.plan
@@ -614,28 +603,10 @@ class PlanView(QWidget):
         except KeyError:
             return plan.build
 
-    def _open_initial(self) -> None:
-        last = settings().value(SETTINGS_LAST_FILE, "", str)
-        for candidate in (last, str(EXAMPLE)):
-            if candidate and Path(candidate).is_file():
-                try:
-                    self.open(candidate)
-                    return
-                except Exception:  # a stale or broken last file: fall back to the example
-                    continue
-        from forgeplanner.plan import edit
-
-        self._replace_document(edit.new_plan("Untitled plan", now_iso()), None)
-
     @property
     def path(self) -> Path | None:
         """The document's file (kept on `ctx.plan`, so it survives the view)."""
         return self.doc.path
-
-    def _replace_document(self, plan: Plan, path: Path | None) -> None:
-        """Load without an undo entry: opening a file starts a fresh history."""
-        self.doc.replace_plan(plan, path)
-        self._update_title()
 
     def _on_plan_changed(self, plan: Plan | None) -> None:
         self._fill_pickers()
@@ -680,10 +651,11 @@ class PlanView(QWidget):
         self.power_basis.setText(f"Basis: {tot['power_basis']}")
         alt = self.alternative()
         self.rationale.setText(plan.alternative(alt).rationale if alt else "")
-        self.bom_model.set_frame(_frame(t.bom_rows(build)))
-        self.model_model.set_frame(_frame(t.model_rows(build)))
-        self.estimate_model.set_frame(_frame(t.estimate_rows(build)))
-        self.cluster_model.set_frame(_frame(t.cluster_node_rows(build)))
+        self.bom_model.set_frame(t.bom_rows(build))
+        self.model_model.set_frame(t.model_rows(build))
+        self.estimate_model.set_frame(self._estimate_rows(build))
+        self.cluster_model.set_frame(t.cluster_node_rows(build))
+        self.platform_model.set_frame(t.platform_node_rows(build))
         if build.cluster is not None:
             res = build.cluster.result
             self.cluster_summary.setText(
@@ -694,8 +666,22 @@ class PlanView(QWidget):
         else:
             self.cluster_summary.setText("No inference cluster in this build.")
         self.platform_text.setPlainText(self._platform_text(build))
-        self.run_model.set_frame(_frame(t.run_rows(plan)))
-        self.verdict_model.set_frame(_frame(t.verdict_rows(plan)))
+        if build.platform is not None:
+            inputs = build.platform.inputs
+            model = inputs.get("model_id")
+            self.platform_summary.setText(
+                f"{len(t.platform_node_rows(build))} nodes"
+                + (f", serving {model} {inputs.get('quant') or ''}" if model else "")
+                + f". {build.platform.basis}"
+            )
+        else:
+            self.platform_summary.setText("No K3s platform layout in this build.")
+        run_rows = [dict(r, in_plan_text="yes" if r["in_plan"] else "no")
+                    for r in t.run_metric_rows(plan)]  # fmt: skip
+        self.run_model.set_frame(run_rows)
+        warnings = [r["warning"] for r in t.run_rows(plan) if r["warning"]]
+        self.run_warnings.setText("\n".join(f"Warning: {w}." for w in warnings))
+        self.verdict_model.set_frame(t.verdict_rows(plan))
         self._show_outcome(plan)
         self._refresh_charts(plan)
 
@@ -723,13 +709,21 @@ class PlanView(QWidget):
         self.gate_outcome.setText(f"Overall: {overall}")
 
     def _update_title(self, *_: Any) -> None:
-        name = str(self.path) if self.path else "not saved"
+        if self.path == EXAMPLE:
+            name = "the shipped example"
+        elif self.path:
+            name = _home_relative(self.path)
+        else:
+            name = "not saved"
         try:
             clean = self.doc.undo_stack.isClean()
         except RuntimeError:  # the context is being torn down (its stack emits on clear)
             return
         dirty = "" if clean else "  (modified)"
         self.file_label.setText(f"{name}{dirty}")
+        self.file_label.setToolTip(
+            "Save asks where to keep your copy" if self.path == EXAMPLE else str(self.path or "")
+        )
 
     def _set_busy(self, busy: bool, text: str = "") -> None:
         for w in (
@@ -760,13 +754,29 @@ class PlanView(QWidget):
             on_finished=lambda: self._set_busy(False, ""),
         )  # fmt: skip
 
+    def _estimate_rows(self, build: Build) -> list[dict[str, Any]]:
+        """The plan's estimates with the likely range of each decode speed (the engine's
+        bands for its runtime, dense or MoE, and context; viewstate.speed)."""
+        from forgeplanner.viewstate.speed import likely_range, range_text
+
+        rows = t.estimate_rows(build)
+        for r in rows:
+            try:
+                moe = self.ctx.model(r["model_id"]).moe is not None
+            except ForgePlannerError:  # a model this installation does not know
+                r["decode_range"] = None
+                continue
+            dr = likely_range(r["decode_tps"], r["runtime"], "decode", moe, int(r["context"]))
+            r["decode_range"] = range_text(*dr) if dr else None
+        return rows
+
     def add_machine(self, config_id: str, count: int = 1, condition: str = "new") -> None:
         from forgeplanner.plan import edit
 
         alt = self.alternative()
         try:
             machine = self.sources().machine(config_id, count, condition)
-        except Exception as exc:
+        except (ValueError, ForgePlannerError) as exc:
             show_error(self, exc)
             return
         self.apply_edit(
@@ -782,14 +792,14 @@ class PlanView(QWidget):
         )
 
     def add_model(
-        self, model_id: str, quant: str, runtime: str = "llama.cpp", context: int = 8192
+        self, model_id: str, quant: str, runtime: str = Runtime.LLAMA_CPP, context: int = 8192
     ) -> None:
         from forgeplanner.plan import edit
 
         alt = self.alternative()
         try:
             model = self.sources().model(model_id, quant, runtime, context)
-        except Exception as exc:
+        except (ValueError, ForgePlannerError) as exc:
             show_error(self, exc)
             return
         self.apply_edit(
@@ -823,7 +833,7 @@ class PlanView(QWidget):
             with self.ctx.store().session() as s:
                 record = BenchRunRepo(s).get(int(run_id), raw=True)
             run = attached_from_record(record)
-        except Exception as exc:
+        except (ValueError, ForgePlannerError) as exc:
             show_error(self, exc)
             return
         self.apply_edit(
@@ -869,11 +879,9 @@ class PlanView(QWidget):
         return str(view.model().data(rows[0], ROW_KEY_ROLE))
 
     def _add_machine_clicked(self) -> None:
-        self.add_machine(
-            self.config_combo.currentText().strip(),
-            self.count_spin.value(),
-            self.condition_combo.currentText(),
-        )
+        key = self.config_combo.key()
+        if key:
+            self.add_machine(key, self.count_spin.value(), self.condition_combo.currentText())
 
     def _remove_machine_clicked(self) -> None:
         key = self._selected_key(self.bom_view)
@@ -881,12 +889,14 @@ class PlanView(QWidget):
             self.remove_machine(key)
 
     def _add_model_clicked(self) -> None:
-        self.add_model(
-            self.model_combo.currentText().strip(),
-            self.quant_edit.text().strip(),
-            self.runtime_combo.currentText(),
-            self.context_spin.value(),
-        )
+        key = self.model_combo.key()
+        if key:
+            self.add_model(
+                key,
+                self.quant_combo.currentData() or "Q4_K_M",
+                self.runtime_combo.currentData(),
+                self.context_spin.value(),
+            )
 
     def _remove_model_clicked(self) -> None:
         key = self._selected_key(self.model_view)
@@ -930,7 +940,7 @@ class PlanView(QWidget):
             return
         try:
             result = evaluate(plan, load_policy(self._policy_path), self.alternative())
-        except Exception as exc:
+        except (ValueError, OSError, ForgePlannerError) as exc:
             show_error(self, exc)
             return
         self.apply_edit(
@@ -939,79 +949,50 @@ class PlanView(QWidget):
             recompute=False,
         )
 
-    # -- files ----------------------------------------------------------------------------------
+    # -- files (the File menu's actions, through ctx.documents) --------------------------------
 
     def _new_clicked(self) -> None:
-        from forgeplanner.plan import edit
-
-        self._replace_document(edit.new_plan("Untitled plan", now_iso()), None)
-
-    def _open_clicked(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Open plan", "", "Plans (*.fplan)")
-        if path:
-            try:
-                self.open(path)
-            except Exception as exc:
-                show_error(self, exc)
+        self.ctx.documents.new()
+        self._update_title()
 
     def open(self, path: str | Path) -> None:
-        self.doc.open(path)
-        self._update_title()
-        settings().setValue(SETTINGS_LAST_FILE, str(path))
-        self.ctx.status(f"Opened {path}")
+        if self.ctx.documents.open(path):
+            self._update_title()
 
     def save(self, path: str | Path | None = None) -> bool:
-        plan = self.plan()
-        target = Path(path) if path else self.path
-        if plan is None:
-            return False
-        if target is None or (path is None and target == EXAMPLE):
-            return self._save_as_clicked()  # never overwrite the shipped example silently
-        try:
-            self.doc.save(target)
-        except Exception as exc:
-            show_error(self, exc)
-            return False
-        settings().setValue(SETTINGS_LAST_FILE, str(target))
+        docs = self.ctx.documents
+        ok = docs.save() if path is None else docs.save_as(path)
         self._update_title()
-        self.ctx.status(f"Saved {target}")
-        return True
+        return ok
 
     def _save_as_clicked(self) -> bool:
-        path, _ = QFileDialog.getSaveFileName(self, "Save plan", "", "Plans (*.fplan)")
-        return bool(path) and self.save(path)
+        ok = self.ctx.documents.save_as()
+        self._update_title()
+        return ok
 
     def export(self, fmt: str, path: str | Path) -> Path | None:
-        from forgeplanner.export.render import export_plan
-
-        plan = self.plan()
-        if plan is None:
-            return None
-        try:
-            out = export_plan(plan, fmt, path, now=now_iso())
-        except Exception as exc:
-            show_error(self, exc)
-            return None
-        self.ctx.status(f"Exported {out}")
-        return out
-
-    def _export_clicked(self, fmt: str) -> None:
-        plan = self.plan()
-        stem = plan.name if plan else "plan"
-        path, _ = QFileDialog.getSaveFileName(
-            self, f"Export {fmt.upper()}", f"{stem}.{fmt}", EXPORT_FILTERS[fmt]
-        )
-        if path:
-            self.export(fmt, path)
+        return self.ctx.documents.export(fmt, path)
 
     def shutdown(self) -> None:
-        if self._worker is not None:
-            self._worker.cancel()
+        for w in (self._worker, self._runs_worker):
+            if w is not None:
+                w.cancel()
         try:
             self.doc.plan_changed.disconnect(self._on_plan_changed)
             self.doc.undo_stack.cleanChanged.disconnect(self._update_title)
+            self.ctx.runs_changed.disconnect(self.refresh_runs)
+            self.ctx.documents.title_changed.disconnect(self._update_title)
         except (RuntimeError, TypeError):  # already disconnected, or the context is gone
             pass
+
+
+def _home_relative(path: Path) -> str:
+    """'~/plans/lab.fplan' for a file under the home folder (shorter, and the same on screen
+    for every user); other paths as they are."""
+    try:
+        return "~/" + str(Path(path).resolve().relative_to(Path.home().resolve()))
+    except ValueError:
+        return str(path)
 
 
 def create_view(ctx: AppContext) -> QWidget:
