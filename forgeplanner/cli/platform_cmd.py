@@ -1,8 +1,8 @@
 """`forgeplanner platform layout`: the K3s shelf's node roles, service placement, power, heat,
 install commands and manifests.
 
-    forgeplanner platform layout --node NAME=CONFIG_ID ... [--model ID --quant Q]
-        [--runtime ollama|mlx] [--context N] [--manifests DIR] [--json]
+    forgeplanner platform layout --node NAME=CONFIG_ID[:ROLE[+ROLE...]] ... [--model ID --quant Q]
+        [--runtime ollama|mlx] [--context N] [--manifests DIR] [--gitops DIR] [--json]
 
 `build_platform` is the glue (catalog, model database, memory engine -> the pure layout); the
 desktop view calls it too. Only `write_manifests` touches files: every file is written to a
@@ -47,12 +47,17 @@ class PlatformResult:
 
 
 def parse_node(text: str) -> tuple[str, str]:
-    name, sep, config_id = text.partition("=")
-    if not sep or not name.strip() or not config_id.strip():
-        raise PlatformError(
-            f"--node '{text}': expected NAME=CONFIG_ID (e.g. mini-1=mac-mini-2018-i7-32gb)"
-        )
-    return name.strip(), config_id.strip()
+    name, config_id, _roles = parse_node_pins(text)
+    return name, config_id
+
+
+def parse_node_pins(text: str) -> tuple[str, str, tuple[str, ...]]:
+    from forgeplanner.platform.pins import PinError, parse_node_arg
+
+    try:
+        return parse_node_arg(text)
+    except PinError as exc:
+        raise PlatformError(str(exc)) from None
 
 
 def build_platform(
@@ -70,6 +75,7 @@ def build_platform(
     from forgeplanner.host import host_from_config
     from forgeplanner.platform.k3s import install_commands, suggested_addresses
     from forgeplanner.platform.manifests import render_manifests
+    from forgeplanner.platform.pins import cpu_clock_ghz
 
     if (model_id is None) != (quant is None):
         raise PlatformError("--model and --quant go together")
@@ -88,7 +94,7 @@ def build_platform(
             raise PlatformError(str(exc)) from None
     nodes = []
     for arg in node_args:
-        name, config_id = parse_node(arg)
+        name, config_id, pinned = parse_node_pins(arg)
         if config_id not in catalog.configs:
             raise NotFoundError("machine configuration", config_id, sorted(catalog.configs))
         cfg = catalog.configs[config_id]
@@ -119,6 +125,8 @@ def build_platform(
                 model_verdict=verdict,
                 model_need_bytes=need,
                 model_limit_bytes=limit,
+                cpu_ghz=cpu_clock_ghz(chip.name),
+                pinned_roles=pinned,
             )
         )
     try:
@@ -175,8 +183,9 @@ def register(subparsers: Any) -> None:
         "--node",
         action="append",
         required=True,
-        metavar="NAME=CONFIG_ID",
-        help="a machine: its node name and catalog configuration; repeat",
+        metavar="NAME=CONFIG_ID[:ROLE[+ROLE...]]",
+        help="a machine: its node name and catalog configuration, optionally pinned roles "
+        "(control-plane, worker, telemetry, registry, gitops, inference); repeat",
     )
     lay.add_argument("--model", help="model to serve (forgeplanner models list)")
     lay.add_argument("--quant", help="its quantization (with --model)")
