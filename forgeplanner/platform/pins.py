@@ -32,9 +32,7 @@ def parse_node_arg(text: str) -> tuple[str, str, tuple[str, ...]]:
         for part in roles_text.split("+"):
             role = part.strip()
             if role not in ROLES:
-                raise PinError(
-                    f"--node '{text}': role '{role}' unknown; valid: {', '.join(ROLES)}"
-                )
+                raise PinError(f"--node '{text}': role '{role}' unknown; valid: {', '.join(ROLES)}")
             if role not in roles:
                 roles.append(role)
     return name.strip(), config_id.strip(), tuple(roles)
