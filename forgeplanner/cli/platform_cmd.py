@@ -189,11 +189,19 @@ def register(subparsers: Any) -> None:
     )
     lay.add_argument("--model", help="model to serve (forgeplanner models list)")
     lay.add_argument("--quant", help="its quantization (with --model)")
-    lay.add_argument("--runtime", choices=("ollama", "mlx"), default="ollama")
+    lay.add_argument("--runtime", choices=("ollama", "mlx", "llama.cpp"), default="ollama")
     lay.add_argument("--context", type=int, default=8192, help="context tokens (default 8192)")
     lay.add_argument("--manifests", metavar="DIR", help="write the Kubernetes manifests here")
+    lay.add_argument("--gitops", metavar="DIR", help="write the GitOps repository here")
+    lay.add_argument("--gitops-repo", metavar="URL", help="its Git URL (for Argo CD)")
+    lay.add_argument("--registry", metavar="HOST", help="Harbor's host name")
+    lay.add_argument("--policy", metavar="FILE", help="gate policy for the admission policies")
     add_json_flag(lay)
     lay.set_defaults(func=run_layout)
+    pro = sub.add_parser("promote", help="promote the lab environment's versions to prod")
+    pro.add_argument("gitops_dir", metavar="DIR")
+    add_json_flag(pro)
+    pro.set_defaults(func=run_promote)
     p.set_defaults(func=lambda args: _usage(p))
 
 
@@ -220,6 +228,13 @@ def run_layout(args: argparse.Namespace) -> int:
             written = write_manifests(result, Path(args.manifests))
         except OSError as exc:
             raise PlatformError(f"cannot write manifests to {args.manifests}: {exc}") from None
+    if args.gitops:
+        from forgeplanner.platform.gitops import build_gitops
+
+        written += build_gitops(
+            result, args.gitops, context=args.context, policy_path=args.policy,
+            repo_url=args.gitops_repo, registry_host=args.registry,
+        )  # fmt: skip
     if args.json:
         d = result.to_dict()
         d["written"] = [str(p) for p in written]
@@ -262,4 +277,15 @@ def run_layout(args: argparse.Namespace) -> int:
         print(c.command)
     for p in written:
         print(f"wrote {p}")
+    return 0
+
+
+def run_promote(args: argparse.Namespace) -> int:
+    from forgeplanner.platform.gitops import promote_directory
+
+    changed = promote_directory(args.gitops_dir)
+    if args.json:
+        print_json({"changed": changed})
+    else:
+        print("\n".join(f"promoted {p}" for p in changed) or "prod already runs what lab runs")
     return 0

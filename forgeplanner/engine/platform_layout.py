@@ -53,7 +53,7 @@ LABEL_PREFIX = "forgeplanner.io"
 TELEMETRY_TAINT = {"key": f"{LABEL_PREFIX}/dedicated", "value": "telemetry", "effect": "NoSchedule"}
 SERVER_TAINT = {"key": "CriticalAddonsOnly", "value": "true", "effect": "NoExecute"}
 _DNS1123 = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
-RUNTIMES = ("ollama", "mlx")
+RUNTIMES = ("ollama", "mlx", "llama.cpp")
 
 
 @dataclass(frozen=True, slots=True)

@@ -88,6 +88,8 @@ def install_commands(
             continue
         if layout.runtime == "mlx":
             cmd = f"mlx_lm.server --model {mlx_model} --host 0.0.0.0 --port 8080"
+        elif layout.runtime == "llama.cpp":
+            cmd = "llama-server -m MODEL.gguf --host 0.0.0.0 --port 8080 --metrics"
         else:
             cmd = "OLLAMA_HOST=0.0.0.0:11434 ollama serve"
         out.append(NodeCommand(n.name, f"start {layout.runtime} on macOS for the cluster", cmd))

@@ -119,7 +119,7 @@ class PlatformView(QWidget):
         self.quant_combo.addItems(["Q8_0", "Q6_K", "Q5_K_M", "Q4_K_M", "Q4_0", "MLX-4bit"])
         self.quant_combo.setCurrentText("Q4_K_M")
         self.runtime_combo = QComboBox()
-        self.runtime_combo.addItems(["ollama", "mlx"])
+        self.runtime_combo.addItems(["ollama", "mlx", "llama.cpp"])
         self.context_spin = QSpinBox()
         self.context_spin.setRange(256, 1_048_576)
         self.context_spin.setSingleStep(1024)
