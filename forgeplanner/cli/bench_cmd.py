@@ -6,6 +6,8 @@
     forgeplanner bench run ollama --model NAME [--url URL] [--json]
     forgeplanner bench run mlx --model REPO [--json]          (macOS on Apple silicon)
     forgeplanner bench rpc-commands --rpc host:port,...       (what to start on each node)
+    forgeplanner bench import prometheus --node NAME [--url URL] [--model ID --quant Q
+                                         --machine CONFIG_ID] [--json]
     forgeplanner bench list [--json]          -> {"runs": [...]}
     forgeplanner bench show ID [--json]
     forgeplanner calibrate [--json]
@@ -107,6 +109,22 @@ def _register_bench(subparsers: argparse._SubParsersAction) -> None:
     add_json_flag(mx)
     mx.set_defaults(func=_run_mlx)
     run.set_defaults(func=lambda _a: (run.print_help(), 2)[1])
+
+    imp = sub.add_parser("import", help="import measured runs from elsewhere")
+    sources = imp.add_subparsers(dest="source", metavar="SOURCE")
+    pr = sources.add_parser(
+        "prometheus", help="measured serving metrics of one inference Mac, from Prometheus"
+    )
+    pr.add_argument("--node", required=True, help="the node label of the inference Mac")
+    pr.add_argument("--url", default=None, help="Prometheus (default http://localhost:9090)")
+    pr.add_argument("--time", type=float, help="evaluation time, unix seconds (default now)")
+    pr.add_argument("--model", metavar="ID", help="catalog model it serves, for the estimate")
+    pr.add_argument("--quant", help="its quantization, for the estimate")
+    pr.add_argument("--machine", metavar="CONFIG_ID", help="the Mac's catalog configuration")
+    pr.add_argument("--runtime", default="llama.cpp", choices=("llama.cpp", "ollama", "mlx"))
+    add_json_flag(pr)
+    pr.set_defaults(func=_import_prometheus)
+    imp.set_defaults(func=lambda _a: (imp.print_help(), 2)[1])
 
     rc = sub.add_parser("rpc-commands", help="the ggml-rpc-server command for each node")
     rc.add_argument("--rpc", required=True, metavar="HOST:PORT,...")
@@ -329,6 +347,23 @@ def _run_mlx(args: argparse.Namespace) -> int:
         rec = _drive(
             record_mlx(store, spec, catalog_model=args.catalog_model, quant=args.quant), args
         )
+        return _output(rec, args)
+
+
+def _import_prometheus(args: argparse.Namespace) -> int:
+    from forgeplanner.bench.prometheus_import import (
+        DEFAULT_URL,
+        PrometheusQuery,
+        record_prometheus,
+    )
+
+    q = PrometheusQuery(args.url or DEFAULT_URL, args.node, args.time)
+    with _store() as store:
+        rec = _drive(
+            record_prometheus(store, q, model_id=args.model, quant=args.quant,
+                              config_id=args.machine, runtime=args.runtime),
+            args,
+        )  # fmt: skip
         return _output(rec, args)
 
 
