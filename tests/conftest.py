@@ -37,7 +37,6 @@ def _prometheus_promtool() -> str:
     installed or started), refreshing the package lists first when root and needed."""
     import shutil
     import subprocess
-    from pathlib import Path
 
     from forgeplanner.paths import tools_cache_dir
 
