@@ -29,6 +29,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "cluster_cmd",
     "platform_cmd",
     "plan_cmd",
+    "governance_cmd",
     "gui_cmd",
 )
 
