@@ -92,7 +92,7 @@ def test_allow_deny_escalate_and_sign_off_through_git(plan_repo, capsys):
     assert signoff["who"] == "Ada Lovelace" and signoff["when"].endswith("Z")
     c = _git(plan_repo, "commit", "-am", "second studio")
     assert c.returncode == 0, c.stderr
-    assert "signed off by Ada Lovelace" in c.stdout
+    assert "signed off by Ada Lovelace" in c.stdout + c.stderr  # git shows hook output on stderr
     assert len(_git(plan_repo, "log", "--oneline").stdout.splitlines()) == 3
     # every verdict is evidence: ALLOW, DENY, ESCALATE, the sign-off's own check, signed ESCALATE
     outcomes = [r.body["outcome"] for r in reversed(_records("gate"))]
