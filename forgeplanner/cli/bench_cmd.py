@@ -11,7 +11,9 @@
     forgeplanner bench list [--json]          -> {"runs": [...]}
     forgeplanner bench show ID [--json]
     forgeplanner calibrate [--json]
-    forgeplanner lab list | show L-00N | run L-001|L-002 [--json]
+    forgeplanner lab list | show L-00N [--template] | run L-001|L-002|L-003 [--answers FILE.toml]
+                 [--workdir DIR] | answer RECORD --answers FILE.toml
+                 | export RECORD --format md|html|pdf|json --out PATH | records [--json]
 
 JSON of a run: `id`, `fingerprint`, `measured`, `estimate`, `error_pct` (+ builtin:
 `memory_bandwidth_gbps`, `matmul_gflops`, ...). Progress is drawn on stderr (a bar on a
@@ -156,19 +158,33 @@ def _register_calibrate(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _register_lab(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("lab", help="guided lab sessions (L-001, L-002)")
+    p = subparsers.add_parser("lab", help="guided lab sessions (L-001, L-002, L-003)")
     sub = p.add_subparsers(dest="lab_command", metavar="SUBCOMMAND")
     lst = sub.add_parser("list", help="the lab protocols")
     add_json_flag(lst)
     lst.set_defaults(func=_lab_list)
     show = sub.add_parser("show", help="a protocol: steps, recording sheet, prompts")
     show.add_argument("lab_id", metavar="LAB")
+    show.add_argument("--template", action="store_true", help="print an answers file to fill")
     add_json_flag(show)
     show.set_defaults(func=_lab_show)
     run = sub.add_parser("run", help="run what can run here and store the lab record")
-    run.add_argument("lab_id", metavar="LAB", help="L-001 or L-002")
+    run.add_argument("lab_id", metavar="LAB", help="L-001, L-002 or L-003")
+    run.add_argument("--answers", metavar="FILE", help="answers to manual steps and prompts")
+    run.add_argument("--workdir", metavar="DIR", help="L-003: where its repositories go")
     add_json_flag(run)
     run.set_defaults(func=_lab_run)
+    ans = sub.add_parser("answer", help="add answers to a stored lab record")
+    ans.add_argument("record_id", type=int, metavar="RECORD")
+    ans.add_argument("--answers", required=True, metavar="FILE")
+    add_json_flag(ans)
+    ans.set_defaults(func=_lab_answer)
+    exp = sub.add_parser("export", help="export a lab record (json = the sealed record)")
+    exp.add_argument("record_id", type=int, metavar="RECORD")
+    exp.add_argument("--format", required=True, choices=("md", "html", "pdf", "json"))
+    exp.add_argument("--out", required=True, metavar="PATH")
+    add_json_flag(exp)
+    exp.set_defaults(func=_lab_export)
     rec = sub.add_parser("records", help="stored lab records")
     add_json_flag(rec)
     rec.set_defaults(func=_lab_records)
@@ -478,6 +494,11 @@ def _lab_show(args: argparse.Namespace) -> int:
     from forgeplanner.labs import get_lab
 
     lab = get_lab(args.lab_id)
+    if args.template:
+        from forgeplanner.labs.answers import template
+
+        print(template(lab), end="")
+        return 0
     if args.json:
         print_json({"lab": lab.to_dict()})
         return 0
@@ -488,20 +509,61 @@ def _lab_show(args: argparse.Namespace) -> int:
         print(f"{i}. {s.title}{tag}\n   {s.procedure}")
         if s.command:
             print(f"   $ {s.command}")
+        for c in s.more:
+            print(f"   $ {c.text}" + (f"   # {c.why}" if c.why else ""))
     print("\nrecording sheet:")
     for f in lab.sheet:
-        print(f"  - {f.label}" + (f" [{f.unit}]" if f.unit else ""))
+        print(f"  - {f.label}" + (f" [{f.unit}]" if f.unit else "") + (" (you fill)" if f.manual
+                                                                        else ""))  # fmt: skip
     print("\nobservation prompts:")
     for o in lab.observations:
-        print(f"  - {o}")
+        print(f"  - [{o.key}] {o.prompt}")
+    print("\nanswers file keys (lab run --answers FILE.toml; `--template` prints one):")
+    for k in lab.answer_keys():
+        print(f"  {k['key']} ({k['type']}): {k['about']}")
     return 0
 
 
 def _lab_run(args: argparse.Namespace) -> int:
+    from forgeplanner.labs import get_lab
+    from forgeplanner.labs.answers import load_answers
     from forgeplanner.labs.runner import run_lab
 
+    lab = get_lab(args.lab_id)
+    answers = load_answers(args.answers, lab) if args.answers else None
     with _store() as store:
-        rec = _drive(run_lab(args.lab_id, store), args)
+        rec = _drive(run_lab(lab.id, store, answers=answers, workdir=args.workdir), args)
+    return _lab_report(rec, args)
+
+
+def _lab_answer(args: argparse.Namespace) -> int:
+    from forgeplanner.labs import get_lab
+    from forgeplanner.labs.answers import load_answers
+    from forgeplanner.labs.runner import answer_lab
+    from forgeplanner.store import EvidenceRepo
+
+    with _store() as store:
+        with store.session() as s:
+            ref = EvidenceRepo(s).get(args.record_id).ref or ""
+        answers = load_answers(args.answers, get_lab(ref))
+        rec = answer_lab(args.record_id, answers, store)
+    return _lab_report(rec, args)
+
+
+def _lab_export(args: argparse.Namespace) -> int:
+    from forgeplanner.cli.plan_cmd import now_iso
+    from forgeplanner.labs.report import export_lab
+
+    with _store() as store:
+        out = export_lab(args.record_id, args.format, args.out, store, now_iso())
+    if args.json:
+        print_json({"format": args.format, "out": str(out), "bytes": out.stat().st_size})
+    else:
+        print(f"wrote {out} ({args.format}, {out.stat().st_size:,} bytes)")
+    return 0
+
+
+def _lab_report(rec, args: argparse.Namespace) -> int:
     if args.json:
         print_json({"lab_record": rec.to_dict()})
         return 0
@@ -516,9 +578,13 @@ def _lab_run(args: argparse.Namespace) -> int:
         if isinstance(v, (dict, list)):
             v = "see `forgeplanner lab records --json`"
         print(f"  {k}: {'-' if v is None else v}")
-    print("\nobservation prompts (answer them in your lab notes):")
+    print("\nobservations:")
     for o in body["observations"]:
-        print(f"  - {o['prompt']}")
+        print(f"  - [{o['key']}] {o['prompt']}\n      {o['answer'] or '(not answered)'}")
+    print(f"\nstatus: {body['status']}")
+    if body.get("missing"):
+        print("missing (answers file keys): " + ", ".join(body["missing"]))
+        print(f"add them: forgeplanner lab answer {rec.id} --answers FILE.toml")
     return 0
 
 

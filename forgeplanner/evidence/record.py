@@ -220,6 +220,10 @@ def verify_bytes(data: bytes) -> Verification:
 
 
 def verify_record(record: Any) -> Verification:
+    if isinstance(record, dict) and record.get("format") == "forgeplanner.lab-record":
+        from forgeplanner.evidence.lab_record import verify_lab_record
+
+        return verify_lab_record(record)
     problems = _shape_problems(record)
     if problems:
         return Verification(False, problems)
