@@ -93,7 +93,7 @@ def _register_bench(subparsers: argparse._SubParsersAction) -> None:
 
     ol = runners.add_parser("ollama", help="a model served by Ollama (HTTP API)")
     ol.add_argument("--model", required=True, metavar="NAME", help="e.g. llama3.1:8b")
-    ol.add_argument("--url", default=None, help="default http://localhost:11434")
+    ol.add_argument("--url", default=None, help="default $OLLAMA_HOST or http://localhost:11434")
     ol.add_argument("-n", "--n-gen", type=int, default=128)
     ol.add_argument("-r", "--repetitions", type=int, default=3)
     ol.add_argument("--catalog-model", metavar="ID", help="catalog id, for the estimate")
@@ -338,12 +338,12 @@ def _run_llamacpp(args: argparse.Namespace) -> int:
 
 
 def _run_ollama(args: argparse.Namespace) -> int:
-    from forgeplanner.bench.ollama_runner import DEFAULT_URL, OllamaSpec
+    from forgeplanner.bench.ollama_runner import OllamaSpec, default_url
     from forgeplanner.bench.session import record_ollama
 
     spec = OllamaSpec(
         model=args.model,
-        url=args.url or DEFAULT_URL,
+        url=args.url or default_url(),
         n_gen=args.n_gen,
         repetitions=args.repetitions,
     )
