@@ -65,7 +65,7 @@ def test_l001_completes_from_an_answers_file_and_exports(tmp_path, capsys):
         assert out.stat().st_size > 500
     assert (tmp_path / "l001.pdf").read_bytes().startswith(b"%PDF-")
     md = (tmp_path / "l001.md").read_text()
-    assert "Largest ladder model that fits at Q4" in md and "qwen2.5-14b at Q4\\_K\\_M" in md
+    assert "Largest ladder model that fits at Q4_K_M" in md and "qwen2.5-14b at Q4_K_M" in md
     assert "<td>complete" not in (tmp_path / "l001.html").read_text()  # status is a paragraph
     record = json.loads((tmp_path / "l001.json").read_text())
     assert record["format"] == "forgeplanner.lab-record"
