@@ -283,12 +283,12 @@ L002 = LabProtocol(
         LabStep(
             "ladder",
             "Run a ladder of quantizations",
-            "Benchmark the same model at several quantizations with llama-bench (prompt 512, "
-            "generation 128, 3 repetitions; on a Mac use real GGUF files you have, e.g. "
+            "Benchmark the same model at several quantizations with llama-bench (prompt 256, "
+            "generation 64, 3 repetitions; on a Mac use real GGUF files you have, e.g. "
             "`--gguf ~/models/llama-3.1-8b-Q4_K_M.gguf`). Here: random-weight files of the "
             "qwen2.5-0.5b shape, which have real sizes and speeds but no text quality. Record "
             "decode and prefill tokens/s with ForgePlanner's estimate and error.",
-            "forgeplanner bench run llama.cpp --model qwen2.5-0.5b --quant Q4_0 -p 512 -n 128 -r 3",
+            "forgeplanner bench run llama.cpp --model qwen2.5-0.5b --quant Q4_0 -p 256 -n 64 -r 3",
             automated=True,
         ),
         LabStep(

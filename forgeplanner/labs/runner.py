@@ -223,7 +223,7 @@ def _ladder(sess: _Session, cancel: CancelLike | None) -> BenchGen[dict[str, Any
     from forgeplanner.bench.session import record_llamacpp, target_from_model
 
     ladder = sess.options.get("ladder") or RUN_LADDER
-    p, n, r = sess.options.get("ladder_pnr", (512, 128, 3))
+    p, n, r = sess.options.get("ladder_pnr", (256, 64, 3))
     rows = []
     for i, (model_id, quant) in enumerate(ladder):
         check(cancel)

@@ -48,7 +48,7 @@ def test_every_printed_command_runs(lab_id, tmp_path, ollama_host, llamacpp_bin,
     ran = 0
     for step in LABS[lab_id].steps:
         for cmd in step.commands:
-            res = run_command(cmd, tmp_path, timeout=900)
+            res = run_command(cmd, tmp_path, timeout=1800)
             assert res["exit_code"] == cmd.expect_exit, (
                 f"{lab_id} {step.id}: `{cmd.text}` -> {res['exit_code']}\n{res['output']}"
             )
