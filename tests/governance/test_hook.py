@@ -27,6 +27,11 @@ def _git(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
 def _env() -> dict[str, str]:
     env = dict(os.environ)
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    # try-repo snapshots uncommitted changes of this repository in a temporary commit: give
+    # it an identity on a machine that has none (CI)
+    for who in ("AUTHOR", "COMMITTER"):
+        env.setdefault(f"GIT_{who}_NAME", "forgeplanner tests")
+        env.setdefault(f"GIT_{who}_EMAIL", "tests@forgeplanner.invalid")
     return env
 
 
