@@ -573,11 +573,14 @@ def _lab_report(rec, args: argparse.Namespace) -> int:
         ["step", "status", "note"],
         [(s["title"], s["status"], s.get("note", "")) for s in body["steps"]],
     )
+    from forgeplanner.labs.report import sheet_cell, sheet_tables
+
     print("\nrecording sheet:")
     for k, v in body["sheet"].items():
-        if isinstance(v, (dict, list)):
-            v = "see `forgeplanner lab records --json`"
-        print(f"  {k}: {'-' if v is None else v}")
+        print(f"  {k}: {sheet_cell(v)}")
+    for label, table in sheet_tables(body["sheet"], {}):
+        print(f"\n{label}:")
+        print_table(list(table.headers), list(table.rows))
     print("\nobservations:")
     for o in body["observations"]:
         print(f"  - [{o['key']}] {o['prompt']}\n      {o['answer'] or '(not answered)'}")

@@ -12,6 +12,13 @@ from forgeplanner.errors import ForgePlannerError
 from forgeplanner.export.report import Block, Code, Heading, Para, Table
 
 FORMATS: tuple[str, ...] = ("md", "html", "pdf", "json")
+# columns of a table-valued sheet field, in reading order (L-002's ladder: what was run, then
+# decode and prefill each as measured, estimated, error)
+COLUMN_ORDER: tuple[str, ...] = (
+    "model", "quant", "run_id", "file_gib",
+    "decode_tps", "estimate_decode_tps", "error_decode_pct",
+    "prefill_tps", "estimate_prefill_tps", "error_prefill_pct",
+)  # fmt: skip
 
 
 def _cell(v: Any) -> str:
@@ -22,8 +29,30 @@ def _cell(v: Any) -> str:
     if isinstance(v, dict):
         return ", ".join(f"{k}: {_cell(x)}" for k, x in v.items())
     if isinstance(v, list):
-        return f"{len(v)} rows (see the JSON record)"
+        if v and all(isinstance(x, dict) for x in v):
+            return f"{len(v)} rows (table below)"
+        return ", ".join(_cell(x) for x in v)
     return str(v)
+
+
+def sheet_cell(v: Any) -> str:
+    """One recording-sheet value as text (a table of rows is given by `sheet_tables`)."""
+    return _cell(v)
+
+
+def sheet_tables(sheet: dict[str, Any], labels: dict[str, str]) -> list[tuple[str, Table]]:
+    """The recording-sheet fields that hold rows (L-002's ladder) as tables of their own."""
+    out = []
+    for key, rows in sheet.items():
+        if not (isinstance(rows, list) and rows and all(isinstance(r, dict) for r in rows)):
+            continue
+        keys = dict.fromkeys(k for r in rows for k in r)  # stored records sort their keys
+        headers = tuple(
+            [k for k in COLUMN_ORDER if k in keys] + [k for k in keys if k not in COLUMN_ORDER]
+        )
+        body = tuple(tuple(_cell(r.get(h)) for h in headers) for r in rows)
+        out.append((labels.get(key, key), Table(headers, body)))
+    return out
 
 
 def lab_blocks(record: dict[str, Any]) -> list[Block]:
@@ -61,6 +90,9 @@ def lab_blocks(record: dict[str, Any]) -> list[Block]:
             tuple((labels.get(k, k), _cell(v), units.get(k, "")) for k, v in lab["sheet"].items()),
         )
     )
+    for label, table in sheet_tables(lab["sheet"], labels):
+        out.append(Heading(3, label))
+        out.append(table)
     out.append(Heading(2, "Observations"))
     for o in lab["observations"]:
         out.append(Heading(3, o["prompt"]))

@@ -19,7 +19,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from forgeplanner.bench.progress import BenchGen, CancelLike, Progress, check
 from forgeplanner.domain.estimates import RunOptions
@@ -228,9 +228,9 @@ def _ladder(sess: _Session, cancel: CancelLike | None) -> BenchGen[dict[str, Any
     for i, (model_id, quant) in enumerate(ladder):
         check(cancel)
         yield Progress("ladder", i / len(ladder), f"{model_id} {quant}")
-        target = yield from target_from_model(model_id, quant)
+        target = yield from _within(target_from_model(model_id, quant), i, len(ladder))
         spec = LlamaBenchSpec(str(target.gguf_path), n_prompt=(p,), n_gen=(n,), repetitions=r)
-        rec = yield from record_llamacpp(sess.store, target, spec, cancel)
+        rec = yield from _within(record_llamacpp(sess.store, target, spec, cancel), i, len(ladder))
         sess.run_ids.append(rec.id)
         m, e, err = rec.measured or {}, rec.estimate or {}, rec.error_pct or {}
         rows.append(
@@ -612,6 +612,20 @@ def answer_lab(record_id: int, answers: LabAnswers, store: Store) -> EvidenceRec
     new_body = _body(sess)
     with store.session() as s:
         return EvidenceRepo(s).update(record_id, body=new_body, title=rec.title)
+
+
+T = TypeVar("T")
+
+
+def _within(gen: BenchGen[T], i: int, n: int) -> BenchGen[T]:
+    """Map the progress (0..1) of part i of n into the step's own progress, so a step made
+    of several runs never goes backwards."""
+    while True:
+        try:
+            ev = next(gen)
+        except StopIteration as stop:
+            return stop.value
+        yield replace(ev, fraction=None if ev.fraction is None else (i + ev.fraction) / n)
 
 
 def _relabel(gen: BenchGen[dict[str, Any]], stage: str, i: int, n: int) -> BenchGen[dict[str, Any]]:

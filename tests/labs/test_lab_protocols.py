@@ -66,3 +66,21 @@ def test_signoff_needs_who_and_why():
     a = parse_answers(b'[signoff]\nwho = "Ada"\nwhy = "ok"\n', LABS["L-003"], "a.toml")
     assert a.signoff == {"who": "Ada", "why": "ok"}
     assert "[signoff]" in template(LABS["L-003"])
+
+
+def test_table_valued_sheet_fields_render_as_tables_in_reading_order():
+    from forgeplanner.labs.report import sheet_cell, sheet_tables
+
+    # as stored: canonical JSON sorts the keys of every row
+    ladder = [
+        {"decode_tps": 41.5, "error_decode_pct": -3.2, "estimate_decode_tps": 40.2,
+         "model": "qwen2.5-0.5b", "quant": "Q4_0", "run_id": 7},
+    ]  # fmt: skip
+    assert sheet_cell(ladder) == "1 rows (table below)"
+    assert sheet_cell({"Q4_K_M": 39.591}) == "Q4_K_M: 39.59"
+    [(label, table)] = sheet_tables({"ladder": ladder, "chip": "M2"}, {"ladder": "Ladder"})
+    assert label == "Ladder"
+    assert table.headers == (
+        "model", "quant", "run_id", "decode_tps", "estimate_decode_tps", "error_decode_pct",
+    )  # fmt: skip
+    assert table.rows == (("qwen2.5-0.5b", "Q4_0", "7", "41.5", "40.2", "-3.2"),)
