@@ -18,8 +18,17 @@ from pathlib import Path
 from typing import Any
 
 from catalog.catalog import Catalog
+from catalog.pricing import (
+    GRADES,
+    PriceList,
+    Selector,
+    Step,
+    StorageSpec,
+    build_options,
+    parse_storage,
+)
 from catalog.types import MachineModel, MarketNote
-from forgeplanner.domain.hardware import ChipSpec, MachineConfig
+from forgeplanner.domain.hardware import ChipSpec, MachineConfig, MemorySpec
 from forgeplanner.domain.network import LinkSpec
 from forgeplanner.domain.prices import PowerMeasurement, PriceObservation
 from forgeplanner.domain.provenance import Figure
@@ -253,7 +262,7 @@ def _load_chips(f: _File, sources: _Sources) -> dict[str, ChipSpec]:
         "src",
         *_CHIP_FIGURES,
     }
-    optional = {"vendor", "laptop_only", "notes", "memory"}
+    optional = {"vendor", "laptop_only", "notes", "memory", "bandwidth_by_memory"}
     for i, row in enumerate(rows):
         where = f"chip[{row.get('id', i)}]"
         _check_keys(f, where, row, required, optional)
@@ -295,6 +304,10 @@ def _load_chips(f: _File, sources: _Sources) -> dict[str, ChipSpec]:
                     f, f"{where}.{field}", raw, sources, default_as_of, lo, hi, integer=integer
                 )
         _check_core_split(f, where, figs)
+        memory = _memory_spec(f, where, row.get("memory"), sources, default_as_of)
+        by_mem = _bandwidth_by_memory(
+            f, where, row.get("bandwidth_by_memory", []), mem_opts, sources, default_as_of
+        )
         if cid in chips:
             raise f.error(f"{where}.id", cid, "duplicate chip id")
         chips[cid] = ChipSpec(
@@ -317,8 +330,61 @@ def _load_chips(f: _File, sources: _Sources) -> dict[str, ChipSpec]:
             sources=tuple(_cites(row_sources)),
             notes=_str(f, f"{where}.notes", row.get("notes", ""), empty_ok=True),
             laptop_only=_bool(f, f"{where}.laptop_only", row.get("laptop_only", False)),
+            memory=memory,
+            bandwidth_by_memory=by_mem,
         )
     return chips
+
+
+def _memory_spec(
+    f: _File, where: str, mem: Any, sources: _Sources, default_as_of: str
+) -> MemorySpec | None:
+    """The `memory = {type, mts, channels, form?, src, note?}` table, if the chip has one."""
+    if mem is None:
+        return None
+    mw = f"{where}.memory"
+    if not isinstance(mem, dict):
+        raise f.error(mw, mem, "expected {type, mts, channels, src}")
+    _check_keys(f, mw, mem, {"type", "mts", "channels", "src"}, {"note", "form"})
+    kind = _str(f, f"{mw}.type", mem["type"])
+    if not kind.startswith(("DDR", "LPDDR")):
+        raise f.error(f"{mw}.type", kind, "expected a DDR memory type")
+    srcs = sources.resolve(f, f"{mw}.src", mem["src"])
+    return MemorySpec(
+        type=kind,
+        mts=_int(f, f"{mw}.mts", mem["mts"], 100, 20000),
+        channels=_int(f, f"{mw}.channels", mem["channels"], 1, 16),
+        form=_str(f, f"{mw}.form", mem.get("form", ""), empty_ok=True),
+        source="; ".join(_cites(srcs)),
+        as_of=_latest(s.date for s in srcs) or default_as_of,
+        note=_str(f, f"{mw}.note", mem.get("note", ""), empty_ok=True),
+    )
+
+
+def _bandwidth_by_memory(
+    f: _File,
+    where: str,
+    raw: Any,
+    options: tuple[int, ...],
+    sources: _Sources,
+    default_as_of: str,
+) -> tuple[tuple[int, Figure], ...]:
+    """`bandwidth_by_memory = [{memory_gb, value, src, note?}]`: bins whose bandwidth depends
+    on the memory fitted."""
+    bw = f"{where}.bandwidth_by_memory"
+    if not isinstance(raw, list):
+        raise f.error(bw, raw, "expected a list of {memory_gb, value, src}")
+    out: list[tuple[int, Figure]] = []
+    for k, item in enumerate(raw):
+        w = f"{bw}[{k}]"
+        if not isinstance(item, dict) or "memory_gb" not in item:
+            raise f.error(w, item, "expected {memory_gb, value, src}")
+        mem = _int(f, f"{w}.memory_gb", item["memory_gb"], 1, 1024)
+        if mem not in options:
+            raise f.error(f"{w}.memory_gb", mem, f"not a memory option {options}")
+        fig_raw = {k2: v for k2, v in item.items() if k2 != "memory_gb"}
+        out.append((mem, _figure(f, w, fig_raw, sources, default_as_of, 1, 2000)))
+    return tuple(out)
 
 
 def _check_core_split(f: _File, where: str, figs: dict[str, Figure]) -> None:
@@ -343,23 +409,26 @@ def _derived_chip_figure(
     if not isinstance(mem, dict):
         raise f.error(f"{where}.memory", mem, "derive = 'ddr' needs a memory table")
     mw = f"{where}.memory"
-    _check_keys(f, mw, mem, {"type", "mts", "channels", "src"}, {"note"})
+    _check_keys(f, mw, mem, {"type", "mts", "channels", "src"}, {"note", "form"})
     kind = _str(f, f"{mw}.type", mem["type"])
     if not kind.startswith(("DDR", "LPDDR")):
         raise f.error(f"{mw}.type", kind, "expected a DDR memory type")
     mts = _int(f, f"{mw}.mts", mem["mts"], 100, 20000)
     channels = _int(f, f"{mw}.channels", mem["channels"], 1, 16)
     srcs = sources.resolve(f, f"{mw}.src", mem["src"])
-    # Peak DRAM bandwidth: each 64-bit channel moves 8 bytes per transfer.
+    # Peak DRAM bandwidth: each 64-bit channel moves 8 bytes per transfer (JEDEC DDR: one
+    # transfer per clock edge; "DDR4-2666" is 2666 MT/s), so GB/s = channels x 8 x MT/s / 1000.
+    # A theoretical peak, labelled derived; sustained reads on these CPUs are lower.
     gbps = channels * 8 * mts / 1000.0
+    form = mem.get("form") or "memory fitting not stated"
     return Figure(
         value=gbps,
         source="; ".join(_cites(srcs)),
         as_of=_latest(s.date for s in srcs) or default_as_of,
         reason=mem.get("note"),
         derived=(
-            f"{channels} channels x 8 B x {mts} MT/s = {gbps:g} GB/s "
-            f"({kind}; channels = SO-DIMM slots)"
+            f"peak = channels x 8 B x MT/s = {channels} x 8 B x {mts} MT/s = {gbps:g} GB/s "
+            f"({kind}-{mts}, {channels} x 64-bit channels; {form})"
         ),
     )
 
@@ -373,8 +442,6 @@ _MACHINE_REQUIRED = {
     "year",
     "release_date",
     "thunderbolt",
-    "thunderbolt_ports",
-    "ethernet_gbps",
     "ram_upgradeable",
     "src",
     "idle_w",
@@ -383,6 +450,17 @@ _MACHINE_REQUIRED = {
     "max_btu_h",
     "configs",
     "price",
+}
+_MACHINE_OPTIONAL = {
+    "notes",
+    "discontinued",
+    "storage",
+    "storage_by_chip",
+    "price_list",
+    "ten_gbe",
+    # unknown when omitted (the newest models' port counts are not in the sources read)
+    "thunderbolt_ports",
+    "ethernet_gbps",
 }
 
 
@@ -394,7 +472,7 @@ def _load_machines(
     machine_of: dict[str, str] = {}
     for i, row in enumerate(f.table_list("machine")):
         where = f"machine[{row.get('id', i)}]"
-        _check_keys(f, where, row, _MACHINE_REQUIRED, {"notes"})
+        _check_keys(f, where, row, _MACHINE_REQUIRED, _MACHINE_OPTIONAL)
         mid = _slug(f, f"{where}.id", row["id"])
         if mid in machines:
             raise f.error(f"{where}.id", mid, "duplicate machine id")
@@ -406,9 +484,9 @@ def _load_machines(
         tb = row["thunderbolt"]
         if tb not in _THUNDERBOLT:
             raise f.error(f"{where}.thunderbolt", tb, f"expected one of {sorted(_THUNDERBOLT)}")
-        tb_ports = _int(f, f"{where}.thunderbolt_ports", row["thunderbolt_ports"], 0, 8)
-        eth = row["ethernet_gbps"]
-        if not isinstance(eth, list) or not eth:
+        tb_ports = _int(f, f"{where}.thunderbolt_ports", row.get("thunderbolt_ports", 0), 0, 8)
+        eth = row.get("ethernet_gbps", [])
+        if not isinstance(eth, list) or (not eth and "ethernet_gbps" in row):
             raise f.error(f"{where}.ethernet_gbps", eth, "expected a list like [1, 10]")
         ethernet = tuple(_int(f, f"{where}.ethernet_gbps", e, 1, 100) for e in eth)
         if any(e not in (1, 10) for e in ethernet):
@@ -430,6 +508,35 @@ def _load_machines(
         for field in ("idle_btu_h", "max_btu_h"):
             btu[field] = _btu(f, f"{where}.{field}", row[field], watts, sources, release, fig_cites)
         prices = _price_steps(f, f"{where}.price", row["price"], sources, release)
+        discontinued = None
+        if "discontinued" in row:
+            d = row["discontinued"]
+            if not isinstance(d, dict):
+                raise f.error(f"{where}.discontinued", d, "expected {date, src}")
+            _check_keys(f, f"{where}.discontinued", d, {"date", "src"}, {"note"})
+            dcite = "; ".join(_cites(sources.resolve(f, f"{where}.discontinued.src", d["src"])))
+            discontinued = (_date(f, f"{where}.discontinued.date", d["date"]), dcite)
+            if discontinued[0] < release:
+                raise f.error(f"{where}.discontinued.date", d["date"], "before release_date")
+        storage = (
+            parse_storage(f.error, f"{where}.storage", row["storage"]) if "storage" in row else None
+        )
+        by_chip: dict[str, list[StorageSpec]] = {}
+        for chip_id, raw in (row.get("storage_by_chip") or {}).items():
+            if chip_id not in chips:
+                raise f.error(f"{where}.storage_by_chip", chip_id, "unknown chip id")
+            by_chip[chip_id] = parse_storage(f.error, f"{where}.storage_by_chip.{chip_id}", raw)
+        lists = _price_lists(f, f"{where}.price_list", row.get("price_list", []), sources, release)
+        for pl in lists:
+            for key in pl.steps:
+                if key not in prices:
+                    raise f.error(f"{where}.price_list[{pl.date}].steps", key, "no launch step")
+        pricing = _Pricing(prices, lists, discontinued, storage, by_chip)
+        extra: dict[str, Figure] = {}
+        if "ten_gbe" in row:
+            extra["ten_gbe_usd"] = _step(
+                f, f"{where}.ten_gbe", row["ten_gbe"], sources, release
+            ).figure
         rows = row["configs"]
         if not isinstance(rows, list) or not rows:
             raise f.error(f"{where}.configs", rows, "expected a non-empty list of configs")
@@ -441,7 +548,7 @@ def _load_machines(
                 crow,
                 row,
                 chips,
-                prices,
+                pricing,
                 sources,
                 year=year,
                 kind=kind,
@@ -451,6 +558,7 @@ def _load_machines(
                 ethernet=ethernet,
                 upgradeable=upgradeable,
                 figures={**watts, **btu},
+                extra=extra,
                 base_cites=_cites(msrc) + [c for c in fig_cites if c not in _cites(msrc)],
                 notes=notes,
             )
@@ -459,6 +567,10 @@ def _load_machines(
             configs[cfg.id] = cfg
             machine_of[cfg.id] = mid
             ids.append(cfg.id)
+        for pl in lists:
+            for sel in (*pl.withdraw, *pl.relist):
+                if sel.config is not None and sel.config not in ids:
+                    raise f.error(f"{where}.price_list[{pl.date}]", sel.config, "no such config")
         machines[mid] = MachineModel(
             id=mid,
             name=_str(f, f"{where}.name", row["name"]),
@@ -507,47 +619,100 @@ def _btu(
 
 
 @dataclass(frozen=True, slots=True)
-class _Step:
-    figure: Figure
-    cites: tuple[str, ...]
+class _Pricing:
+    steps: dict[str, Step]
+    lists: list[PriceList]
+    discontinued: tuple[str, str] | None
+    storage: list[StorageSpec] | None
+    storage_by_chip: dict[str, list[StorageSpec]]
+
+
+def _step(f: _File, where: str, raw: Any, sources: _Sources, default: str) -> Step:
+    grade = ""
+    if isinstance(raw, dict) and "grade" in raw:
+        grade = raw["grade"]
+        if grade not in GRADES:
+            raise f.error(f"{where}.grade", grade, f"expected one of {GRADES}")
+        raw = {k: v for k, v in raw.items() if k != "grade"}
+    cites: list[str] = []
+    fig = _figure(f, where, raw, sources, default, 0, 100_000, collected=cites)
+    return Step(fig, tuple(cites), grade)
 
 
 def _price_steps(
     f: _File, where: str, raw: Any, sources: _Sources, default: str
-) -> dict[str, _Step]:
+) -> dict[str, Step]:
     if not isinstance(raw, dict) or not raw:
         raise f.error(where, raw, "expected a [machine.price] table of steps")
-    steps = {}
-    for key, fig_raw in raw.items():
-        cites: list[str] = []
-        fig = _figure(f, f"{where}.{key}", fig_raw, sources, default, 1, 100_000, collected=cites)
-        steps[key] = _Step(fig, tuple(cites))
-    return steps
+    return {key: _step(f, f"{where}.{key}", v, sources, default) for key, v in raw.items()}
 
 
-def _launch_price(path: list[str], steps: dict[str, _Step]) -> tuple[Figure, list[str]]:
-    chosen = [(k, steps[k]) for k in path]
-    for key, step in chosen:
-        if step.figure.value is None:
-            return Figure.unknown(f"price step '{key}' unknown: {step.figure.reason}"), []
-    cites: list[str] = []
-    for _, step in chosen:
-        cites.extend(c for c in step.cites if c not in cites)
-    if len(chosen) == 1:
-        return chosen[0][1].figure, cites
-    total = float(sum(float(s.figure.value) for _, s in chosen))  # type: ignore[arg-type]
-    formula = " + ".join(f"{k} {s.figure.value:g}" for k, s in chosen) + f" = {total:g} USD"
-    caveats = [f"{k}: {s.figure.reason}" for k, s in chosen if s.figure.reason]
-    return (
-        Figure(
-            value=total,
-            source="; ".join(cites),
-            as_of=_latest(s.figure.as_of for _, s in chosen),
-            reason=" | ".join(caveats) or None,
-            derived=formula,
-        ),
-        cites,
-    )
+def _selectors(f: _File, where: str, raw: Any) -> tuple[Selector, ...]:
+    if not isinstance(raw, list):
+        raise f.error(where, raw, "expected a list of {config?, storage_gb?}")
+    out = []
+    for k, item in enumerate(raw):
+        w = f"{where}[{k}]"
+        if not isinstance(item, dict) or not item:
+            raise f.error(w, item, "expected {config?, storage_gb?}")
+        _check_keys(f, w, item, set(), {"config", "chip", "storage_gb"})
+        storage = item.get("storage_gb")
+        if storage is not None:
+            storage = _int(f, f"{w}.storage_gb", storage, 64, 16_000)
+        out.append(Selector(item.get("config"), storage, item.get("chip")))
+    return tuple(out)
+
+
+def _price_lists(
+    f: _File, where: str, raw: Any, sources: _Sources, release: str
+) -> list[PriceList]:
+    if not isinstance(raw, list):
+        raise f.error(where, raw, "expected [[machine.price_list]] tables")
+    out: list[PriceList] = []
+    for k, item in enumerate(raw):
+        w = f"{where}[{k}]"
+        if not isinstance(item, dict):
+            raise f.error(w, item, "expected a table")
+        _check_keys(
+            f, w, item, {"date", "label", "src"}, {"steps", "withdraw", "relist", "rescale", "note"}
+        )
+        date = _date(f, f"{w}.date", item["date"])
+        if date <= release:
+            raise f.error(f"{w}.date", date, f"not after the launch ({release})")
+        cites = _cites(sources.resolve(f, f"{w}.src", item["src"]))
+        steps_raw = item.get("steps", {})
+        if not isinstance(steps_raw, dict):
+            raise f.error(f"{w}.steps", steps_raw, "expected a table of steps")
+        steps = {
+            key: _step(f, f"{w}.steps.{key}", v, sources, date) for key, v in steps_raw.items()
+        }
+        rescale = None
+        if "rescale" in item:
+            rescale = _figure(f, f"{w}.rescale", item["rescale"], sources, date, 0.2, 5)
+            if rescale.value is None:
+                raise f.error(f"{w}.rescale", item["rescale"], "a rescale ratio must be known")
+        out.append(
+            PriceList(
+                date=date,
+                label=_str(f, f"{w}.label", item["label"]),
+                steps=steps,
+                withdraw=_selectors(f, f"{w}.withdraw", item.get("withdraw", [])),
+                relist=_selectors(f, f"{w}.relist", item.get("relist", [])),
+                rescale=rescale,
+                cites=tuple(cites),
+            )
+        )
+    dates = [pl.date for pl in out]
+    if dates != sorted(dates) or len(set(dates)) != len(dates):
+        raise f.error(where, dates, "price lists must be in date order, one per date")
+    return out
+
+
+def _family(kind: str, chip: ChipSpec) -> str:
+    """Depreciation family: the machine line and the chip tier (Intel minis one family)."""
+    if chip.vendor == "intel":
+        return f"{kind}-intel"
+    return kind if chip.tier == "base" else f"{kind}-{chip.tier}"
 
 
 def _config(
@@ -556,7 +721,7 @@ def _config(
     crow: Any,
     mrow: dict[str, Any],
     chips: dict[str, ChipSpec],
-    prices: dict[str, _Step],
+    pricing: _Pricing,
     sources: _Sources,
     *,
     year: int,
@@ -569,10 +734,17 @@ def _config(
     figures: dict[str, Figure],
     base_cites: list[str],
     notes: str,
+    extra: dict[str, Figure],
 ) -> MachineConfig:
     if not isinstance(crow, dict):
         raise f.error(where, crow, "expected an inline table {chip, memory_gb, ...}")
-    _check_keys(f, where, crow, {"chip", "memory_gb", "storage_gb", "price"}, {"note", "withdrawn"})
+    _check_keys(
+        f,
+        where,
+        crow,
+        {"chip", "memory_gb", "price"},
+        {"storage_gb", "note", "withdrawn", "storage"},
+    )
     chip_id = crow["chip"]
     if chip_id not in chips:
         raise f.error(f"{where}.chip", chip_id, "unknown chip id (not in chips.toml)")
@@ -582,20 +754,39 @@ def _config(
         raise f.error(
             f"{where}.memory_gb", mem, f"not a memory option of {chip_id} {chip.memory_options_gb}"
         )
-    storage = _int(f, f"{where}.storage_gb", crow["storage_gb"], 64, 16_000)
+    storage = (
+        _int(f, f"{where}.storage_gb", crow["storage_gb"], 64, 16_000)
+        if "storage_gb" in crow
+        else None
+    )
+    prices = pricing.steps
     path = crow["price"]
     if not isinstance(path, list) or not path or not all(isinstance(p, str) for p in path):
         raise f.error(f"{where}.price", path, "expected a list of price step names")
     for p in path:
         if p not in prices:
             raise f.error(f"{where}.price", p, f"no such step in {mrow['id']}'s [machine.price]")
-    price, price_cites = _launch_price(path, prices)
+    if "storage" in crow:
+        specs = parse_storage(f.error, f"{where}.storage", crow["storage"])
+    elif chip_id in pricing.storage_by_chip:
+        specs = pricing.storage_by_chip[chip_id]
+    elif pricing.storage is not None:
+        specs = pricing.storage
+    else:
+        raise f.error(where, chip_id, "no storage options (machine.storage or config.storage)")
+    for spec in specs:
+        if spec.step is not None and spec.step not in prices:
+            raise f.error(f"{where}.storage", spec.step, "no such step in [machine.price]")
+    base_specs = [s for s in specs if s.gb == storage and s.step is None]
+    if len(base_specs) != 1:
+        raise f.error(
+            f"{where}.storage_gb", storage, "not exactly one included (step-less) storage option"
+        )
     if chip.vendor == "apple":
         cid = f"{kind}-{chip_id}-{mem}gb"
     else:
         cid = f"mac-mini-{year}-{chip_id.removeprefix(f'intel-{year}-')}-{mem}gb"
     cites = list(base_cites)
-    cites.extend(c for c in price_cites if c not in cites)
     cfg_notes = [notes] if notes else []
     if "note" in crow:
         cfg_notes.append(_str(f, f"{where}.note", crow["note"]))
@@ -609,6 +800,21 @@ def _config(
         wc = _cites(sources.resolve(f, f"{where}.withdrawn.src", w["src"]))
         cfg_notes.append(f"Withdrawn by Apple {withdrawn} ({'; '.join(wc)}).")
         cites.extend(c for c in wc if c not in cites)
+    options = build_options(
+        cid,
+        chip_id,
+        path,
+        specs,
+        launch_date=release,
+        launch_steps=prices,
+        price_lists=pricing.lists,
+        discontinued=pricing.discontinued,
+        withdrawn=withdrawn,
+    )
+    base_option = options[specs.index(base_specs[0])]
+    price = base_option.launch.price
+    for step in path:
+        cites.extend(c for c in prices[step].cites if c not in cites)
     return MachineConfig(
         id=cid,
         machine=mrow["name"],
@@ -630,6 +836,11 @@ def _config(
         sources=tuple(cites),
         notes=" ".join(cfg_notes),
         withdrawn=withdrawn,
+        extra=dict(extra),
+        storage_options=options,
+        discontinued=None if pricing.discontinued is None else pricing.discontinued[0],
+        discontinued_source=None if pricing.discontinued is None else pricing.discontinued[1],
+        family=_family(kind, chip),
     )
 
 
@@ -795,11 +1006,17 @@ def _load_prices(
 ) -> tuple[tuple[PriceObservation, ...], tuple[MarketNote, ...]]:
     obs: list[PriceObservation] = []
     req = {"id", "item", "price_usd", "price_type", "condition", "date", "source", "quality"}
-    opt = {"machine", "chip", "config", "storage_gb", "price_max_usd", "notes"}
+    opt = {"machine", "chip", "config", "storage_gb", "price_max_usd", "notes", "seller", "ten_gbe"}
     for i, row in enumerate(f.table_list("observation")):
         where = f"observation[{row.get('id', i)}]"
         _check_keys(f, where, row, req, opt)
         machine, chip, config = _refs(f, where, row, machines, chips, configs, machine_of)
+        if config is not None and "storage_gb" in row:
+            sizes = {o.storage_gb for o in configs[config].storage_options}
+            if row["storage_gb"] not in sizes:
+                raise f.error(
+                    f"{where}.storage_gb", row["storage_gb"], f"not a storage option of {config}"
+                )
         price = _num(f, f"{where}.price_usd", row["price_usd"], 1, 100_000)
         pmax = row.get("price_max_usd")
         obs.append(
@@ -828,6 +1045,8 @@ def _load_prices(
                 ),
                 original_price=price,
                 notes=_str(f, f"{where}.notes", row.get("notes", ""), empty_ok=True),
+                seller=_str(f, f"{where}.seller", row.get("seller", ""), empty_ok=True),
+                ten_gbe=_bool(f, f"{where}.ten_gbe", row.get("ten_gbe", False)),
             )
         )
     _unique(f, "observation.id", (o.id for o in obs))

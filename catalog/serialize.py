@@ -39,6 +39,10 @@ def chip_dict(chip: ChipSpec) -> dict[str, Any]:
         "neural_engine_tops": figure_dict(chip.neural_engine_tops),
         "sources": list(chip.sources),
         "notes": chip.notes,
+        "memory": None if chip.memory is None else chip.memory.to_dict(),
+        "bandwidth_by_memory_gbps": [
+            {"memory_gb": mem, **figure_dict(fig)} for mem, fig in chip.bandwidth_by_memory
+        ],
     }
 
 
@@ -66,6 +70,10 @@ def config_dict(cat: Catalog, cfg: MachineConfig) -> dict[str, Any]:
         "ethernet_gbps": list(cfg.ethernet_gbps),
         "ram_upgradeable": cfg.ram_upgradeable,
         "withdrawn": cfg.withdrawn,
+        "discontinued": cfg.discontinued,
+        "discontinued_source": cfg.discontinued_source,
+        "family": cfg.family,
+        "storage_options": [o.to_dict() for o in cfg.storage_options],
         "notes": cfg.notes,
         "sources": list(cfg.sources),
     }

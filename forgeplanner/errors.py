@@ -22,11 +22,28 @@ class DataError(ForgePlannerError):
 
 
 class NotFoundError(ForgePlannerError):
-    """An unknown id; the message lists what is valid."""
+    """An unknown id; the message suggests the nearest valid ids (a typo is the usual cause),
+    else lists what is valid."""
 
     def __init__(self, kind: str, value: str, valid: list[str] | tuple[str, ...]) -> None:
         self.kind = kind
         self.value = value
         self.valid = list(valid)
-        shown = ", ".join(self.valid[:12]) + (" ..." if len(self.valid) > 12 else "")
-        super().__init__(f"unknown {kind} '{value}'; valid: {shown}")
+        self.suggestions = suggest(value, self.valid)
+        shown_value = value if len(value) <= 80 else value[:77] + "..."
+        if self.suggestions:
+            hint = "did you mean " + " or ".join(self.suggestions) + "?"
+        else:
+            hint = "valid: " + ", ".join(self.valid[:12]) + (" ..." if len(self.valid) > 12 else "")
+        super().__init__(f"unknown {kind} '{shown_value}'; {hint}")
+
+
+def suggest(value: str, valid: list[str], n: int = 3) -> list[str]:
+    """The valid ids nearest to `value` (difflib's ratio, case-insensitive), best first."""
+    import difflib
+
+    if not value or len(value) > 200:
+        return []
+    lowered = {v.lower(): v for v in valid}
+    close = difflib.get_close_matches(value.lower(), list(lowered), n=n, cutoff=0.8)
+    return [lowered[c] for c in close]

@@ -5,8 +5,8 @@ Unknown figures stay unknown (None) with the reason in the basis string, never g
 - bandwidth: the catalog figure, or for this machine the latest stored measurement
   (a host calibration or a built-in bandwidth benchmark run), else unknown;
 - peak FP32 compute: the catalog figure where Apple/third parties published one, else derived
-  as GPU cores x per-core throughput of that generation (fitted from the chips that have a
-  published figure, see speed_constants.PER_CORE_FP32_FLOPS) and labelled "derived";
+  as GPU cores x per-core throughput of that generation (the median TFLOPS / cores of the
+  catalog chips of that generation that have a published figure) and labelled "derived";
   Intel CPUs: cores x base clock x FP32 FLOPs per cycle of the microarchitecture.
 """
 
@@ -34,10 +34,32 @@ class HostError(ForgePlannerError):
     """A host that cannot be built from what the user gave."""
 
 
-def _per_core_table() -> dict[str, float]:
-    from forgeplanner.engine.speed_constants import PER_CORE_FP32_FLOPS
+_PER_CORE: dict[str, float] | None = None
 
-    return dict(PER_CORE_FP32_FLOPS)
+
+def per_core_fp32_table(chips=None) -> dict[str, float]:
+    """Peak FP32 FLOP/s per GPU core by generation: the median of published TFLOPS / cores
+    over the catalog chips of that generation with a published figure (a derived fact)."""
+    import statistics
+
+    if chips is None:
+        from catalog import load_catalog
+
+        chips = load_catalog().chips.values()
+    by_gen: dict[str, list[float]] = {}
+    for c in chips:
+        if c.is_apple_silicon and c.gpu_cores and c.gpu_fp32_tflops.value is not None:
+            by_gen.setdefault(c.generation, []).append(
+                float(c.gpu_fp32_tflops.value) * 1e12 / c.gpu_cores
+            )
+    return {g: statistics.median(v) for g, v in sorted(by_gen.items())}
+
+
+def _per_core_table() -> dict[str, float]:
+    global _PER_CORE
+    if _PER_CORE is None:
+        _PER_CORE = per_core_fp32_table()
+    return dict(_PER_CORE)
 
 
 def chip_fp32(chip: ChipSpec, per_core: dict[str, float] | None = None) -> tuple[float | None, str]:
@@ -103,8 +125,8 @@ def host_from_chip(
             f"{chip.name} {chip.gpu_cores}-core GPU is sold with "
             f"{', '.join(str(o) for o in options)} GB, not {memory_gb} GB"
         )
-    bw = chip.bandwidth_bytes_per_s
-    bw_fig = chip.mem_bandwidth_gbps
+    bw_fig = chip.bandwidth_figure(memory_gb)  # some bins' bandwidth depends on the memory
+    bw = None if bw_fig.value is None else float(bw_fig.value) * GB
     bw_basis = (
         f"catalog: {bw_fig.value} GB/s ({bw_fig.source})"
         if bw is not None
@@ -129,6 +151,7 @@ def host_from_chip(
         wired_limit_mb=wired_limit_mb,
         chip_tier=chip.tier,
         fp32_flops_basis=flops_basis,
+        chip_generation=chip.generation,
     )
 
 
@@ -164,7 +187,7 @@ def host_from_chip_name(
 ) -> HostSpec:
     from catalog import load_catalog
 
-    chip = load_catalog().find_chip(name, gpu_cores)
+    chip = load_catalog().find_chip(name, gpu_cores, memory_gb)
     return host_from_chip(
         chip, memory_gb, macos_version=macos_version, wired_limit_mb=wired_limit_mb
     )
@@ -314,11 +337,13 @@ def host_this_machine(
     gpu_cores = 0
     tier = None
     chip_id = None
+    generation = None
     if chip is not None:
         flops, flops_basis = chip_fp32(chip)
         gpu_cores = chip.gpu_cores
         tier = chip.tier
         chip_id = chip.id
+        generation = chip.generation
     return HostSpec(
         name=f"this machine ({brand or facts['machine']})",
         is_apple_silicon=is_apple,
@@ -335,6 +360,7 @@ def host_this_machine(
         else facts.get("wired_limit_mb"),
         chip_tier=tier,
         fp32_flops_basis=flops_basis,
+        chip_generation=generation,
     )
 
 

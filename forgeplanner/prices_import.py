@@ -28,6 +28,7 @@ row (with its line number) stops the import before anything is written.
 from __future__ import annotations
 
 import datetime as _dt
+import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -97,13 +98,17 @@ class ListingRow:
     source: str
     dedupe_key: str
     duplicate_of: str | None = None  # "line 7" | "database #12"
+    storage_gb: int | None = None  # stated in the title (shown; the user database keeps none)
+    match_reason: str = ""  # why a title matched no configuration
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "line": self.line,
             "title": self.title,
             "config_id": self.config_id,
+            "storage_gb": self.storage_gb,
             "match": self.match,
+            "match_reason": self.match_reason,
             "price_usd": round(self.price_usd, 2),
             "original_price": self.original_price,
             "currency": self.currency,
@@ -167,12 +172,20 @@ def parse_amount(text: str, decimal: str = ".") -> tuple[float, str | None]:
     else:
         dec = "."
     thousands = "," if dec == "." else "."
-    s = s.replace(thousands, "")
-    if dec == ",":
-        s = s.replace(",", ".")
-    if s.count(".") > 1:
+    whole, sep, frac = s.partition(dec)
+    if (
+        not whole
+        or (sep and not frac)
+        or dec in frac
+        or thousands in frac
+        # Thousands separators group exactly three digits: "1.2.3,4" is not 123.40.
+        or (
+            thousands in whole
+            and not re.fullmatch(rf"\d{{1,3}}(?:{re.escape(thousands)}\d{{3}})+", whole)
+        )
+    ):
         raise ValueError(f"'{text}' is not an amount")
-    value = float(s)
+    value = float(whole.replace(thousands, "") + (f".{frac}" if sep else ""))
     return value, code
 
 
@@ -186,8 +199,12 @@ def parse_date(text: str, dayfirst: bool, today: _dt.date) -> _dt.date:
         d = None
     if d is None:
         try:
-            d = pd.to_datetime(t, dayfirst=dayfirst).date()
-        except (ValueError, TypeError, OverflowError) as exc:
+            ts = pd.to_datetime(t, dayfirst=dayfirst)
+            if pd.isna(ts):  # "NaN", "NaT", "" parse to NaT, which has no date
+                raise ValueError
+            d = ts.date()
+        except (ValueError, TypeError, OverflowError, NotImplementedError) as exc:
+            # NotImplementedError: pandas parses "-026-02-01" to a Timestamp with no date.
             raise ValueError(f"'{text}' is not a date") from exc
     if d > today:
         raise ValueError(f"date {d.isoformat()} is in the future")
@@ -208,45 +225,135 @@ def parse_condition(text: str) -> str:
     raise ValueError(f"condition '{text}' unknown; use new, used or refurbished")
 
 
-_GB = re.compile(r"(\d{1,3})\s*gb\b(?!\s*(?:ssd|storage|hdd|fusion))", re.IGNORECASE)
-_GPU = re.compile(r"(\d{1,2})\s*[- ]?(?:c|core)\s*gpu", re.IGNORECASE)
-_CHIP = re.compile(r"\bm([1-5])(?:\s*(pro|max|ultra))?\b", re.IGNORECASE)
-_INTEL = re.compile(
-    r"\b(20(?:12|14|18|20))\b.*?\b(i[357])\b|\b(i[357])\b.*?\b(20(?:12|14|18|20))\b", re.IGNORECASE
+# Listing titles, as sellers write them: "Mac Studio M2 Ultra 76C 192GB", "M2 Ultra 24C/76C
+# 192GB 2TB", "M1 Max 10-core CPU 32-core GPU 64GB", "M4 Max 32-Core 36GB" (GPU cores),
+# "APPLE M2 MAX | 512GB | 32GB" (which number is the memory is decided by the chip's memory
+# options), "Mac mini 2018 i7 32GB", "Refurbished Mac mini 3.2GHz 6-core Intel Core i7".
+_SIZE = re.compile(r"(\d{1,4}(?:\.\d)?)\s*(gb|tb)\b(\s*(?:ssd|storage|hdd|fusion|flash))?", re.I)
+_RAM_HINT = re.compile(r"^\s*(?:of\s+)?(?:unified\s+)?(?:ram|memory|unified)", re.I)
+_CORES = re.compile(
+    r"(\d{1,2})\s*(?:-|\s)?\s*(?:c\b|cores?\b|‑core\b)(?:\s*(cpu|gpu))?", re.IGNORECASE
 )
+_PAIR = re.compile(r"\b(\d{1,2})\s*c?\s*/\s*(\d{1,2})\s*c?\b", re.IGNORECASE)
+_CHIP = re.compile(r"\bm([1-9])(?:\s*(pro|max|ultra))?\b", re.IGNORECASE)
+_INTEL_YEAR = re.compile(r"\b(2012|2014|2018|2020)\b")
+_INTEL_CPU = re.compile(r"\b(i[357])\b", re.IGNORECASE)
+_GHZ = re.compile(r"(\d\.\d)\s*ghz", re.IGNORECASE)
 
 
-def match_title(title: str, catalog: Any) -> str | None:
-    """The one catalog configuration a listing title names (kind, chip, GPU bin, memory), or
-    None when the title is ambiguous or names nothing. Never guesses between candidates."""
+@dataclass(frozen=True, slots=True)
+class TitleMatch:
+    """What a listing title names: one configuration (and its storage, when stated), or the
+    reason it names none."""
+
+    config_id: str | None
+    storage_gb: int | None = None
+    reason: str = ""
+
+
+def _sizes(title: str) -> tuple[list[int], list[int], list[int]]:
+    """(GB numbers that may be memory, GB numbers that may be storage, storage said so)."""
+    mem: list[int] = []
+    maybe: list[int] = []
+    storage: list[int] = []
+    for m in _SIZE.finditer(title):
+        value = float(m.group(1))
+        gb = int(value * 1000) if m.group(2).lower() == "tb" else int(value)
+        if m.group(3) or m.group(2).lower() == "tb":
+            storage.append(gb)
+        elif _RAM_HINT.match(title[m.end() :]):
+            mem.append(gb)
+        else:
+            maybe.append(gb)
+    return mem, maybe, storage
+
+
+def _cores(title: str) -> tuple[set[int], set[int], set[int]]:
+    """(GPU core counts, CPU core counts, untagged core counts) named in the title."""
+    gpu: set[int] = set()
+    cpu: set[int] = set()
+    untagged: set[int] = set()
+    for m in _PAIR.finditer(title):  # "24C/76C", "28/60": CPU / GPU
+        cpu.add(int(m.group(1)))
+        gpu.add(int(m.group(2)))
+    for m in _CORES.finditer(title):
+        n = int(m.group(1))
+        tag = (m.group(2) or "").lower()
+        if not tag:  # "12-core CPU and 38-core GPU": the tag may follow a few words later
+            after = title[m.end() : m.end() + 12].lower()
+            tag = "gpu" if after.lstrip(" ,").startswith("gpu") else tag
+        (gpu if tag == "gpu" else cpu if tag == "cpu" else untagged).add(n)
+    return gpu, cpu, untagged
+
+
+def match_title_details(title: str, catalog: Any) -> TitleMatch:
+    """The one catalog configuration a listing title names (kind, chip, bin, memory), and
+    its storage when stated; never guesses between candidates."""
     t = title.lower()
     kinds = [k for k in ("mac-mini", "mac-studio") if k.replace("-", " ") in t or k in t]
-    mems = {int(m) for m in _GB.findall(title)}
     cands = list(catalog.configs.values())
     if kinds:
         cands = [c for c in cands if c.kind in kinds]
     chip_m = _CHIP.search(title)
-    intel_m = _INTEL.search(title)
     if chip_m:
         gen, tier = chip_m.group(1), (chip_m.group(2) or "").lower()
         name = f"m{gen}" + (f"-{tier}" if tier else "")
         cands = [c for c in cands if c.chip_id.rsplit("-", 1)[0] == name]
-        gpu = _GPU.search(title)
-        if gpu:
-            cands = [c for c in cands if catalog.chips[c.chip_id].gpu_cores == int(gpu.group(1))]
-    elif intel_m:
-        year = intel_m.group(1) or intel_m.group(4)
-        cpu = (intel_m.group(2) or intel_m.group(3)).lower()
-        year = "2018" if year == "2020" else year  # the 2020 refresh is the 2018 model
-        cands = [c for c in cands if c.chip_id.startswith(f"intel-{year}-{cpu}")]
+    elif "intel" in t or _INTEL_CPU.search(title):
+        cpu = _INTEL_CPU.search(title)
+        year = _INTEL_YEAR.search(title)
+        ghz = _GHZ.search(title)
+        chips = catalog.chips
+        cands = [c for c in cands if chips[c.chip_id].vendor == "intel"]
+        if cpu:
+            cands = [
+                c for c in cands if f"core {cpu.group(1).lower()}" in chips[c.chip_id].name.lower()
+            ]
+        if year:
+            y = "2018" if year.group(1) == "2020" else year.group(1)  # the 2020 refresh is 2018
+            cands = [c for c in cands if c.chip_id.startswith(f"intel-{y}-")]
+        if ghz:
+            cands = [c for c in cands if f"{ghz.group(1)}ghz" in chips[c.chip_id].name.lower()]
+        if not (cpu or year or ghz):
+            return TitleMatch(None, reason="an Intel Mac mini, but no CPU, clock or year")
     else:
-        return None
-    if mems:
-        cands = [c for c in cands if c.memory_gb in mems]
-    else:
-        return None  # memory decides the configuration; without it the title is ambiguous
+        return TitleMatch(None, reason="names no Apple chip or Intel CPU")
+    if not cands:
+        return TitleMatch(None, reason="no catalog configuration has that chip")
+    gpu, cpu, untagged = _cores(title)
+    bins = {c.chip_id: catalog.chips[c.chip_id] for c in cands}
+    gpu_bins = {b.gpu_cores for b in bins.values()}
+    cpu_bins = {b.cpu_cores.value for b in bins.values() if b.cpu_cores.value is not None}
+    for n in untagged:  # "76C", "76-core": the GPU when a bin has that many GPU cores
+        if n in gpu_bins:
+            gpu.add(n)
+        elif n in cpu_bins:
+            cpu.add(n)
+    if gpu & gpu_bins:
+        cands = [c for c in cands if bins[c.chip_id].gpu_cores in gpu]
+    if cpu & cpu_bins and len({bins[c.chip_id].cpu_cores.value for c in cands}) > 1:
+        cands = [c for c in cands if bins[c.chip_id].cpu_cores.value in cpu]
+    mem, maybe, storage = _sizes(title)
+    options = {c.memory_gb for c in cands}
+    said = [m for m in mem if m in options] or [m for m in maybe if m in options]
+    if len(set(said)) != 1:
+        what = "no memory size" if not said else f"several memory sizes {sorted(set(said))}"
+        return TitleMatch(None, reason=f"{what} of {sorted(options)} GB in the title")
+    memory = said[0]
+    cands = [c for c in cands if c.memory_gb == memory]
     ids = sorted({c.id for c in cands})
-    return ids[0] if len(ids) == 1 else None
+    if len(ids) != 1:
+        return TitleMatch(None, reason=f"ambiguous between {', '.join(ids)}")
+    cfg = catalog.configs[ids[0]]
+    sizes = {o.storage_gb for o in cfg.storage_options}
+    stated = [g for g in (*storage, *maybe) if g in sizes and g != memory]
+    return TitleMatch(ids[0], stated[0] if len(set(stated)) == 1 else None)
+
+
+def match_title(title: str, catalog: Any) -> str | None:
+    """The one catalog configuration a listing title names, or None (see
+    `match_title_details`)."""
+    return match_title_details(title, catalog).config_id
 
 
 def _pick_columns(columns: Iterable[str], mapping: Mapping[str, str], file: str) -> dict[str, str]:
@@ -296,7 +403,6 @@ def read_listings(
 ) -> ListingImport:
     """Parse and validate a listings CSV. Raises DataError (unreadable file, columns) or
     ImportError_ (bad rows, every one with its line number). Writes nothing."""
-    import pandas as pd
 
     from forgeplanner.store.repos import price_dedupe_key
 
@@ -305,7 +411,7 @@ def read_listings(
         raise DataError(file, "--decimal", decimal, "expected '.' or ','")
     rates = {k.upper(): float(v) for k, v in (fx or {}).items()}
     for code, rate in rates.items():
-        if not re.fullmatch(r"[A-Z]{3}", code) or not rate > 0:
+        if not re.fullmatch(r"[A-Z]{3}", code) or not (rate > 0 and math.isfinite(rate)):
             raise DataError(file, "--fx", f"{code}={rate}", "expected CODE=USD_PER_UNIT > 0")
     rates.setdefault("USD", 1.0)
     today = today or _dt.date.today()
@@ -313,33 +419,17 @@ def read_listings(
         from catalog import load_catalog
 
         catalog = load_catalog()
-    try:
-        df = pd.read_csv(
-            path,
-            dtype=str,
-            keep_default_na=False,
-            sep=None,
-            engine="python",
-            encoding="utf-8-sig",
-            skip_blank_lines=True,
-        )
-    except FileNotFoundError:
-        raise DataError(file, "(file)", file, "no such file") from None
-    except UnicodeDecodeError as exc:
-        raise DataError(file, "(encoding)", str(exc)[:60], "not UTF-8 text") from None
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as exc:
-        raise DataError(file, "(csv)", str(exc)[:80], "not a readable CSV") from None
-    if len(df) == 0:
+    header, records = read_csv_records(path)
+    if not records:
         raise DataError(file, "(rows)", 0, "no data rows")
-    if len(df) > MAX_ROWS:
-        raise DataError(file, "(rows)", len(df), f"more than {MAX_ROWS} rows")
-    cols = _pick_columns(df.columns, mapping or {}, file)
+    if len(records) > MAX_ROWS:
+        raise DataError(file, "(rows)", len(records), f"more than {MAX_ROWS} rows")
+    cols = _pick_columns(header, mapping or {}, file)
     result = ListingImport(file=file, columns=cols)
     problems: list[str] = []
     seen: dict[str, int] = {}
     existing = existing_keys or {}
-    for i, rec in enumerate(df.to_dict("records")):
-        line = i + 2  # line 1 is the header; one line per row
+    for line, rec in records:
         try:
             row = _parse_row(
                 rec,
@@ -371,6 +461,73 @@ def read_listings(
     if problems:
         raise ImportError_(file, problems)
     return result
+
+
+MAX_CSV_BYTES = 64 << 20
+
+
+def read_csv_records(path: str | Path) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
+    """(header, [(line, {column: text})]) of a CSV file, each record with the line it starts
+    on, counted in the file: a quoted cell may span lines, so "row index + 2" is wrong after
+    the first one. The delimiter is sniffed from the header (',', ';', tab or '|'), as pandas'
+    `sep=None` did. Regular files only, at most MAX_CSV_BYTES (forgeplanner.fileio)."""
+    import csv
+    import io
+
+    from forgeplanner.fileio import read_input
+
+    file = str(path)
+    data = read_input(path, MAX_CSV_BYTES, "CSV file")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise DataError(
+            file, "(encoding)", exc.object[exc.start : exc.end], "not UTF-8 text"
+        ) from None
+    if not text.strip():
+        raise DataError(file, "(file)", 0, "empty file: no header and no rows")
+    first = text.lstrip("\r\n").splitlines()[0]
+    try:
+        dialect: Any = csv.Sniffer().sniff(first, delimiters=",;\t|")
+    except csv.Error:
+        dialect = csv.excel  # one column, or nothing to tell: the CSV default
+    reader = csv.reader(io.StringIO(text, newline=""), dialect)
+    header: list[str] | None = None
+    records: list[tuple[int, dict[str, str]]] = []
+    line = 1
+    try:
+        while True:
+            start = reader.line_num + 1
+            try:
+                row = next(reader)
+            except StopIteration:
+                break
+            line = start
+            if not row or all(not c.strip() for c in row):
+                continue  # blank line
+            if header is None:
+                header = [c.strip() for c in row]
+                dup = sorted({c for c in header if header.count(c) > 1})
+                if dup:
+                    raise DataError(file, f"line {line}", dup[0], "column name appears twice")
+                continue
+            if len(row) != len(header):
+                raise DataError(
+                    file,
+                    f"line {line}",
+                    len(row),
+                    f"expected {len(header)} fields (the header's), found {len(row)}",
+                )
+            records.append((line, dict(zip(header, row, strict=True))))
+            if len(records) > MAX_ROWS:
+                break
+    except csv.Error as exc:
+        raise DataError(
+            file, f"line {reader.line_num or line}", str(exc)[:60], "not a readable CSV"
+        ) from None
+    if header is None:
+        raise DataError(file, "(file)", 0, "empty file: no header and no rows")
+    return header, records
 
 
 def _replace(row: ListingRow, **kw: Any) -> ListingRow:
@@ -423,16 +580,31 @@ def _parse_row(
         source += f" ({currency} {amount:,.2f} at {rates[currency]:g} USD/{currency}, user rate)"
     config_id = get("config_id") or None
     match = "config_id column"
+    storage = None
+    why = ""
     if config_id is not None:
         if config_id not in catalog.configs:
             raise ValueError(f"config_id '{config_id}' is not a catalog configuration")
     elif title:
-        config_id = match_title(title, catalog)
+        found = match_title_details(title, catalog)
+        config_id, storage, why = found.config_id, found.storage_gb, found.reason
         match = "title" if config_id else "unmatched"
     else:
         raise ValueError("neither title nor config_id given")
     return ListingRow(
-        line, title, config_id, match, usd, amount, currency, date, condition, source, ""
+        line,
+        title,
+        config_id,
+        match,
+        usd,
+        amount,
+        currency,
+        date,
+        condition,
+        source,
+        "",
+        storage_gb=storage,
+        match_reason=why,
     )
 
 

@@ -9,7 +9,6 @@ store.) Heavy imports stay inside the functions.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -23,11 +22,15 @@ MAX_JSON_BYTES = 64 * 1024 * 1024  # a config.json or /api/show reply is kilobyt
 
 def detect_kind(path: Path) -> str:
     """'config' | 'gguf' | 'ollama' for a file or directory given to an import."""
+    from forgeplanner import jsonio
+    from forgeplanner.fileio import check_regular_input, read_input
+
     name = str(path)
     if path.is_dir():
         if (path / "config.json").is_file():
             return "config"
         raise DataError(name, "(path)", name, "directory without a config.json")
+    check_regular_input(path, "model file")  # a FIFO or /dev/zero: refused, never opened
     try:
         with path.open("rb") as fh:
             head = fh.read(4)
@@ -37,12 +40,14 @@ def detect_kind(path: Path) -> str:
         return "gguf"
     if path.suffix.lower() == ".gguf":
         raise DataError(name, "magic", head, "a .gguf file must start with b'GGUF'")
-    if path.stat().st_size > MAX_JSON_BYTES:
-        raise DataError(name, "(file)", path.stat().st_size, "too large for a JSON description")
     try:
-        data = json.loads(path.read_bytes().decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
-        raise DataError(name, "(file)", head, "neither GGUF nor JSON") from None
+        data = jsonio.loads(read_input(path, MAX_JSON_BYTES, "JSON model description"), name)
+    except DataError as exc:
+        if exc.field == "(file)":
+            raise
+        raise DataError(
+            name, exc.field, exc.value, f"neither GGUF nor JSON: {exc.problem}"
+        ) from None
     if isinstance(data, dict) and ("model_info" in data or "modelinfo" in data):
         return "ollama"
     if isinstance(data, dict) and ("model_type" in data or "architectures" in data):
@@ -55,11 +60,14 @@ def detect_kind(path: Path) -> str:
     )
 
 
-def save_user_model(spec: ModelSpec) -> str:
+def save_user_model(spec: ModelSpec, replace: bool = False) -> str:
     """Save to the user database and return the id it was saved under: a shipped model's id
-    is never shadowed (the import is saved as `<id>-import`)."""
+    is never shadowed (the import is saved as `<id>-import`), and a model already saved under
+    that id is kept unless `replace` (a second import of another file with the same name used
+    to overwrite the first silently)."""
     import dataclasses
 
+    from forgeplanner.errors import ForgePlannerError
     from forgeplanner.store import Store, UserModelRepo
     from models_db import load_models, spec_from_dict, spec_to_dict
 
@@ -68,7 +76,14 @@ def save_user_model(spec: ModelSpec) -> str:
     # Round-trip through the validating schema: what is saved must load again.
     spec_from_dict(spec_to_dict(spec), file="(import)")
     with Store().session() as s:
-        UserModelRepo(s).save(spec)
+        repo = UserModelRepo(s)
+        if not replace and repo.get(spec.id) is not None:
+            origin = repo.origins().get(spec.id, "an earlier import")
+            raise ForgePlannerError(
+                f"your model database already has '{spec.id}' ({origin}); nothing saved: pass "
+                "--replace to overwrite it, or --id NEW_ID to keep both"
+            )
+        repo.save(spec)
     return spec.id
 
 

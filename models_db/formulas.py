@@ -41,6 +41,9 @@ class Dims:
     qkv_bias: bool = False
     o_bias: bool = False
     qk_norm: bool = False
+    # OLMo 2/3, MiniMax-M2: the q/k RMSNorm spans the whole projection (n_heads*head_dim and
+    # n_kv_heads*head_dim weights) instead of one head_dim vector each.
+    qk_norm_full: bool = False
     attn_sinks: bool = False
     q_gate: bool = False  # Qwen3-Next: q_proj also emits an output gate (doubles q)
     # MLA (DeepSeek-V3): when kv_lora_rank is set, q/k/v use the latent formula.
@@ -90,6 +93,8 @@ def _attention_params(d: Dims) -> int:
         n += h
     if d.qk_norm:
         n += 2 * d.head_dim
+    if d.qk_norm_full:
+        n += (d.n_heads + d.n_kv_heads) * d.head_dim
     if d.attn_sinks:
         n += d.n_heads
     return n
@@ -147,3 +152,70 @@ def count_params(d: Dims) -> tuple[int, int | None]:
     if d.n_experts == 0:
         return total, None
     return total, total - unselected - d.vocab * h
+
+
+@dataclass(frozen=True, slots=True)
+class Gemma4Dims:
+    """The text decoder of a Gemma 4 checkpoint (config `text_config`, model_type gemma4_text)."""
+
+    hidden: int
+    n_heads: int
+    n_kv_heads: int
+    head_dim: int  # local (sliding) layers
+    global_layers: tuple[bool, ...]  # per layer: full_attention (global) or sliding
+    global_head_dim: int
+    global_kv_heads: int | None  # None: the global layers use n_kv_heads
+    k_eq_v: bool  # attention_k_eq_v: global layers have no v projection
+    ffn: int  # dense MLP (for the 26B: the dense branch beside the experts)
+    vocab: int
+    kv_shared_layers: int = 0  # the last N layers reuse an earlier layer's KV
+    double_wide_shared_mlp: bool = False  # use_double_wide_mlp: KV-shared layers use 2 x ffn
+    ple_dim: int = 0  # hidden_size_per_layer_input (E-models)
+    ple_vocab: int = 0  # vocab_size_per_layer_input
+    n_experts: int = 0
+    experts_per_token: int = 0
+    expert_ffn: int = 0
+
+
+def count_gemma4_params(d: Gemma4Dims) -> tuple[int, int | None]:
+    """(total, active) parameters of a Gemma 4 text decoder (tied embeddings).
+
+    Shapes from google-deepmind/gemma gemma/gm/nn/gemma4/_modules.py and _gemma4.py @7691fd4
+    (the catalog's Gemma 4 rows were computed the same way):
+    - attention: q H x heads x hd, o heads x hd x H, k and v H x kv x hd (global layers: hd =
+      global_head_dim, kv = num_global_key_value_heads, no v when K = V), q/k norms (hd each);
+      KV-shared layers carry no k/v projections (the reference code notes checkpoints drop them);
+    - MLP: gated, 3 x H x ffn (2 x ffn on KV-shared layers with use_double_wide_mlp); MoE layers
+      add E experts of 3 x H x expert_ffn and an H x E router beside the dense branch, 7 norms;
+      dense layers 4 norms; one layer scalar;
+    - E-models: per layer a per_layer_input_gate (H x ple), per_layer_projection (ple x H) and a
+      norm; globally the per-layer table (ple_vocab x L x ple), the H -> L x ple projection and
+      its norm.
+    active (MoE only) = total - input embedding - the unselected experts of every layer.
+    """
+    h, n_layers = d.hidden, len(d.global_layers)
+    first_shared = n_layers - d.kv_shared_layers
+    total = 0
+    for i, is_global in enumerate(d.global_layers):
+        hd = d.global_head_dim if is_global else d.head_dim
+        kv = d.global_kv_heads if (is_global and d.global_kv_heads) else d.n_kv_heads
+        layer = 2 * h * d.n_heads * hd + 2 * hd  # q, o, q_norm, k_norm
+        if i < first_shared:
+            layer += h * kv * hd * (1 if (is_global and d.k_eq_v) else 2)
+        if d.n_experts:
+            layer += 3 * h * d.ffn + d.n_experts * 3 * h * d.expert_ffn + h * d.n_experts
+            layer += 7 * h
+        else:
+            wide = d.double_wide_shared_mlp and i >= first_shared
+            layer += 3 * h * d.ffn * (2 if wide else 1) + 4 * h
+        layer += 1  # layer scalar
+        if d.ple_dim:
+            layer += 2 * h * d.ple_dim + h
+        total += layer
+    total += h + d.vocab * h  # final norm, tied embedding
+    if d.ple_dim:
+        total += d.ple_vocab * n_layers * d.ple_dim + h * n_layers * d.ple_dim + d.ple_dim
+    if not d.n_experts:
+        return total, None
+    unselected = n_layers * (d.n_experts - d.experts_per_token) * 3 * h * d.expert_ffn
+    return total, total - d.vocab * h - unselected

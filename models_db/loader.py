@@ -13,19 +13,42 @@ from models_db.schema import spec_from_dict
 DATA_FILE = Path(__file__).parent / "data" / "models.toml"
 
 
+def name_key(name: str) -> str:
+    """How a typed model name is compared: case-insensitive, surrounding blanks ignored."""
+    return name.strip().lower()
+
+
+def names_of(spec: ModelSpec) -> tuple[str, ...]:
+    """Every name a model answers to: its id, its Hugging Face repo and its aliases."""
+    return tuple(n for n in (spec.id, spec.hf_repo, *spec.aliases) if n.strip())
+
+
 class ModelDB:
-    """The shipped models, in file order. Immutable; get one with `load_models()`."""
+    """The shipped models, in file order. Immutable; get one with `load_models()`.
+
+    A model is found by its id, its Hugging Face repo id or any alias ("Qwen3-Coder-30B-A3B",
+    "llama3.3:70b", "Qwen/Qwen3-Coder-30B-A3B-Instruct"), case-insensitively; `get` returns the
+    model itself (whose `id` is the canonical one)."""
 
     def __init__(self, models: tuple[ModelSpec, ...], file: str = str(DATA_FILE)) -> None:
         self._models = models
         self._by_id = {m.id: m for m in models}
+        self._by_name: dict[str, ModelSpec] = {}
+        for m in models:
+            for name in names_of(m):
+                self._by_name.setdefault(name_key(name), m)
         self.file = file
 
+    def resolve(self, name: str) -> ModelSpec | None:
+        """The model that `name` (id, HF repo id or alias, any case) names, or None."""
+        found = self._by_id.get(name)
+        return found if found is not None else self._by_name.get(name_key(name))
+
     def get(self, model_id: str) -> ModelSpec:
-        try:
-            return self._by_id[model_id]
-        except KeyError:
-            raise NotFoundError("model", model_id, self.ids()) from None
+        found = self.resolve(model_id)
+        if found is None:
+            raise NotFoundError("model", model_id, self.ids())
+        return found
 
     def all(self) -> tuple[ModelSpec, ...]:
         return self._models
@@ -34,7 +57,7 @@ class ModelDB:
         return tuple(self._by_id)
 
     def __contains__(self, model_id: object) -> bool:
-        return model_id in self._by_id
+        return isinstance(model_id, str) and self.resolve(model_id) is not None
 
     def __len__(self) -> int:
         return len(self._models)
@@ -58,6 +81,7 @@ def read_models_file(path: Path) -> ModelDB:
         raise DataError(name, "models", entries, "expected one or more [[models]] tables")
     models: list[ModelSpec] = []
     seen: set[str] = set()
+    owner: dict[str, str] = {}  # name key -> id of the model that answers to it
     for i, entry in enumerate(entries):
         if not isinstance(entry, dict):
             raise DataError(name, f"models[{i}]", entry, "must be a table")
@@ -66,6 +90,10 @@ def read_models_file(path: Path) -> ModelDB:
         if spec.id in seen:
             raise DataError(name, f"{where}.id", spec.id, "duplicate model id")
         seen.add(spec.id)
+        for alias in names_of(spec):
+            other = owner.setdefault(name_key(alias), spec.id)
+            if other != spec.id:
+                raise DataError(name, f"{where}.aliases", alias, f"also names model {other!r}")
         models.append(spec)
     return ModelDB(tuple(models), name)
 

@@ -10,10 +10,21 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from forgeplanner.domain.model import AttentionSpec, ModelSpec, MoESpec, TensorInfo
+from forgeplanner.domain.model import (
+    AttentionSpec,
+    ModelSpec,
+    MoESpec,
+    PerLayerEmbeddingSpec,
+    RecurrentSpec,
+    TensorInfo,
+)
 from forgeplanner.errors import DataError
 
 ATTENTION_KINDS = ("full", "sliding", "mla", "hybrid")
+RECURRENT_KINDS = ("gated_deltanet", "mamba2", "kda")
+HYBRID_ATTENTION = ("full", "mla")
+# Nemotron-H hybrid_override_pattern letters: Mamba-2, attention, dense MLP, MoE.
+LAYER_BLOCK_CHARS = frozenset("M*-E")
 FORMATS = ("gguf", "mlx", "safetensors")
 _ID = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 
@@ -50,6 +61,14 @@ _TOP_KEYS = {
     "gguf_file_type",
     "origin",
     "extra",
+    "aliases",
+    "source_commit",
+    "license_source",
+    "release_date_source",
+    "use",
+    "review",
+    "per_layer_embedding",
+    "layer_blocks",
 }
 _ATTN_KEYS = {
     "kind",
@@ -67,6 +86,23 @@ _ATTN_KEYS = {
     "recurrent",
     "recurrent_note",
     "indexer_head_dim",
+    "state",
+    "hybrid_attention",
+    "global_head_dim",
+    "global_n_kv_heads",
+    "global_v_is_k",
+    "kv_shared_layers",
+}
+_STATE_KEYS = {
+    "kind",
+    "layers",
+    "conv_kernel",
+    "conv_elements",
+    "state_elements",
+    "n_heads",
+    "head_dim",
+    "n_groups",
+    "d_state",
 }
 _MOE_KEYS = {
     "n_experts",
@@ -75,6 +111,7 @@ _MOE_KEYS = {
     "expert_ffn",
     "first_dense_layers",
     "interleave_step",
+    "shared_expert_ffn",
 }
 # Keys of the data file that live in ModelSpec.extra (facts sizing does not need directly).
 _EXTRA_TOP = (
@@ -83,6 +120,11 @@ _EXTRA_TOP = (
     "derived",
     "declared_sliding_window",
     "declared_sliding_window_note",
+    "source_commit",
+    "license_source",
+    "release_date_source",
+    "use",
+    "review",
 )
 _EXTRA_ATTN = ("pattern", "recurrent", "recurrent_note")
 
@@ -177,9 +219,22 @@ def _attention(r: _Reader, n_layers: int, unknown: Mapping[str, Any]) -> Attenti
             "mla_q_lora_rank",
         )
     }
-    if kind != "mla" and any(v is not None for v in mla.values()):
+    hybrid_attention = r.str_("hybrid_attention", required=False, default="full")
+    if hybrid_attention not in HYBRID_ATTENTION:
+        raise r.fail("hybrid_attention", hybrid_attention, f"must be one of {HYBRID_ATTENTION}")
+    if hybrid_attention != "full" and kind != "hybrid":
+        raise r.fail("hybrid_attention", hybrid_attention, f"hybrid-only field on {kind}")
+    latent = kind == "mla" or (kind == "hybrid" and hybrid_attention == "mla")
+    if latent and (mla["mla_kv_lora_rank"] is None or mla["mla_qk_rope_head_dim"] is None):
+        raise r.fail("mla_kv_lora_rank", mla["mla_kv_lora_rank"], "MLA needs kv_lora and rope")
+    if not latent and any(v is not None for v in mla.values()):
         raise r.fail("mla_kv_lora_rank", mla["mla_kv_lora_rank"], f"MLA field on {kind} attention")
     state = r.int_("recurrent_state_bytes_per_seq", required=False)
+    recurrent = None
+    if "state" in r.data:
+        recurrent = _recurrent(
+            _Reader(r.file, f"{r.where}.state", r.table("state")), n_layers, attention_layers
+        )
     if kind == "hybrid":
         if not attention_layers:
             raise r.fail("attention_layers", [], "hybrid attention needs its attention layers")
@@ -189,8 +244,22 @@ def _attention(r: _Reader, n_layers: int, unknown: Mapping[str, Any]) -> Attenti
                 None,
                 "give the state size, or a reason under [unknown] with the same name",
             )
-    elif attention_layers or state is not None:
+        if recurrent is not None and state is not None and recurrent.bytes_per_seq() != state:
+            raise r.fail(
+                "recurrent_state_bytes_per_seq",
+                state,
+                f"disagrees with [state]: {recurrent.bytes_per_seq()} B (F32) per sequence",
+            )
+    elif attention_layers or state is not None or recurrent is not None:
         raise r.fail("attention_layers", list(attention_layers), f"hybrid-only field on {kind}")
+    global_head_dim = r.int_("global_head_dim", required=False)
+    global_kv = r.int_("global_n_kv_heads", required=False)
+    global_v_is_k = r.bool_("global_v_is_k", default=False)
+    if kind != "sliding" and (global_head_dim or global_kv or global_v_is_k):
+        raise r.fail("global_head_dim", global_head_dim, f"sliding-only field on {kind}")
+    kv_shared = r.int_("kv_shared_layers", required=False, minimum=0) or 0
+    if kv_shared >= n_layers:
+        raise r.fail("kv_shared_layers", kv_shared, f"must be < n_layers ({n_layers})")
     return AttentionSpec(
         kind=kind,
         sliding_window=window,
@@ -199,8 +268,33 @@ def _attention(r: _Reader, n_layers: int, unknown: Mapping[str, Any]) -> Attenti
         attention_layers=attention_layers,
         recurrent_state_bytes_per_seq=state,
         indexer_head_dim=r.int_("indexer_head_dim", required=False),
+        recurrent=recurrent,
+        hybrid_attention=hybrid_attention,
+        global_head_dim=global_head_dim,
+        global_n_kv_heads=global_kv,
+        global_v_is_k=global_v_is_k,
+        kv_shared_layers=kv_shared,
         **mla,
     )
+
+
+def _recurrent(r: _Reader, n_layers: int, attention_layers: tuple[int, ...]) -> RecurrentSpec:
+    r.check_keys(_STATE_KEYS)
+    kind = r.str_("kind")
+    if kind not in RECURRENT_KINDS:
+        raise r.fail("kind", kind, f"must be one of {', '.join(RECURRENT_KINDS)}")
+    layers = r.int_list("layers", n_layers)
+    if not layers:
+        raise r.fail("layers", [], "list the layers that hold recurrent state")
+    overlap = sorted(set(layers) & set(attention_layers))
+    if overlap:
+        raise r.fail("layers", overlap, "a layer cannot both attend and hold recurrent state")
+    values = {
+        k: r.int_(k, required=k in ("conv_kernel", "conv_elements", "state_elements"), minimum=0)
+        for k in ("conv_kernel", "conv_elements", "state_elements", "n_heads", "head_dim",
+                  "n_groups", "d_state")
+    }  # fmt: skip
+    return RecurrentSpec(kind=kind, layers=layers, **{k: v or 0 for k, v in values.items()})
 
 
 def _moe(r: _Reader, n_layers: int) -> MoESpec:
@@ -220,6 +314,7 @@ def _moe(r: _Reader, n_layers: int) -> MoESpec:
         expert_ffn=r.int_("expert_ffn") or 0,
         first_dense_layers=dense,
         interleave_step=r.int_("interleave_step", required=False) or 1,
+        shared_expert_ffn=r.int_("shared_expert_ffn", required=False),
     )
 
 
@@ -292,6 +387,25 @@ def spec_from_dict(data: Mapping[str, Any], file: str, where: str = "") -> Model
         raise r.fail(
             "params_active", params_active, "MoE models need params_active; dense models have none"
         )
+    aliases = data.get("aliases", [])
+    if not isinstance(aliases, list | tuple) or not all(
+        isinstance(a, str) and a.strip() for a in aliases
+    ):
+        raise r.fail("aliases", aliases, "must be a list of non-empty strings")
+    ple = None
+    if "per_layer_embedding" in data:
+        pr = _Reader(file, f"{r.where}.per_layer_embedding", r.table("per_layer_embedding"))
+        pr.check_keys({"dim", "vocab"})
+        ple = PerLayerEmbeddingSpec(
+            dim=pr.int_("dim") or 0, vocab=pr.int_("vocab") or 0, n_layers=n_layers
+        )
+    blocks = r.str_("layer_blocks", required=False)
+    if blocks and (len(blocks) != n_layers or not set(blocks) <= LAYER_BLOCK_CHARS):
+        raise r.fail(
+            "layer_blocks",
+            blocks,
+            f"must be {n_layers} characters from {sorted(LAYER_BLOCK_CHARS)}",
+        )
     extra: dict[str, object] = dict(r.table("extra"))
     for key in _EXTRA_TOP:
         if key in data:
@@ -329,6 +443,9 @@ def spec_from_dict(data: Mapping[str, Any], file: str, where: str = "") -> Model
         gguf_file_type=r.str_("gguf_file_type", required=False) or None,
         origin=r.str_("origin", required=False, default="catalog") or "catalog",
         extra=extra,
+        aliases=tuple(aliases),
+        per_layer_embedding=ple,
+        layer_blocks=blocks,
     )
 
 
@@ -355,6 +472,27 @@ def spec_to_dict(spec: ModelSpec, *, include_tensors: bool = True) -> dict[str, 
         attention["chunked"] = a.chunked
     if a.attention_layers:
         attention["attention_layers"] = list(a.attention_layers)
+    if a.hybrid_attention != "full":
+        attention["hybrid_attention"] = a.hybrid_attention
+    for key in ("global_head_dim", "global_n_kv_heads"):
+        if getattr(a, key) is not None:
+            attention[key] = getattr(a, key)
+    if a.global_v_is_k:
+        attention["global_v_is_k"] = True
+    if a.kv_shared_layers:
+        attention["kv_shared_layers"] = a.kv_shared_layers
+    if a.recurrent is not None:
+        rs = a.recurrent
+        attention["state"] = {
+            "kind": rs.kind,
+            "layers": list(rs.layers),
+            **{
+                k: getattr(rs, k)
+                for k in ("conv_kernel", "conv_elements", "state_elements", "n_heads",
+                          "head_dim", "n_groups", "d_state")
+                if getattr(rs, k)
+            },
+        }  # fmt: skip
     extra = dict(spec.extra)
     for key in _EXTRA_ATTN:
         if f"attention.{key}" in extra:
@@ -395,6 +533,17 @@ def spec_to_dict(spec: ModelSpec, *, include_tensors: bool = True) -> dict[str, 
             "first_dense_layers": m.first_dense_layers,
             "interleave_step": m.interleave_step,
         }
+        if m.shared_expert_ffn is not None:
+            out["moe"]["shared_expert_ffn"] = m.shared_expert_ffn
+    if spec.aliases:
+        out["aliases"] = list(spec.aliases)
+    if spec.per_layer_embedding is not None:
+        out["per_layer_embedding"] = {
+            "dim": spec.per_layer_embedding.dim,
+            "vocab": spec.per_layer_embedding.vocab,
+        }
+    if spec.layer_blocks:
+        out["layer_blocks"] = spec.layer_blocks
     for key in _EXTRA_TOP:
         if key in extra:
             out[key] = extra.pop(key)

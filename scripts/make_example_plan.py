@@ -5,8 +5,9 @@
 The plan: run Llama 3.3 70B (Q4_K_M, llama.cpp, 16k context) at home on a Mac Studio M4 Max
 128 GB, against alternatives: a used Mac Studio M2 Ultra 192 GB, a used M1 Ultra 128 GB, a
 cluster of three Mac mini M4 Pro 64 GB over Thunderbolt 5, and the Studio with a K3s shelf of
-three used 2018 Intel Mac minis (the learning track's whole lab). Prices are launch prices for new
-machines and the used-price engine's figure for used ones, each with its basis and date.
+three used 2018 Intel Mac minis (the learning track's whole lab). Every machine is bought used:
+Apple stopped selling the 2025 Mac Studio and the 2024 Mac minis new in 2026 (the 128 GB M4 Max
+was withdrawn on 2026-05-06), so the price engine gives their used price, with its basis.
 Re-run it after the catalog, the engine or the price data change; review the diff.
 """
 
@@ -41,14 +42,14 @@ ALTERNATIVES = [
         "Three Mac mini M4 Pro 64 GB over Thunderbolt 5",
         "No single mini holds the model with headroom; three split its layers over llama.cpp "
         "RPC. Adds capacity, not speed.",
-        [("mac-mini-m4-pro-20c-64gb", 3, "new")],
+        [("mac-mini-m4-pro-20c-64gb", 3, "used")],
         ["mac-mini-m4-pro-20c-64gbx3"],
     ),
     (
         "Mac Studio M4 Max 128 GB + K3s shelf of three used 2018 Mac minis",
         "The learning track's whole lab: the Studio serves the model (Ollama), three used Intel "
         "minis run K3s with the control plane, a dedicated telemetry node, Harbor and Argo CD.",
-        [("mac-studio-m4-max-40c-128gb", 1, "new"), ("mac-mini-2018-i7-32gb", 3, "used")],
+        [("mac-studio-m4-max-40c-128gb", 1, "used"), ("mac-mini-2018-i7-32gb", 3, "used")],
         None,
     ),
 ]
@@ -89,7 +90,19 @@ def build(out: Path) -> None:
             *quiet,
         ]
     )
-    run(["plan", "add-machine", plan, "mac-studio-m4-max-40c-128gb", "--role", "inference", *quiet])
+    run(
+        [
+            "plan",
+            "add-machine",
+            plan,
+            "mac-studio-m4-max-40c-128gb",
+            "--role",
+            "inference",
+            "--condition",
+            "used",
+            *quiet,
+        ]
+    )
     run(["plan", "add-model", plan, MODEL, "--quant", QUANT, "--context", CONTEXT, *quiet])
     for name, rationale, machines, cluster in ALTERNATIVES:
         run(["plan", "add-alternative", plan, name, "--rationale", rationale, *quiet])

@@ -30,11 +30,11 @@ def hardware_frame(cat: Any, day: str | None = None) -> pd.DataFrame:
 
     day = day or today()
     obs = list(cat.price_observations)
-    fit = px.fit_depreciation(cat.configs, obs)
+    fit = px.fit_depreciation(cat.configs, obs, cat.chips)
     rows: list[dict[str, Any]] = []
     for cfg in cat.configs.values():
         chip = cat.chips.get(cfg.chip_id)
-        new = px.new_price(cfg, obs)
+        new = px.new_price(cfg, day, obs, fit)
         used = px.used_price(cfg, obs, day, fit)
         bw = _v(chip.mem_bandwidth_gbps) if chip else None
         gpu = chip.gpu_cores if chip else None
@@ -62,7 +62,7 @@ def hardware_frame(cat: Any, day: str | None = None) -> pd.DataFrame:
                 "max_w": _v(cfg.max_w),
                 "idle_btu_h": _v(cfg.idle_btu_h),
                 "max_btu_h": _v(cfg.max_btu_h),
-                "thunderbolt": f"{cfg.thunderbolt} x{cfg.thunderbolt_ports}",
+                "thunderbolt": f"{cfg.thunderbolt} x{cfg.thunderbolt_ports or '?'}",
                 "ethernet": "/".join(f"{g}" for g in cfg.ethernet_gbps) + " GbE",
                 "withdrawn": cfg.withdrawn,
             }
@@ -118,9 +118,9 @@ def figure_rows(cat: Any, config_id: str, day: str | None = None) -> list[dict[s
         add("Neural Engine cores", chip.neural_engine_cores)
         add("Neural Engine", chip.neural_engine_tops, "TOPS")
     obs = list(cat.price_observations)
-    fit = px.fit_depreciation(cat.configs, obs)
+    fit = px.fit_depreciation(cat.configs, obs, cat.chips)
     for label, basis in (
-        ("Price new", px.new_price(cfg, obs)),
+        ("Price new", px.new_price(cfg, day or today(), obs, fit)),
         ("Price used", px.used_price(cfg, obs, day or today(), fit)),
     ):
         out.append(

@@ -13,7 +13,7 @@ tau_layer x L of the published-runs fit) and only BW_eff is fitted. Constants mu
 physical (BW_eff > 0, tau >= 0): a negative tau is clamped to 0 and BW_eff refitted.
 
 The fitted values become `SpeedConstants` for this host (`calibrated_constants`), relative to
-the host the estimate is made for: a_bw = BW_host / BW_eff, compute = F_host / F_eff,
+the host the estimate is made for: streaming at BW_host / BW_eff, matmuls at F_host / F_eff,
 tau_token = tau, no per-layer, core-limit or dequantization terms (they are inside the fit).
 """
 
@@ -95,16 +95,14 @@ def samples_from_runs(runs: Sequence[RunRecord], base_constants, host: HostSpec)
             m = model_speed_inputs(model, quant, RUNTIME, "f16", fa_on)
         except (ValueError, KeyError):
             continue
-        fixed = c.tau_token_s + c.tau_layer_s * m.n_layers
+        fixed = c.coeff("decode", "token") + c.coeff("decode", "layer") * m.n_layers
         for t in run.measured.get("tests", []):
             tps = t.get("median_ts") or t.get("avg_ts")
             if not tps or tps <= 0:
                 continue
             if t["test"] == "tg":
                 depth = t.get("n_depth", 0) + t.get("n_gen", 0) / 2.0  # mean depth while generating
-                read = m.weights_read_bytes + float(m.kv_bytes_at(depth)) * m.kv_multiplier * (
-                    c.kv_read_factor
-                )
+                read = m.weights_read_bytes + float(m.kv_bytes_at(depth)) * m.kv_multiplier
                 out.append(
                     Sample(run.id, "tg", t.get("label", "tg"), model.id, quant, 1.0 / tps,
                            float(read), 0.0, fixed)
@@ -166,40 +164,38 @@ def fit(samples: Sequence[Sample]) -> HostFit:
 
 
 def calibrated_constants(base, fitted: HostFit, host: HostSpec, label: str):
-    """SpeedConstants reproducing the fit for estimates made with `host`."""
-    from forgeplanner.engine.speed import QUANT_CLASSES, RuntimeConstants
+    """SpeedConstants reproducing the fit for estimates made with `host`: llama.cpp's
+    coefficients (every era) become the host's own (streaming and KV at BW_host / BW_eff,
+    matmuls and attention at F_host / F_eff, the fitted per-token cost); terms the runs cannot
+    separate are left out (they are inside the fit)."""
+    from forgeplanner.engine.speed import RuntimeConstants
 
     rc = base.for_runtime(RUNTIME)
     bw_host = host.bandwidth_bytes_per_s
     f_host = host.fp32_flops
-    a_bw = rc.a_bw
     if fitted.bandwidth_bytes_per_s and bw_host:
-        a_bw = bw_host / fitted.bandwidth_bytes_per_s
-    compute = dict(rc.compute)
+        a = bw_host / fitted.bandwidth_bytes_per_s
+        decode = {"stream": a, "kv": a}
+        decode["token"] = fitted.per_token_s or 0.0
+    else:
+        decode = dict(rc.decode)
     if fitted.compute_flops and f_host:
-        compute = {q: f_host / fitted.compute_flops for q in QUANT_CLASSES}
-    new = RuntimeConstants(
-        a_bw=a_bw,
-        a_ultra=0.0,
-        a_core=0.0 if fitted.bandwidth_bytes_per_s else rc.a_core,
-        dequant={q: 0.0 for q in rc.dequant} if fitted.bandwidth_bytes_per_s else rc.dequant,
-        tau_token_s=fitted.per_token_s if fitted.per_token_s is not None else rc.tau_token_s,
-        tau_layer_s=0.0 if fitted.per_token_s is not None else rc.tau_layer_s,
-        kv_read_factor=rc.kv_read_factor,
-        compute=compute,
-        c_ultra=0.0,
-        a_reread=0.0 if fitted.compute_flops else rc.a_reread,
+        c = f_host / fitted.compute_flops
+        prefill = {"mm": c, "attn_fa": c, "attn_nofa": c}
+    else:
+        prefill = dict(rc.prefill)
+    new = RuntimeConstants(decode=decode, prefill=prefill, uses_neural_accelerators=False,
+                           note=label)  # fmt: skip
+    runtimes = {k: v for k, v in base.runtimes.items() if k.split("@")[0] != RUNTIME}
+    runtimes[RUNTIME] = new
+    return type(base)(
+        runtimes=runtimes,
+        fit_date=base.fit_date,
+        basis=label,
+        errors={},
+        bands={},
+        host_calibration=label,
     )
-    kw: dict[str, Any] = {
-        "runtimes": {**base.runtimes, RUNTIME: new},
-        "fit_date": base.fit_date,
-        "basis": label,
-        "errors": {},
-        "per_core_fp32_flops": base.per_core_fp32_flops,
-    }
-    if "host_calibration" in type(base).__dataclass_fields__:
-        kw["host_calibration"] = label
-    return type(base)(**kw)
 
 
 def _predict(sample: Sample, fitted: HostFit) -> float | None:

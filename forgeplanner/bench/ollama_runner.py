@@ -210,10 +210,42 @@ class OllamaRun:
     version: str | None
 
 
+# One request (the warm-up loads the model; a repetition generates n_gen tokens) must finish
+# within REQUEST_DEADLINE_S in total, whatever the server does: a server that trickles bytes
+# defeats a per-read timeout (forgeplanner.http_deadline).
+REQUEST_DEADLINE_S = 900.0
+READ_TIMEOUT_S = 120.0
+MAX_REPLY_BYTES = 64 << 20
+
+
 def _client(url: str):
     from ollama import Client
 
-    return Client(host=url, timeout=600)
+    from forgeplanner.http_deadline import DeadlineTransport
+
+    return Client(
+        host=url,
+        timeout=min(READ_TIMEOUT_S, REQUEST_DEADLINE_S),
+        transport=DeadlineTransport(REQUEST_DEADLINE_S, MAX_REPLY_BYTES),
+    )
+
+
+def _version(url: str) -> str | None:
+    """Ollama's version (GET /api/version; the client has no call for it); None if absent."""
+    import httpx
+
+    from forgeplanner.http_deadline import DeadlineTransport
+
+    try:
+        with httpx.Client(transport=DeadlineTransport(10.0, 1 << 16), timeout=10.0) as c:
+            version = c.get(url.rstrip("/") + "/api/version").json()["version"]
+    except (httpx.HTTPError, ValueError, KeyError, TypeError):
+        return None
+    return version if isinstance(version, str) else None
+
+
+def _line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 def _dump(obj: Any) -> dict[str, Any]:
@@ -229,11 +261,7 @@ def run_ollama(spec: OllamaSpec, cancel: CancelLike | None = None) -> BenchGen[O
     timings: list[GenerateTiming] = []
     raw: list[dict[str, Any]] = []
     try:
-        version = None
-        try:  # the client has no call for /api/version; a failure here is not fatal
-            version = httpx.get(spec.url.rstrip("/") + "/api/version", timeout=10).json()["version"]
-        except (httpx.HTTPError, ValueError, KeyError, TypeError):
-            version = None
+        version = _version(spec.url)
         for rep in range(total):
             check(cancel)
             what = (
@@ -274,6 +302,15 @@ def run_ollama(spec: OllamaSpec, cancel: CancelLike | None = None) -> BenchGen[O
             ) from None
         raise OllamaError(f"Ollama at {spec.url}: {exc.error} (HTTP {exc.status_code})") from None
     except httpx.HTTPError as exc:
-        raise OllamaError(f"Ollama at {spec.url}: {exc}; {START_HINT}") from None
+        raise OllamaError(f"Ollama at {spec.url}: {_line(exc)}; {START_HINT}") from None
+    except DataError:
+        raise
+    except (ValueError, TypeError, AttributeError) as exc:
+        # Not Ollama's JSON: a non-JSON line in the stream (JSONDecodeError), a reply that
+        # fails the client's pydantic models (ValidationError, many lines), a list where an
+        # object belongs. One line naming the server.
+        raise OllamaError(
+            f"Ollama at {spec.url}: the reply is not Ollama's API JSON ({_line(exc)[:160]})"
+        ) from None
     yield Progress("ollama", 1.0, "done")
     return OllamaRun(tuple(results_from_timings(timings, spec, memory)), raw, memory, version)

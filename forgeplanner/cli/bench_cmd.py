@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from forgeplanner.cli import argtypes
 from forgeplanner.cli.output import add_json_flag, print_json, print_table
 
 
@@ -34,16 +35,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _register_lab(subparsers)
 
 
-def _ints(text: str) -> tuple[int, ...]:
-    try:
-        vals = tuple(int(x) for x in text.split(",") if x.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"'{text}' is not a comma-separated list of integers"
-        ) from None
-    if not vals or any(v < 0 for v in vals):
-        raise argparse.ArgumentTypeError(f"'{text}': token counts must be >= 0")
-    return vals
+_ints = argtypes.token_list
 
 
 def _register_bench(subparsers: argparse._SubParsersAction) -> None:
@@ -58,10 +50,14 @@ def _register_bench(subparsers: argparse._SubParsersAction) -> None:
     runners = run.add_subparsers(dest="runner", metavar="RUNNER")
 
     b = runners.add_parser("builtin", help="memory bandwidth, matmul, decode simulation")
-    b.add_argument("--array-mb", type=int, help="MiB per bandwidth array (default: >= LLC)")
-    b.add_argument("--repetitions", "-r", type=int, default=7)
-    b.add_argument("--threads", type=int, help="default: every logical CPU")
-    b.add_argument("--decode-mb", type=int, default=512, help="decode-simulation weights, MiB")
+    b.add_argument(
+        "--array-mb", type=argtypes.mebibytes, help="MiB per bandwidth array (default: >= LLC)"
+    )
+    b.add_argument("--repetitions", "-r", type=argtypes.repetitions, default=7)
+    b.add_argument("--threads", type=argtypes.threads, help="default: every logical CPU")
+    b.add_argument(
+        "--decode-mb", type=argtypes.mebibytes, default=512, help="decode-simulation weights, MiB"
+    )
     add_json_flag(b)
     b.set_defaults(func=_run_builtin)
 
@@ -80,22 +76,22 @@ def _register_bench(subparsers: argparse._SubParsersAction) -> None:
     ll.add_argument("-p", "--n-prompt", type=_ints, default=(512,), help="prompt tokens")
     ll.add_argument("-n", "--n-gen", type=_ints, default=(128,), help="generated tokens")
     ll.add_argument("-d", "--depth", type=_ints, default=(0,), help="tokens already in cache")
-    ll.add_argument("-r", "--repetitions", type=int, default=5)
-    ll.add_argument("--threads", type=int)
+    ll.add_argument("-r", "--repetitions", type=argtypes.repetitions, default=5)
+    ll.add_argument("--threads", type=argtypes.threads)
     ll.add_argument(
         "--flash-attn",
         choices=("on", "off"),
         help="default: llama-bench's own default (-fa auto); the estimate uses the same",
     )
-    ll.add_argument("--timeout", type=float, default=3600.0, help="seconds")
+    ll.add_argument("--timeout", type=argtypes.seconds, default=3600.0, help="seconds")
     add_json_flag(ll)
     ll.set_defaults(func=_run_llamacpp)
 
     ol = runners.add_parser("ollama", help="a model served by Ollama (HTTP API)")
     ol.add_argument("--model", required=True, metavar="NAME", help="e.g. llama3.1:8b")
     ol.add_argument("--url", default=None, help="default $OLLAMA_HOST or http://localhost:11434")
-    ol.add_argument("-n", "--n-gen", type=int, default=128)
-    ol.add_argument("-r", "--repetitions", type=int, default=3)
+    ol.add_argument("-n", "--n-gen", type=argtypes.tokens, default=128)
+    ol.add_argument("-r", "--repetitions", type=argtypes.repetitions, default=3)
     ol.add_argument("--catalog-model", metavar="ID", help="catalog id, for the estimate")
     ol.add_argument("--quant", help="its quantization (e.g. Q4_K_M), for the estimate")
     add_json_flag(ol)
@@ -103,9 +99,9 @@ def _register_bench(subparsers: argparse._SubParsersAction) -> None:
 
     mx = runners.add_parser("mlx", help="mlx_lm.benchmark (macOS on Apple silicon)")
     mx.add_argument("--model", required=True, metavar="REPO", help="MLX model repo or folder")
-    mx.add_argument("-p", "--n-prompt", type=int, default=512)
-    mx.add_argument("-n", "--n-gen", type=int, default=128)
-    mx.add_argument("-r", "--repetitions", type=int, default=5)
+    mx.add_argument("-p", "--n-prompt", type=argtypes.tokens, default=512)
+    mx.add_argument("-n", "--n-gen", type=argtypes.tokens, default=128)
+    mx.add_argument("-r", "--repetitions", type=argtypes.repetitions, default=5)
     mx.add_argument("--catalog-model", metavar="ID")
     mx.add_argument("--quant", help="e.g. MLX-4bit")
     add_json_flag(mx)
@@ -119,7 +115,11 @@ def _register_bench(subparsers: argparse._SubParsersAction) -> None:
     )
     pr.add_argument("--node", required=True, help="the node label of the inference Mac")
     pr.add_argument("--url", default=None, help="Prometheus (default http://localhost:9090)")
-    pr.add_argument("--time", type=float, help="evaluation time, unix seconds (default now)")
+    pr.add_argument(
+        "--time",
+        type=argtypes.finite_float(0.0, 1e11, what=" (unix seconds)"),
+        help="evaluation time, unix seconds (default now)",
+    )
     pr.add_argument("--model", metavar="ID", help="catalog model it serves, for the estimate")
     pr.add_argument("--quant", help="its quantization, for the estimate")
     pr.add_argument("--machine", metavar="CONFIG_ID", help="the Mac's catalog configuration")
@@ -135,11 +135,11 @@ def _register_bench(subparsers: argparse._SubParsersAction) -> None:
 
     lst = sub.add_parser("list", help="stored runs")
     lst.add_argument("--runner", help="only this runner")
-    lst.add_argument("--limit", type=int, default=None)
+    lst.add_argument("--limit", type=argtypes.positive_count, default=None)
     add_json_flag(lst)
     lst.set_defaults(func=_list)
     show = sub.add_parser("show", help="one stored run")
-    show.add_argument("id", type=int, metavar="ID")
+    show.add_argument("id", type=argtypes.record_id, metavar="ID")
     show.add_argument("--raw", action="store_true", help="include the tool's raw output")
     add_json_flag(show)
     show.set_defaults(func=_show)
@@ -175,12 +175,12 @@ def _register_lab(subparsers: argparse._SubParsersAction) -> None:
     add_json_flag(run)
     run.set_defaults(func=_lab_run)
     ans = sub.add_parser("answer", help="add answers to a stored lab record")
-    ans.add_argument("record_id", type=int, metavar="RECORD")
+    ans.add_argument("record_id", type=argtypes.record_id, metavar="RECORD")
     ans.add_argument("--answers", required=True, metavar="FILE")
     add_json_flag(ans)
     ans.set_defaults(func=_lab_answer)
     exp = sub.add_parser("export", help="export a lab record (json = the sealed record)")
-    exp.add_argument("record_id", type=int, metavar="RECORD")
+    exp.add_argument("record_id", type=argtypes.record_id, metavar="RECORD")
     exp.add_argument("--format", required=True, choices=("md", "html", "pdf", "json"))
     exp.add_argument("--out", required=True, metavar="PATH")
     add_json_flag(exp)
@@ -274,6 +274,7 @@ def _run_builtin(args: argparse.Namespace) -> int:
     from forgeplanner.bench.session import record_builtin
     from forgeplanner.domain.units import MiB
 
+    _check_builtin_sizes(args)
     cfg = BuiltinConfig(
         array_bytes=args.array_mb * MiB if args.array_mb else None,
         repetitions=args.repetitions,
@@ -283,6 +284,33 @@ def _run_builtin(args: argparse.Namespace) -> int:
     with _store() as store:
         rec = _drive(record_builtin(store, cfg), args)
         return _output(rec, args)
+
+
+def _check_builtin_sizes(args: argparse.Namespace) -> None:
+    """The kernels allocate what they are asked for: three STREAM arrays of --array-mb and
+    the decode simulation's --decode-mb of weights. More than half of this machine's memory
+    would swap (measuring the disk, not the memory) or be killed; refuse it up front."""
+    import os
+
+    import psutil
+
+    from forgeplanner.domain.units import MiB
+    from forgeplanner.errors import ForgePlannerError
+
+    total = psutil.virtual_memory().total
+    want = max(3 * (args.array_mb or 0), args.decode_mb) * MiB
+    if want > total // 2:
+        raise ForgePlannerError(
+            f"--array-mb {args.array_mb or 'default'} / --decode-mb {args.decode_mb} need "
+            f"{want / 2**30:.1f} GiB, more than half of this machine's "
+            f"{total / 2**30:.1f} GiB; choose smaller sizes"
+        )
+    cpus = os.cpu_count() or 1
+    if args.threads is not None and args.threads > 8 * cpus:
+        raise ForgePlannerError(
+            f"--threads {args.threads} is more than 8 x the {cpus} logical CPUs here; "
+            f"valid: 1..{8 * cpus}"
+        )
 
 
 def _llama_spec(args: argparse.Namespace, model_path: str):

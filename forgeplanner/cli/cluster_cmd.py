@@ -15,12 +15,15 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from forgeplanner.cli import argtypes
 from forgeplanner.cli.output import add_json_flag, print_json, print_table
 from forgeplanner.errors import ForgePlannerError, NotFoundError
 
 LINK_IDS: tuple[str, ...] = ("1gbe", "2.5gbe", "10gbe", "tb3", "tb4", "tb5", "tb5-rdma")
 _NODE = re.compile(r"^(?P<id>[a-z0-9][a-z0-9.-]*?)(?:x(?P<count>\d+))?$")
 SHORT_KIND = {"mac-mini": "mini", "mac-studio": "studio"}
+# One entry per node is built; a count of 10^20 ran out of memory. Real clusters are a few Macs.
+MAX_NODES = 64
 
 
 class ClusterError(ForgePlannerError):
@@ -41,14 +44,16 @@ class ClusterResult:
         return d
 
 
-def parse_node_arg(text: str) -> tuple[str, int]:
+def parse_node_arg(text: str, limit: int = 0) -> tuple[str, int]:
     """ "mac-mini-m4-pro-20c-64gbx2" -> ("mac-mini-m4-pro-20c-64gb", 2)."""
     m = _NODE.match(text.strip().lower())
     if not m:
         raise ClusterError(f"--node '{text}': expected CONFIG_ID or CONFIG_IDxCOUNT")
-    count = int(m.group("count") or 1)
-    if count < 1:
-        raise ClusterError(f"--node '{text}': count must be at least 1")
+    limit = limit or MAX_NODES
+    count_text = m.group("count") or "1"
+    count = int(count_text) if len(count_text) <= 6 else limit + 1
+    if not 1 <= count <= limit:
+        raise ClusterError(f"--node '{text}': count must be 1..{limit}")
     return m.group("id"), count
 
 
@@ -58,6 +63,8 @@ def expand_nodes(node_args: list[str], catalog: Any) -> list[tuple[str, Any]]:
     per_kind: dict[str, int] = {}
     for arg in node_args:
         config_id, count = parse_node_arg(arg)
+        if len(out) + count > MAX_NODES:
+            raise ClusterError(f"more than {MAX_NODES} nodes in one cluster")
         if config_id not in catalog.configs:
             # "...x2" where the id itself ends in x<digits> would be ambiguous; ids end in "gb".
             raise NotFoundError("machine configuration", config_id, sorted(catalog.configs))
@@ -226,11 +233,21 @@ def single_node_seconds(model, quant, host, options) -> tuple[float | None, floa
     return 1.0 / speed.decode_tps, 1.0 / speed.prefill_tps
 
 
+def _is_ipv4(text: str) -> bool:
+    import ipaddress
+
+    try:
+        ipaddress.IPv4Address(text)
+    except ValueError:  # 999.1.1.1, 1.2.3, letters
+        return False
+    return True
+
+
 def _parse_addresses(items: list[str] | None) -> dict[str, str]:
     out: dict[str, str] = {}
     for item in items or []:
         name, sep, ip = item.partition("=")
-        if not sep or not name or not re.match(r"^\d{1,3}(\.\d{1,3}){3}$", ip):
+        if not sep or not name or not _is_ipv4(ip):
             raise ClusterError(f"--address '{item}': expected NAME=IPv4 (e.g. mini-1=10.0.0.2)")
         out[name] = ip
     return out
@@ -248,7 +265,9 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("--model", required=True, help="model id (forgeplanner models list)")
     p.add_argument("--quant", required=True, help="quantization, e.g. Q4_K_M")
-    p.add_argument("--context", type=int, default=8192, help="context tokens (default 8192)")
+    p.add_argument(
+        "--context", type=argtypes.tokens, default=8192, help="context tokens (default 8192)"
+    )
     p.add_argument(
         "--node",
         action="append",

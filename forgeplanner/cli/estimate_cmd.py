@@ -2,15 +2,20 @@
 
     forgeplanner estimate (--model ID | --gguf PATH)
         (--machine CONFIG_ID | --chip "M3 Max" [--gpu-cores N] [--memory-gb N] | --this-machine)
-        [--quant Q] [--runtime llama.cpp|mlx|ollama] [--context N] [--depth N]
-        [--prompt-tokens N] [--kv-type f16|q8_0|q4_0] [--[no-]flash-attention]
+        [--quant Q] [--runtime llama.cpp|ollama|mlx|lmstudio-gguf|lmstudio-mlx]
+        [--runtime-version V] [--context N] [--depth N] [--prompt-tokens N]
+        [--kv-type f16|q8_0|q4_0] [--[no-]flash-attention] [--passive-cooling]
         [--wired-limit-mb N] [--macos VER] [--json]
 
 JSON keys (stable, issue 3): memory.{weights_bytes, kv_cache_bytes, compute_bytes,
 runtime_bytes, total_bytes}, budget.{physical_bytes, gpu_limit_bytes, basis}, verdict,
 headroom_bytes, sysctl_command, max_context_that_fits, best_quant_that_fits, decode_tps,
-prefill_tps, ttft_s; without --quant also `quants`: the same figures per quantization (the
-top-level figures are then those of the best quantization that fits, else the best quality).
+prefill_tps, ttft_s, decode_tps_low/high and prefill_tps_low/high (the likely range: 10th-90th
+percentile of what held-out published runs of similar setups measured) with
+speed_range_basis, and published_runs: {decode: [...], prefill: [...]}, the nearest published
+measurements with their value, date and source; without --quant also `quants`: the same
+figures per quantization (the top-level figures are then those of the best quantization that
+fits, else the best quality).
 """
 
 from __future__ import annotations
@@ -19,10 +24,11 @@ import argparse
 import re
 from typing import Any
 
+from forgeplanner.cli import argtypes
 from forgeplanner.cli.output import add_json_flag, print_json, print_table
 from forgeplanner.errors import ForgePlannerError
 
-RUNTIMES = ("llama.cpp", "mlx", "ollama")
+RUNTIMES = ("llama.cpp", "mlx", "ollama", "lmstudio-gguf", "lmstudio-mlx")
 KV_TYPES = ("f16", "q8_0", "q4_0")
 
 
@@ -43,13 +49,41 @@ def register(subparsers: Any) -> None:
     host.add_argument("--machine", metavar="CONFIG_ID", help="catalog configuration id")
     host.add_argument("--chip", metavar="NAME", help='chip name, e.g. "M3 Max"')
     host.add_argument("--this-machine", action="store_true", help="the machine you are on")
-    p.add_argument("--gpu-cores", type=int, metavar="N", help="with --chip: the GPU-core bin")
-    p.add_argument("--memory-gb", type=int, metavar="N", help="with --chip: memory (default max)")
+    p.add_argument(
+        "--gpu-cores", type=argtypes.gpu_cores, metavar="N", help="with --chip: the GPU-core bin"
+    )
+    p.add_argument(
+        "--memory-gb",
+        type=argtypes.memory_gb,
+        metavar="N",
+        help="with --chip: memory (default max)",
+    )
     p.add_argument("--quant", metavar="Q", help="quantization (default: all, as a list)")
     p.add_argument("--runtime", default="llama.cpp", metavar="|".join(RUNTIMES))
-    p.add_argument("--context", type=int, default=8192, metavar="N", help="context (tokens)")
-    p.add_argument("--depth", type=int, default=0, metavar="N", help="tokens in the cache")
-    p.add_argument("--prompt-tokens", type=int, default=512, metavar="N")
+    p.add_argument(
+        "--runtime-version",
+        metavar="V",
+        help="the runtime's version: a llama.cpp build (b8920), an mlx-lm, Ollama or LM Studio "
+        "version (0.26.3); default: the newest the speed model covers",
+    )
+    p.add_argument(
+        "--passive-cooling",
+        action="store_true",
+        help="a fanless Mac (MacBook Air): sustained GPU work throttles",
+    )
+    p.add_argument(
+        "--context", type=argtypes.tokens, default=8192, metavar="N", help="context (tokens)"
+    )
+    p.add_argument(
+        "--depth", type=argtypes.depth_tokens, default=0, metavar="N", help="tokens in the cache"
+    )
+    p.add_argument(
+        "--prompt-tokens",
+        type=argtypes.tokens,
+        default=512,
+        metavar="N",
+        help="prompt length for TTFT (at most --context)",
+    )
     p.add_argument("--kv-type", default="f16", metavar="|".join(KV_TYPES))
     p.add_argument(
         "--flash-attention",
@@ -58,7 +92,12 @@ def register(subparsers: Any) -> None:
         help="force flash attention on (--flash-attention) or off (--no-flash-attention); "
         "default: the runtime's own default (llama.cpp -fa auto), reported in the output",
     )
-    p.add_argument("--wired-limit-mb", type=int, metavar="N", help="iogpu.wired_limit_mb in force")
+    p.add_argument(
+        "--wired-limit-mb",
+        type=argtypes.wired_limit_mb,
+        metavar="N",
+        help="iogpu.wired_limit_mb in force",
+    )
     p.add_argument("--macos", metavar="VER", help="macOS version (default wired limit rule)")
     add_json_flag(p)
     p.set_defaults(func=run)
@@ -86,6 +125,13 @@ def _options(args: argparse.Namespace):
                                      f"tokens, got {v}")  # fmt: skip
     if args.depth < 0:
         raise EstimateInputError(f"--depth must be >= 0 tokens, got {args.depth}")
+    if args.prompt_tokens > args.context:
+        # The prompt is processed into the context: a longer one cannot run (llama.cpp
+        # refuses it), and its TTFT would be a meaningless number.
+        raise EstimateInputError(
+            f"--prompt-tokens {args.prompt_tokens} is more than --context {args.context}; "
+            f"valid: 1..{args.context}"
+        )
     if args.depth > args.context:
         # The cache cannot hold more tokens than the context it was sized for.
         raise EstimateInputError(
@@ -98,6 +144,14 @@ def _options(args: argparse.Namespace):
         )
     if args.wired_limit_mb is not None and args.wired_limit_mb < 0:
         raise EstimateInputError(f"--wired-limit-mb must be >= 0, got {args.wired_limit_mb}")
+    version = getattr(args, "runtime_version", None)
+    if version is not None:
+        from forgeplanner.engine.runtimes.versions import version_key
+
+        try:
+            version_key(args.runtime, version)
+        except ValueError as exc:
+            raise EstimateInputError(f"--runtime-version: {exc}") from None
     try:
         return RunOptions(
             context=args.context,
@@ -106,6 +160,7 @@ def _options(args: argparse.Namespace):
             kv_type=args.kv_type,
             flash_attention=args.flash_attention,
             runtime=args.runtime,
+            runtime_version=version,
         )
     except ValueError as exc:
         raise EstimateInputError(str(exc)) from None
@@ -122,12 +177,33 @@ def resolve_host(args: argparse.Namespace):
         raise EstimateInputError(f"--memory-gb must be positive, got {args.memory_gb}")
     wl = args.wired_limit_mb
     if args.machine:
-        return hosts.host_from_config(args.machine, macos_version=args.macos, wired_limit_mb=wl)
-    if args.chip:
-        return hosts.host_from_chip_name(
+        h = hosts.host_from_config(args.machine, macos_version=args.macos, wired_limit_mb=wl)
+    elif args.chip:
+        h = hosts.host_from_chip_name(
             args.chip, args.gpu_cores, args.memory_gb, macos_version=args.macos, wired_limit_mb=wl
         )
-    return hosts.host_this_machine(macos_version=args.macos, wired_limit_mb=wl)
+    else:
+        h = hosts.host_this_machine(macos_version=args.macos, wired_limit_mb=wl)
+    if getattr(args, "passive_cooling", False):
+        import dataclasses
+
+        h = dataclasses.replace(h, passive_cooling=True)
+    return h
+
+
+def published_runs(model, host, options, quant: str = "") -> dict[str, list[dict]]:
+    """The nearest published measurements to this estimate (forgeplanner.calibration)."""
+    from forgeplanner.calibration.published import for_estimate
+
+    chip = None
+    if host.chip_id and host.is_apple_silicon:
+        from catalog import load_catalog
+
+        spec = load_catalog().chips.get(host.chip_id)
+        chip = spec.name if spec is not None else None
+    return for_estimate(chip, host.gpu_cores or None, str(options.runtime), model.id,
+                        model.active_params / 1e9, model.moe is not None,
+                        quant=quant)  # fmt: skip
 
 
 def resolve_model(args: argparse.Namespace):
@@ -164,10 +240,11 @@ def run(args: argparse.Namespace) -> int:
             payload = estimate_to_dict(e, best)
             curve = _depth_curve(model, e, host, options)
             payload["decode_tps_by_depth"] = curve
+            payload["published_runs"] = published_runs(model, host, options, e.quant)
             if args.json:
                 print_json(payload)
             else:
-                _print_one(e, best, curve)
+                _print_one(e, best, curve, payload["published_runs"])
             return 0
         qe = estimate_quants(model, host, options, constants)
     except ValueError as exc:
@@ -179,6 +256,7 @@ def run(args: argparse.Namespace) -> int:
         {k: v for k, v in estimate_to_dict(e, best).items() if k not in ("host", "runtime")}
         for e in qe.estimates
     ]
+    payload["published_runs"] = published_runs(model, host, options, top.quant)
     if args.json:
         print_json(payload)
     else:
@@ -240,7 +318,27 @@ def _header(e) -> None:
     print()
 
 
-def _print_one(e, best: str | None, curve: list[dict[str, float]]) -> None:
+def _range(lo: float | None, hi: float | None) -> str:
+    return "" if lo is None or hi is None else f" (likely {lo:.1f}-{hi:.1f})"
+
+
+def _print_published(runs: dict[str, list[dict]] | None) -> None:
+    if not runs or not any(runs.values()):
+        return
+    print()
+    print("nearest published runs:")
+    for kind in ("decode", "prefill"):
+        for r in runs.get(kind, [])[:3]:
+            print(
+                f"  {kind:7s} {r['tokens_per_s']:8.1f} t/s  {r['chip']}, {r['runtime']}"
+                f"{' ' + r['version'] if r.get('version') else ''}, {r['model']} {r['quant']}, "
+                f"{r.get('test') or ''} ({r.get('date') or 'undated'}) {r['source']}"
+            )
+
+
+def _print_one(
+    e, best: str | None, curve: list[dict[str, float]], runs: dict | None = None
+) -> None:
     _header(e)
     m = e.fit.memory
     print_table(
@@ -265,8 +363,10 @@ def _print_one(e, best: str | None, curve: list[dict[str, float]]) -> None:
     s = e.speed
     if s is not None:
         print(
-            f"speed:    decode {s.decode_tps:.1f} tokens/s, prefill {s.prefill_tps:.1f} tokens/s, "
-            f"time to first token {s.ttft_s:.2f} s"
+            f"speed:    decode {s.decode_tps:.1f} tokens/s"
+            f"{_range(s.decode_tps_low, s.decode_tps_high)}, prefill {s.prefill_tps:.1f} "
+            f"tokens/s{_range(s.prefill_tps_low, s.prefill_tps_high)}, time to first token "
+            f"{s.ttft_s:.2f} s"
         )
         print(
             "decode across depth: "
@@ -287,6 +387,9 @@ def _print_one(e, best: str | None, curve: list[dict[str, float]]) -> None:
             print(f"      source: {x.source}")
     if s is not None:
         print(f"  speed basis: {s.basis}")
+        if s.band_basis:
+            print(f"  likely range: {s.band_basis}")
+    _print_published(runs)
 
 
 def _print_many(qe, top) -> None:

@@ -4,7 +4,9 @@
     governance install-hook REPO --policy FILE  the git pre-commit hook (plain git)
     governance check --policy FILE [--staged | PLAN ...]
                                                 exit 0 ALLOW (or signed-off ESCALATE),
-                                                1 DENY, 2 ESCALATE, 3 malformed policy
+                                                1 DENY, 2 ESCALATE; errors as the gate's:
+                                                3 malformed policy, 4 a plan that cannot
+                                                be judged, 5 bad command line, 6 internal
     governance sign-off PLAN --policy FILE --who NAME --why TEXT
     governance latency PLAN --policy FILE [--runs N]
 
@@ -18,6 +20,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from forgeplanner.cli import argtypes
 from forgeplanner.cli.output import add_json_flag, print_json, print_table
 
 
@@ -38,13 +41,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     h.add_argument("--force", action="store_true", help="replace an existing foreign hook")
     add_json_flag(h)
     h.set_defaults(func=_install)
+    from forgeplanner.governance.gate import EXIT_BAD_PLAN, EXIT_INTERNAL, EXIT_USAGE
+
     c = sub.add_parser("check", help="judge plans (what the hook runs)")
+    c.usage_exit_code = EXIT_USAGE  # type: ignore[attr-defined]  # 2 is ESCALATE here
     c.add_argument("plans", nargs="*", metavar="PLAN")
     c.add_argument("--policy", required=True, metavar="FILE")
     c.add_argument("--staged", action="store_true", help="the plans staged in this repository")
     c.add_argument("--no-record", action="store_true", help="do not keep evidence records")
     add_json_flag(c)
-    c.set_defaults(func=_check)
+    c.set_defaults(
+        func=_check,
+        error_exit_code=EXIT_BAD_PLAN,
+        crash_exit_code=EXIT_INTERNAL,
+        usage_exit_code=EXIT_USAGE,
+    )
     s = sub.add_parser("sign-off", help="a human accepts an ESCALATE (who, why; when = now)")
     s.add_argument("plan", metavar="PLAN")
     s.add_argument("--policy", required=True, metavar="FILE")
@@ -55,8 +66,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     lat = sub.add_parser("latency", help="measure the gate's latency (in process and as a hook)")
     lat.add_argument("plan", metavar="PLAN")
     lat.add_argument("--policy", required=True, metavar="FILE")
-    lat.add_argument("--runs", type=int, default=50)
-    lat.add_argument("--process-runs", type=int, default=5)
+    lat.add_argument("--runs", type=argtypes.repetitions, default=50)
+    lat.add_argument("--process-runs", type=argtypes.repetitions, default=5)
     add_json_flag(lat)
     lat.set_defaults(func=_latency)
     p.set_defaults(func=lambda _a: (p.print_help(), 2)[1])
@@ -91,9 +102,10 @@ def _check(args: argparse.Namespace) -> int:
     from forgeplanner.governance.policy import PolicyError
 
     if not args.staged and not args.plans:
-        from forgeplanner.errors import ForgePlannerError
+        from forgeplanner.governance.gate import EXIT_USAGE
 
-        raise ForgePlannerError("governance check: give PLAN files or --staged")
+        print("forgeplanner: error: governance check: give PLAN files or --staged", file=sys.stderr)
+        return EXIT_USAGE
     with _store() as store:
         try:
             code, results = check_files(

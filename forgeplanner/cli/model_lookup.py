@@ -15,7 +15,8 @@ if TYPE_CHECKING:
 
 
 def find_model(model_id: str) -> ModelSpec:
-    """The model with this id; NotFoundError (listing the valid ids) when there is none."""
+    """The model with this id, Hugging Face repo id or alias (any case: "Qwen3-Coder-30B-A3B",
+    "llama3.3:70b"); NotFoundError (listing the valid ids) when there is none."""
     from models_db import load_models
 
     db = load_models()
@@ -23,9 +24,10 @@ def find_model(model_id: str) -> ModelSpec:
         return db.get(model_id)
     from forgeplanner.errors import NotFoundError
     from forgeplanner.user_models import list_user_models
+    from models_db.loader import name_key, names_of
 
-    users = {m.id: m for m in list_user_models()}
-    if model_id in users:
-        return users[model_id]
-    valid = [m.id for m in db.all()] + sorted(users)
+    users = {name_key(n): m for m in list_user_models() for n in names_of(m)}
+    if name_key(model_id) in users:
+        return users[name_key(model_id)]
+    valid = [m.id for m in db.all()] + sorted({m.id for m in users.values()})
     raise NotFoundError("model", model_id, valid)

@@ -10,11 +10,13 @@ bool, "saved_as": id or null}. Unknown figures print as "unknown" in the tables.
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from forgeplanner.cli import argtypes
 from forgeplanner.cli.output import add_json_flag, print_json, print_table
-from forgeplanner.errors import ForgePlannerError, NotFoundError
+from forgeplanner.errors import ForgePlannerError
 from forgeplanner.user_models import detect_kind, list_user_models, save_user_model
 
 if TYPE_CHECKING:
@@ -36,7 +38,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     kind = lst.add_mutually_exclusive_group()
     kind.add_argument("--moe", action="store_true", help="only mixture-of-experts models")
     kind.add_argument("--dense", action="store_true", help="only dense models")
-    lst.add_argument("--min-context", type=int, metavar="TOKENS", help="max context >= TOKENS")
+    lst.add_argument(
+        "--min-context", type=argtypes.depth_tokens, metavar="TOKENS", help="max context >= TOKENS"
+    )
     lst.add_argument("--license", metavar="TEXT", help="license contains TEXT (case-insensitive)")
     lst.add_argument("--catalog-only", action="store_true", help="leave out your own models")
     add_json_flag(lst)
@@ -49,16 +53,28 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     imp = sub.add_parser(
         "import",
-        help="import a config.json, a .gguf file or an Ollama /api/show reply",
+        help="import a config.json, a .gguf file, an Ollama reply, hf:ORG/REPO or ollama:NAME",
         description="Detects a Hugging Face config.json (or a directory holding one), a GGUF "
         "file, or a saved Ollama /api/show JSON; or asks a running Ollama with --ollama NAME. "
-        "Prints the spec and saves it to your model database.",
+        "hf:ORG/REPO[@REV] reads config.json (or a GGUF header by range requests, never the "
+        "weights) from the Hugging Face hub (HF_ENDPOINT and your `hf auth login` token apply); "
+        "ollama:NAME[:TAG] reads the manifest and GGUF header from the Ollama registry. Prints "
+        "the spec and saves it to your model database.",
     )
-    imp.add_argument("path", metavar="PATH", nargs="?", help="config.json / dir / .gguf / .json")
+    imp.add_argument(
+        "path",
+        metavar="PATH",
+        nargs="?",
+        help="config.json / dir / .gguf / .json, hf:ORG/REPO[@REV] or ollama:NAME[:TAG]",
+    )
+    imp.add_argument("--file", dest="gguf_file", help="hf: which .gguf of the repo to read")
     imp.add_argument("--ollama", metavar="NAME", help="model name in a running Ollama")
     imp.add_argument("--url", default=DEFAULT_OLLAMA_URL, help="Ollama URL (default: %(default)s)")
     imp.add_argument("--id", dest="model_id", help="id to save the model under")
     imp.add_argument("--no-save", action="store_true", help="print only, do not save")
+    imp.add_argument(
+        "--replace", action="store_true", help="overwrite your model saved under the same id"
+    )
     add_json_flag(imp)
     imp.set_defaults(func=_import)
     p.set_defaults(func=lambda _args: (p.print_help(), 2)[1])
@@ -151,15 +167,9 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _find(model_id: str) -> ModelSpec:
-    from models_db import load_models
+    from forgeplanner.cli.model_lookup import find_model
 
-    db = load_models()
-    if model_id in db:
-        return db.get(model_id)
-    users = {m.id: m for m in list_user_models()}
-    if model_id in users:
-        return users[model_id]
-    raise NotFoundError("model", model_id, [*db.ids(), *users])
+    return find_model(model_id)
 
 
 def _print_spec(spec: ModelSpec) -> None:
@@ -251,6 +261,11 @@ def _show(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------- import
 
 
+def _progress(message: str) -> None:
+    """Network imports report each step on stderr (stdout stays the result, also for --json)."""
+    print(message, file=sys.stderr, flush=True)
+
+
 def _do_import(args: argparse.Namespace) -> ModelSpec:
     from models_db.importers import (
         import_gguf,
@@ -265,6 +280,16 @@ def _do_import(args: argparse.Namespace) -> ModelSpec:
         return import_ollama_model(args.ollama, url=args.url, model_id=args.model_id)
     if not args.path:
         raise ForgePlannerError("models import needs PATH or --ollama NAME")
+    if args.path.lower().startswith("hf:"):
+        from models_db.importers.hf_hub import import_hf_repo
+
+        return import_hf_repo(
+            args.path, gguf_file=args.gguf_file, model_id=args.model_id, progress=_progress
+        )
+    if args.path.lower().startswith("ollama:"):
+        from models_db.importers.ollama_registry import import_ollama_registry
+
+        return import_ollama_registry(args.path, model_id=args.model_id, progress=_progress)
     path = Path(args.path)
     kind = detect_kind(path)
     if kind == "gguf":
@@ -276,7 +301,7 @@ def _do_import(args: argparse.Namespace) -> ModelSpec:
 
 def _import(args: argparse.Namespace) -> int:
     spec = _do_import(args)
-    saved_as = None if args.no_save else save_user_model(spec)
+    saved_as = None if args.no_save else save_user_model(spec, replace=args.replace)
     if args.json:
         from models_db import spec_to_dict
 

@@ -16,12 +16,14 @@ file atomically and saves a new version of the plan in the user database.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import re
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from forgeplanner.cli import argtypes
 from forgeplanner.cli.output import add_json_flag, print_json, print_table
 
 EXPORT_FORMATS = ("md", "html", "pdf", "csv", "xlsx", "json")
@@ -63,9 +65,15 @@ def _register_plan(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("name")
     p.add_argument("--out", metavar="FILE", help="plan file (default: NAME.fplan)")
     p.add_argument("--notes", default="")
-    p.add_argument("--duty-hours", type=float, help="hours per day at load (default 4)")
-    p.add_argument("--tariff", type=float, help="electricity price per kWh (default 0.17)")
-    p.add_argument("--currency", help="currency of the tariff (default USD)")
+    p.add_argument(
+        "--duty-hours", type=argtypes.hours_per_day, help="hours per day at load (default 4)"
+    )
+    p.add_argument(
+        "--tariff", type=argtypes.tariff, help="electricity price per kWh (default 0.17)"
+    )
+    p.add_argument(
+        "--currency", type=argtypes.currency_code, help="currency of the tariff (default USD)"
+    )
     p.add_argument("--force", action="store_true", help="overwrite an existing file")
     _db(p)
     add_json_flag(p)
@@ -79,10 +87,12 @@ def _register_plan(subparsers: argparse._SubParsersAction) -> None:
     p = sub.add_parser("add-machine", help="add machines of a catalog configuration")
     p.add_argument("file")
     p.add_argument("config_id")
-    p.add_argument("--count", type=int, default=1)
+    p.add_argument("--count", type=argtypes.machine_count, default=1)
     p.add_argument("--condition", choices=("new", "used", "refurbished"), default="new")
-    p.add_argument("--price-usd", type=float, help="your own unit price (basis 'user')")
-    p.add_argument("--price-date", help="date of --price-usd (YYYY-MM-DD)")
+    p.add_argument(
+        "--price-usd", type=argtypes.unit_price, help="your own unit price (basis 'user')"
+    )
+    p.add_argument("--price-date", type=argtypes.iso_date, help="date of --price-usd (YYYY-MM-DD)")
     p.add_argument("--role", default="", help="what the machines are for (free text)")
     _alt(p)
     _db(p)
@@ -92,7 +102,11 @@ def _register_plan(subparsers: argparse._SubParsersAction) -> None:
     p = sub.add_parser("remove-machine", help="remove a configuration (or lower its count)")
     p.add_argument("file")
     p.add_argument("config_id")
-    p.add_argument("--count", type=int, help="new count (default: remove)")
+    p.add_argument(
+        "--count",
+        type=argtypes.bounded_int(0, argtypes.MAX_MACHINES, " machines"),
+        help="new count (default: remove)",
+    )
     _alt(p)
     _db(p)
     add_json_flag(p)
@@ -103,7 +117,7 @@ def _register_plan(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("model_id")
     p.add_argument("--quant", required=True)
     p.add_argument("--runtime", default="llama.cpp", choices=("llama.cpp", "mlx", "ollama"))
-    p.add_argument("--context", type=int, default=8192)
+    p.add_argument("--context", type=argtypes.tokens, default=8192)
     _alt(p)
     _db(p)
     add_json_flag(p)
@@ -127,9 +141,9 @@ def _register_plan(subparsers: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("set-power", help="duty cycle and electricity tariff")
     p.add_argument("file")
-    p.add_argument("--duty-hours", type=float)
-    p.add_argument("--tariff", type=float)
-    p.add_argument("--currency")
+    p.add_argument("--duty-hours", type=argtypes.hours_per_day)
+    p.add_argument("--tariff", type=argtypes.tariff)
+    p.add_argument("--currency", type=argtypes.currency_code)
     _db(p)
     add_json_flag(p)
     p.set_defaults(func=_plan_set_power)
@@ -138,7 +152,7 @@ def _register_plan(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("file")
     p.add_argument("--model", required=True)
     p.add_argument("--quant", required=True)
-    p.add_argument("--context", type=int, default=8192)
+    p.add_argument("--context", type=argtypes.tokens, default=8192)
     p.add_argument("--node", action="append", required=True, metavar="CONFIG_ID[xCOUNT]")
     p.add_argument("--link", default=None)
     p.add_argument("--mode", choices=("pipeline", "tensor"), default="pipeline")
@@ -154,7 +168,7 @@ def _register_plan(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--model")
     p.add_argument("--quant")
     p.add_argument("--runtime", default="ollama", choices=("ollama", "mlx"))
-    p.add_argument("--context", type=int, default=8192)
+    p.add_argument("--context", type=argtypes.tokens, default=8192)
     _alt(p)
     _db(p)
     add_json_flag(p)
@@ -193,7 +207,7 @@ def _register_plan(subparsers: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("load", help="write a plan saved in the database to a file")
     p.add_argument("name")
-    p.add_argument("--version", type=int)
+    p.add_argument("--version", type=argtypes.record_id)
     p.add_argument("--out", metavar="FILE", required=True)
     add_json_flag(p)
     p.set_defaults(func=_plan_load)
@@ -219,31 +233,68 @@ def _register_export(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _register_evidence(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("evidence", help="check evidence records")
+    p = subparsers.add_parser("evidence", help="check and sign evidence records")
     sub = p.add_subparsers(dest="evidence_command", metavar="ACTION")
     v = sub.add_parser(
         "verify",
-        help="check every digest of an evidence record",
-        description="Exit 0 when the record is intact, 1 when anything changed (named).",
+        help="check every digest (and signature) of an evidence record",
+        description="Exit 0 when the record is intact (and, with --signer, signed by that "
+        "key), 1 when anything changed or the signature is missing or wrong (each named).",
     )
     v.add_argument("file")
+    v.add_argument(
+        "--signer",
+        action="append",
+        metavar="PUBLIC_KEY",
+        help="require a valid signature by this key: a .pub file, a PEM public key or an "
+        "OpenSSH line 'ssh-ed25519 AAAA...' (repeat to accept any of several)",
+    )
     add_json_flag(v)
     v.set_defaults(func=_evidence_verify)
+    g = sub.add_parser(
+        "sign",
+        help="sign an intact evidence record with your Ed25519 or SSH key",
+        description="Add a signature over the record's seal, made with a private key "
+        "(OpenSSH or PEM; Ed25519, ECDSA or RSA >= 2048 bits). An encrypted key's passphrase "
+        "comes from FORGEPLANNER_KEY_PASSPHRASE. The record is rewritten atomically.",
+    )
+    g.add_argument("file")
+    g.add_argument("--key", required=True, metavar="PRIVATE_KEY", help="e.g. ~/.ssh/id_ed25519")
+    g.add_argument("--signer", metavar="NAME", help="who signs (default: the key file's name)")
+    g.add_argument("--out", metavar="FILE", help="write the signed record here (default: FILE)")
+    add_json_flag(g)
+    g.set_defaults(func=_evidence_sign)
 
 
 def _register_gate(subparsers: argparse._SubParsersAction) -> None:
+    from forgeplanner.governance.gate import EXIT_BAD_PLAN, EXIT_INTERNAL, EXIT_USAGE
+
     p = subparsers.add_parser(
         "gate",
         help="evaluate a gate policy against a plan (exit 0 allow, 1 deny, 2 escalate)",
-        description="Exit codes: 0 every rule ALLOWs, 1 any rule DENIES, 2 a rule ESCALATES "
-        "and none denies, 3 the policy file is malformed.",
+        description="Judge a plan against a policy, on figures recomputed from the catalog, "
+        "the engine and your own price observations (never on figures stored in the plan "
+        "file, which anyone can edit). Exit codes: 0 every rule ALLOWs, 1 any rule DENIES, 2 "
+        "a rule ESCALATES and none denies; errors: 3 the policy file is malformed, 4 the plan "
+        "cannot be judged (missing, invalid, unknown machine or model), 5 bad command line, "
+        "6 internal error.",
     )
+    p.usage_exit_code = EXIT_USAGE  # type: ignore[attr-defined]  # argparse's 2 = ESCALATE
     p.add_argument("plan", metavar="PLAN")
     p.add_argument("--policy", required=True, metavar="FILE")
     p.add_argument("--alternative", metavar="NAME", help="judge this alternative instead")
-    p.add_argument("--record", action="store_true", help="store the verdicts in the plan file")
+    p.add_argument(
+        "--record",
+        action="store_true",
+        help="store the verdicts (and the recomputed figures they judged) in the plan file",
+    )
     add_json_flag(p)
-    p.set_defaults(func=_gate)
+    p.set_defaults(
+        func=_gate,
+        error_exit_code=EXIT_BAD_PLAN,
+        crash_exit_code=EXIT_INTERNAL,
+        usage_exit_code=EXIT_USAGE,
+    )
 
 
 # -- helpers ---------------------------------------------------------------------------------
@@ -267,28 +318,49 @@ def _load(path: str):
 
 
 def _commit(args: argparse.Namespace, plan, path: str | Path, recompute: bool = True):
-    """Recompute through the engine, write the file atomically, save a database version."""
+    """Recompute through the engine, then write the file atomically and save a database
+    version as one unit: the version is inserted first (taking the database's write lock, so a
+    busy database fails before the file is touched), the file is written, then the version is
+    committed; if that commit fails the old file is put back. File and database agree."""
     from forgeplanner.plan.compute import recompute as do_recompute
     from forgeplanner.plan.files import write_plan
 
     if recompute:
         plan = do_recompute(plan, _sources(), plan.updated_at)
-    write_plan(path, plan)
     version = None
-    if not getattr(args, "no_db", False):
-        version = _save_db(plan)
+    if getattr(args, "no_db", False):
+        write_plan(path, plan)
+    else:
+        version = _save_db(plan, lambda: write_plan(path, plan), path)
     _report(args, plan, path, version)
     return plan
 
 
-def _save_db(plan) -> int:
+def _save_db(plan, write_file, path: str | Path) -> int:
+    from forgeplanner.fileio import atomic_write
     from forgeplanner.plan.document import plan_to_document
     from forgeplanner.store import PlanRepo, open_store
 
+    try:
+        old = Path(path).read_bytes() if Path(path).is_file() else None
+    except OSError:
+        old = None
     store = open_store()
     try:
-        with store.session() as s:
-            return PlanRepo(s).save(plan.name, plan_to_document(plan)).version
+        written = False
+        try:
+            with store.session() as s:
+                version = PlanRepo(s).save(plan.name, plan_to_document(plan)).version
+                write_file()
+                written = True
+            return version
+        except BaseException:
+            if written:  # the commit failed after the file was replaced: put the old one back
+                if old is not None:
+                    atomic_write(path, old)
+                else:
+                    Path(path).unlink(missing_ok=True)
+            raise
     finally:
         store.close()
 
@@ -396,15 +468,24 @@ def _print_plan(plan) -> None:
 
 
 def _plan_new(args: argparse.Namespace) -> int:
+    from forgeplanner.errors import ForgePlannerError
+    from forgeplanner.plan.files import locked_plan
+
+    out = Path(args.out or f"{_slug(args.name)}.fplan")
+    with locked_plan(out):
+        if out.exists() and not args.force:
+            raise ForgePlannerError(f"{out} exists; pass --force to overwrite it")
+        _new_plan_locked(args, out)
+    return 0
+
+
+def _new_plan_locked(args: argparse.Namespace, out: Path) -> None:
     from dataclasses import replace
 
     from forgeplanner.domain.plan import PowerSettings
     from forgeplanner.errors import ForgePlannerError
     from forgeplanner.plan import edit
 
-    out = Path(args.out or f"{_slug(args.name)}.fplan")
-    if out.exists() and not args.force:
-        raise ForgePlannerError(f"{out} exists; pass --force to overwrite it")
     try:
         plan = edit.new_plan(args.name, now_iso(), args.notes)
         defaults = PowerSettings()
@@ -419,7 +500,6 @@ def _plan_new(args: argparse.Namespace) -> int:
         raise ForgePlannerError(str(exc)) from exc
     plan = replace(plan, power=power)
     _commit(args, plan, out, recompute=False)
-    return 0
 
 
 def _plan_show(args: argparse.Namespace) -> int:
@@ -432,15 +512,18 @@ def _plan_show(args: argparse.Namespace) -> int:
 
 
 def _edit(args: argparse.Namespace, fn) -> int:
-    """Load, apply `fn(plan, now) -> plan`, recompute, write, save."""
+    """Under the plan's edit lock: load, apply `fn(plan, now) -> plan`, recompute, write, save
+    (a concurrent edit waits for this one instead of overwriting it)."""
     from forgeplanner.errors import ForgePlannerError
+    from forgeplanner.plan.files import locked_plan
 
-    plan = _load(args.file)
-    try:
-        plan = fn(plan, now_iso())
-    except ValueError as exc:
-        raise ForgePlannerError(str(exc)) from exc
-    _commit(args, plan, args.file)
+    with locked_plan(args.file):
+        plan = _load(args.file)
+        try:
+            plan = fn(plan, now_iso())
+        except ValueError as exc:
+            raise ForgePlannerError(str(exc)) from exc
+        _commit(args, plan, args.file)
     return 0
 
 
@@ -518,16 +601,17 @@ def _plan_set_power(args: argparse.Namespace) -> int:
 
 
 def parse_node_counts(values: list[str]) -> list[dict[str, Any]]:
+    from forgeplanner.cli.argtypes import MAX_CLUSTER_NODES
     from forgeplanner.errors import ForgePlannerError
 
     nodes = []
     for v in values:
-        m = re.fullmatch(r"(.+?)(?:x(\d+))?", v)
+        m = re.fullmatch(r"(.+?)(?:x(\d{1,6}))?", v)
         if m is None or not m.group(1):
             raise ForgePlannerError(f"--node '{v}': expected CONFIG_ID or CONFIG_IDxCOUNT")
         count = int(m.group(2) or 1)
-        if count < 1:
-            raise ForgePlannerError(f"--node '{v}': count must be >= 1")
+        if not 1 <= count <= MAX_CLUSTER_NODES:
+            raise ForgePlannerError(f"--node '{v}': count must be 1..{MAX_CLUSTER_NODES}")
         nodes.append({"config_id": m.group(1), "count": count})
     return nodes
 
@@ -598,11 +682,12 @@ def _plan_recompute(args: argparse.Namespace) -> int:
 
 
 def _plan_migrate(args: argparse.Namespace) -> int:
-    from forgeplanner.plan.files import write_plan
+    from forgeplanner.plan.files import locked_plan, write_plan
 
-    plan = _load(args.file)
     out = args.out or args.file
-    write_plan(out, plan)
+    with locked_plan(out):
+        plan = _load(args.file)
+        write_plan(out, plan)
     if args.json:
         print_json(_summary(plan, out))
     else:
@@ -642,7 +727,7 @@ def _plan_list(args: argparse.Namespace) -> int:
 
 def _plan_load(args: argparse.Namespace) -> int:
     from forgeplanner.plan.document import plan_from_document
-    from forgeplanner.plan.files import write_plan
+    from forgeplanner.plan.files import locked_plan, write_plan
     from forgeplanner.store import PlanRepo, open_store
 
     store = open_store()
@@ -652,7 +737,8 @@ def _plan_load(args: argparse.Namespace) -> int:
     finally:
         store.close()
     plan = plan_from_document(record.document, f"database plan '{record.name}' v{record.version}")
-    write_plan(args.out, plan)
+    with locked_plan(args.out):
+        write_plan(args.out, plan)
     if args.json:
         print_json(_summary(plan, args.out, record.version))
     else:
@@ -673,6 +759,8 @@ def _export(args: argparse.Namespace) -> int:
         from forgeplanner.governance.policy import load_policy
 
         policy = load_policy(args.policy)
+        # As the gate: verdicts on recomputed figures, and the report shows those figures.
+        plan = _recomputed_for_gate(plan)
         gate = evaluate(plan, policy)
     elif plan.verdicts and args.format == "json":
         from forgeplanner.governance.gate import GateResult
@@ -682,10 +770,11 @@ def _export(args: argparse.Namespace) -> int:
         from dataclasses import replace
 
         plan = replace(plan, verdicts=gate.verdicts)
-    out = export_plan(plan, args.format, args.out, now=now_iso(), gate=gate, policy=policy)
     evidence_id = None
     if args.format == "json" and not args.no_db:
-        evidence_id = _keep_evidence(plan, out)
+        out, evidence_id = _export_evidence(plan, Path(args.out), gate, policy)
+    else:
+        out = export_plan(plan, args.format, args.out, now=now_iso(), gate=gate, policy=policy)
     if args.json:
         report: dict[str, Any] = {
             "format": args.format,
@@ -701,14 +790,20 @@ def _export(args: argparse.Namespace) -> int:
     return 0
 
 
-def _keep_evidence(plan, out: Path) -> int:
-    """Keep the exported record (exactly as written) with the plan's latest saved version."""
+def _export_evidence(plan, out: Path, gate, policy) -> tuple[Path, int]:
+    """Write the evidence record and keep it (exactly as written) with the plan's latest
+    saved version, as one unit: the database row is inserted first (a busy database fails
+    before the file is touched), then the file is written, then the row is committed."""
     import json
 
     from forgeplanner.errors import NotFoundError
+    from forgeplanner.export.render import render_bytes
+    from forgeplanner.fileio import atomic_write, check_output_path
     from forgeplanner.store import EvidenceRepo, PlanRepo, open_store
 
-    record = json.loads(out.read_text(encoding="utf-8"))
+    out = check_output_path(out)
+    data = render_bytes(plan, "json", now=now_iso(), gate=gate, policy=policy)
+    record = json.loads(data)
     store = open_store()
     try:
         with store.session() as s:
@@ -721,22 +816,24 @@ def _keep_evidence(plan, out: Path) -> int:
                 title=f"evidence record: {plan.name}",
                 body=record,
                 plan_id=plan_id,
-                run_ids=[int(r.run_id) for r in plan.runs if r.run_id.isdigit()],
+                run_ids=[
+                    int(r.run_id) for r in plan.runs if r.run_id.isdigit() and len(r.run_id) < 19
+                ],
             )
-            return view.id
+            atomic_write(out, data)
+            return out, view.id
     finally:
         store.close()
 
 
 def _evidence_verify(args: argparse.Namespace) -> int:
-    from forgeplanner.errors import ForgePlannerError
-    from forgeplanner.evidence.record import verify_bytes
+    from forgeplanner.evidence.record import MAX_RECORD_BYTES, verify_bytes
+    from forgeplanner.evidence.signing import load_public_key
+    from forgeplanner.fileio import read_input
 
-    try:
-        data = Path(args.file).read_bytes()
-    except OSError as exc:
-        raise ForgePlannerError(f"{args.file}: cannot read: {exc.strerror}") from exc
-    result = verify_bytes(data)
+    signers = [load_public_key(k) for k in args.signer or []]
+    data = read_input(args.file, MAX_RECORD_BYTES, "evidence record")
+    result = verify_bytes(data, signers, source=args.file)
     if args.json:
         print_json(
             {
@@ -744,10 +841,14 @@ def _evidence_verify(args: argparse.Namespace) -> int:
                 "ok": result.ok,
                 "problems": result.problems,
                 "digests_checked": result.checked,
+                "signed_by": result.signed_by,
             }
         )
     elif result.ok:
-        print(f"{args.file}: intact ({result.checked} digests match)")
+        signed = f"; signed by {', '.join(result.signed_by)}" if result.signed_by else ""
+        print(f"{args.file}: intact ({result.checked} digests match{signed})")
+    elif len(result.problems) == 1:
+        print(f"{args.file}: ALTERED: {result.problems[0]}", file=sys.stderr)
     else:
         print(f"{args.file}: ALTERED", file=sys.stderr)
         for problem in result.problems:
@@ -755,9 +856,35 @@ def _evidence_verify(args: argparse.Namespace) -> int:
     return 0 if result.ok else 1
 
 
+def _evidence_sign(args: argparse.Namespace) -> int:
+    from forgeplanner.evidence import signing
+    from forgeplanner.evidence.record import MAX_RECORD_BYTES, dumps, loads_record, sign_record
+    from forgeplanner.fileio import atomic_write, read_input
+    from forgeplanner.plan.files import locked_plan
+
+    key = signing.load_private_key(args.key, signing.passphrase_from_env())
+    signer = args.signer if args.signer is not None else signing.default_signer_name(args.key)
+    out = args.out or args.file
+    with locked_plan(out):  # the same edit lock as plans: two signers do not lose one
+        record = loads_record(read_input(args.file, MAX_RECORD_BYTES, "evidence record"), args.file)
+        if not isinstance(record, dict):
+            from forgeplanner.errors import DataError
+
+            raise DataError(args.file, "(document)", type(record).__name__, "not a record")
+        signed = sign_record(record, key, signer, now_iso())
+        atomic_write(out, dumps(signed).encode("utf-8"))
+    entry = signed["signatures"][-1]
+    if args.json:
+        print_json({"file": str(out), "signature": entry})
+    else:
+        print(f"signed {out} as {entry['fingerprint']} ({entry['signer']})")
+    return 0
+
+
 def _gate(args: argparse.Namespace) -> int:
     from forgeplanner.governance.gate import EXIT_MALFORMED_POLICY, evaluate
     from forgeplanner.governance.policy import PolicyError, load_policy
+    from forgeplanner.plan.files import locked_plan
 
     try:
         policy = load_policy(args.policy)
@@ -765,18 +892,31 @@ def _gate(args: argparse.Namespace) -> int:
         # A broken policy is not a verdict: exit 3 so a hook never mistakes it for ESCALATE.
         print(f"forgeplanner: malformed policy: {exc}", file=sys.stderr)
         return EXIT_MALFORMED_POLICY
-    plan = _load(args.plan)
-    try:
-        result = evaluate(plan, policy, args.alternative)
-    except KeyError as exc:
-        from forgeplanner.errors import ForgePlannerError
+    lock = locked_plan(args.plan) if args.record else contextlib.nullcontext()
+    with lock:
+        stored = _load(args.plan)
+        plan = _recomputed_for_gate(stored, args.alternative)
+        try:
+            result = evaluate(plan, policy, args.alternative)
+        except KeyError as exc:
+            from forgeplanner.errors import ForgePlannerError
 
-        raise ForgePlannerError(str(exc.args[0])) from exc
-    if args.record:
-        from forgeplanner.plan import edit
-        from forgeplanner.plan.files import write_plan
+            raise ForgePlannerError(str(exc.args[0])) from exc
+        if args.record:
+            from forgeplanner.plan import edit
+            from forgeplanner.plan.files import write_plan
 
-        write_plan(args.plan, edit.set_verdicts(plan, result.verdicts, now_iso()))
+            write_plan(args.plan, edit.set_verdicts(plan, result.verdicts, now_iso()))
+    changed = _figure_changes(stored, plan)
+    if changed:
+        shown = "; ".join(changed[:6]) + (
+            f"; ... {len(changed) - 6} more" if len(changed) > 6 else ""
+        )
+        print(
+            f"note: {args.plan}: judged on recomputed figures, which differ from the file's "
+            f"({shown}); `forgeplanner plan recompute {args.plan}` updates the file",
+            file=sys.stderr,
+        )
     if args.json:
         from forgeplanner.plan.document import to_jsonable
 
@@ -788,6 +928,7 @@ def _gate(args: argparse.Namespace) -> int:
                 "outcome": result.outcome,
                 "exit_code": result.exit_code,
                 "verdicts": to_jsonable(result.verdicts),
+                "recomputed": changed,
             }
         )
     else:
@@ -800,3 +941,55 @@ def _gate(args: argparse.Namespace) -> int:
         )
         print(f"\n{result.outcome} ({result.target}, policy {policy.name})")
     return result.exit_code
+
+
+def _recomputed_for_gate(plan, alternative: str | None = None):
+    """The plan with every derived figure of the judged build (the main build, or the named
+    alternative) recomputed: machines' prices and power from the catalog and the user's price
+    observations, estimates and layouts from the engine. The gate never trusts numbers stored
+    in a file anyone can edit. A machine or model this installation does not know makes the
+    plan unjudgeable (exit 4), never a guess."""
+    from dataclasses import replace
+
+    from forgeplanner.plan.compute import recompute_build
+
+    sources = _sources()
+    if alternative is None:
+        return replace(plan, build=recompute_build(plan.build, sources, plan.power))
+    try:
+        target = plan.alternative(alternative)
+    except KeyError as exc:
+        from forgeplanner.errors import ForgePlannerError
+
+        raise ForgePlannerError(str(exc.args[0])) from None
+    fresh = replace(target, build=recompute_build(target.build, sources, plan.power))
+    return replace(plan, alternatives=tuple(fresh if a is target else a for a in plan.alternatives))
+
+
+def _figure_changes(before, after) -> list[str]:
+    """What a recompute changed that the gate judges: prices, power, fit and headroom."""
+    from forgeplanner.export.tables import usd
+
+    out: list[str] = []
+    builds = [("", before.build, after.build)] + [
+        (f"{a.name}: ", a.build, b.build)
+        for a, b in zip(before.alternatives, after.alternatives, strict=True)
+    ]
+    for label, old, new in builds:
+        for m0, m1 in zip(old.machines, new.machines, strict=True):
+            if m0.price.usd != m1.price.usd:
+                out.append(
+                    f"{label}{m0.config_id} price {usd(m0.price.usd)} -> {usd(m1.price.usd)}"
+                )
+            for attr in ("idle_w", "max_w"):
+                v0, v1 = getattr(m0, attr), getattr(m1, attr)
+                if v0 != v1:
+                    out.append(f"{label}{m0.config_id} {attr} {v0} -> {v1}")
+        e0 = {(e.model_id, e.quant, e.target): e for e in old.estimates}
+        for e in new.estimates:
+            prev = e0.get((e.model_id, e.quant, e.target))
+            if prev is None:
+                out.append(f"{label}{e.model_id} on {e.target}: estimate added")
+            elif (prev.verdict, prev.headroom_bytes) != (e.verdict, e.headroom_bytes):
+                out.append(f"{label}{e.model_id} on {e.target}: {prev.verdict} -> {e.verdict}")
+    return out

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from forgeplanner.cli import argtypes
 from forgeplanner.cli.output import add_json_flag, print_json, print_table
 from forgeplanner.errors import ForgePlannerError, NotFoundError
 
@@ -190,7 +191,9 @@ def register(subparsers: Any) -> None:
     lay.add_argument("--model", help="model to serve (forgeplanner models list)")
     lay.add_argument("--quant", help="its quantization (with --model)")
     lay.add_argument("--runtime", choices=("ollama", "mlx", "llama.cpp"), default="ollama")
-    lay.add_argument("--context", type=int, default=8192, help="context tokens (default 8192)")
+    lay.add_argument(
+        "--context", type=argtypes.tokens, default=8192, help="context tokens (default 8192)"
+    )
     lay.add_argument("--manifests", metavar="DIR", help="write the Kubernetes manifests here")
     lay.add_argument("--gitops", metavar="DIR", help="write the GitOps repository here")
     lay.add_argument("--gitops-repo", metavar="URL", help="its Git URL (for Argo CD)")

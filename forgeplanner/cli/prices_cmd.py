@@ -1,15 +1,19 @@
-"""`forgeplanner prices list|show|import`: dated price observations and the used-price basis.
+"""`forgeplanner prices list|show|model|import`: dated prices and the basis of every price.
 
     forgeplanner prices list [--config ID] [--json]          shipped + your observations
-    forgeplanner prices show CONFIG_ID [--today D] [--json]  new price, used price and basis
+    forgeplanner prices show ID [--as-of D] [--json]         new and used price on a day, with
+                                                             basis; Apple's dated list prices
+    forgeplanner prices model [--json]                       the depreciation and list-price
+                                                             models with cross-validated errors
     forgeplanner prices import CSV [--map FIELD=COLUMN ...] [--currency USD] [--fx EUR=1.08 ...]
         [--decimal .|,] [--dayfirst] [--source TEXT] [--preview] [--json]
 
 `import` validates the whole file first (bad rows are reported with line numbers and nothing is
 written); `--preview` shows what would be imported (matches, duplicates) and writes nothing.
-JSON keys: list -> {"observations": [...]}; show -> {"config_id", "new", "used",
-"observations"}; import -> {"file", "columns", "rows", "new", "duplicates", "unmatched",
-"imported", "preview"}.
+JSON keys: list -> {"observations": [...]}; show -> {"config_id", "today", "as_of",
+"withdrawn", "discontinued", "new", "used", "storage_options", "observations"}; model ->
+{"depreciation": {...}}; import -> {"file", "columns", "rows", "new", "duplicates",
+"unmatched", "imported", "preview"}.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from forgeplanner.cli import argtypes
 from forgeplanner.cli.output import add_json_flag, print_json, print_table
 from forgeplanner.errors import ForgePlannerError
 
@@ -37,10 +42,24 @@ def register(subparsers: Any) -> None:
     add_json_flag(lst)
     lst.set_defaults(func=_list)
     show = sub.add_parser("show", help="new and used price of one configuration, with basis")
-    show.add_argument("config_id", metavar="CONFIG_ID")
-    show.add_argument("--today", metavar="YYYY-MM-DD", help="date for recency (default today)")
+    show.add_argument(
+        "config_id", metavar="ID", help="configuration id, or a storage configuration id"
+    )
+    show.add_argument(
+        "--as-of",
+        "--today",
+        dest="as_of",
+        type=argtypes.iso_date,
+        metavar="YYYY-MM-DD",
+        help="the day prices are for (default today)",
+    )
     add_json_flag(show)
     show.set_defaults(func=_show)
+    model = sub.add_parser(
+        "model", help="the per-family depreciation model and its cross-validated error"
+    )
+    add_json_flag(model)
+    model.set_defaults(func=_model)
     imp = sub.add_parser("import", help="import listings from a CSV (all rows or none)")
     imp.add_argument("csv", metavar="CSV")
     imp.add_argument(
@@ -52,12 +71,14 @@ def register(subparsers: Any) -> None:
     )
     imp.add_argument(
         "--currency",
+        type=argtypes.currency_code,
         default="USD",
         metavar="CODE",
         help="currency of prices without one (default USD)",
     )
     imp.add_argument(
         "--fx",
+        type=argtypes.fx_pair,
         action="append",
         default=[],
         metavar="CODE=RATE",
@@ -69,6 +90,15 @@ def register(subparsers: Any) -> None:
     imp.add_argument("--preview", action="store_true", help="show what would be imported only")
     add_json_flag(imp)
     imp.set_defaults(func=_import)
+    dele = sub.add_parser(
+        "delete",
+        help="delete your own price observations (ids from `prices list`: user-N or N)",
+        description="Delete price observations you imported; all of them or none. Shipped "
+        "observations are part of the catalog and cannot be deleted.",
+    )
+    dele.add_argument("ids", nargs="+", metavar="ID")
+    add_json_flag(dele)
+    dele.set_defaults(func=_delete)
     cost = sub.add_parser(
         "running-cost",
         help="a shelf of machines: total W, BTU/h, kWh and money per year",
@@ -76,12 +106,14 @@ def register(subparsers: Any) -> None:
     cost.add_argument("machines", nargs="+", metavar="CONFIG_ID[xN]")
     cost.add_argument(
         "--hours-at-load",
-        type=float,
+        type=argtypes.hours_per_day,
         default=8.0,
         metavar="H",
         help="duty cycle: hours at load per day (default 8)",
     )
-    cost.add_argument("--tariff", type=float, metavar="PRICE", help="electricity price per kWh")
+    cost.add_argument(
+        "--tariff", type=argtypes.tariff, metavar="PRICE", help="electricity price per kWh"
+    )
     add_json_flag(cost)
     cost.set_defaults(func=_running_cost)
     p.set_defaults(func=lambda _a: (p.print_help(), 2)[1])
@@ -145,26 +177,35 @@ def _show(args: argparse.Namespace) -> int:
     from forgeplanner.engine import prices as px
 
     cat = load_catalog()
-    cfg = cat.config(args.config_id)
-    day = _today(args.today)
+    cfg, only = cat.resolve(args.config_id)
+    day = _today(args.as_of)
     obs = _all_observations()
-    fit = px.fit_depreciation(cat.configs, obs)
-    new = px.new_price(cfg, obs)
-    used = px.used_price(cfg, obs, day, fit)
-    mine = [o for o in obs if o.config_id == cfg.id]
+    model = px.fit_depreciation(cat.configs, obs, cat.chips)
+    new = px.new_price(cfg, day, obs, model)
+    used = px.used_price(cfg, obs, day, model)
+    options = [only] if only is not None else list(cfg.storage_options)
+    mine = [
+        o
+        for o in obs
+        if o.config_id == cfg.id and (only is None or o.storage_gb in (None, only.storage_gb))
+    ]
     if args.json:
         print_json(
             {
                 "config_id": cfg.id,
                 "today": day,
+                "as_of": day,
                 "withdrawn": cfg.withdrawn,
+                "discontinued": cfg.discontinued,
                 "new": new.to_dict(),
                 "used": used.to_dict(),
+                "storage_options": [o.to_dict() for o in options],
                 "observations": [o.to_dict() for o in mine],
             }
         )
         return 0
-    print(f"{cfg.id} ({cfg.machine}, {cfg.memory_gb} GB, {cfg.storage_gb} GB storage)")
+    storage = "storage not stated" if cfg.storage_gb is None else f"{cfg.storage_gb} GB storage"
+    print(f"{cfg.id} ({cfg.machine}, {cfg.memory_gb} GB, {storage}), prices as of {day}")
     for name, b in (("new", new), ("used", used)):
         shown = "unknown" if b.price_usd is None else f"${b.price_usd:,.0f}"
         print(f"  {name:4}  {shown:>9}  {b.label}")
@@ -172,10 +213,19 @@ def _show(args: argparse.Namespace) -> int:
             print(f"              {b.detail}")
     if cfg.withdrawn:
         print(f"  withdrawn by Apple {cfg.withdrawn}")
+    if cfg.discontinued:
+        print(f"  discontinued by Apple {cfg.discontinued}")
+    print("\nApple list prices:")
+    rows = []
+    for o in options:
+        for h in o.history:
+            price = "unknown" if h.price.value is None else f"${h.price.value:,.0f}"
+            rows.append([o.id, h.date, h.status, price, h.basis, h.grade, h.price_list])
+    print_table(["configuration", "from", "status", "price", "basis", "grade", "price list"], rows)
     if mine:
-        print()
+        print("\nobservations:")
         print_table(
-            ["date", "price", "condition", "type", "storage GB", "source"],
+            ["date", "price", "condition", "type", "storage GB", "seller", "source"],
             [
                 [
                     o.date,
@@ -183,7 +233,8 @@ def _show(args: argparse.Namespace) -> int:
                     o.condition,
                     o.price_type,
                     o.storage_gb or "?",
-                    o.source[:70],
+                    o.seller or o.origin,
+                    o.source[:60],
                 ]
                 for o in sorted(mine, key=lambda o: o.date)
             ],
@@ -191,17 +242,69 @@ def _show(args: argparse.Namespace) -> int:
     return 0
 
 
+def _model(args: argparse.Namespace) -> int:
+    from catalog import load_catalog
+    from forgeplanner.engine import prices as px
+
+    cat = load_catalog()
+    obs = _all_observations()
+    model = px.fit_depreciation(cat.configs, obs, cat.chips)
+    if model is None:
+        raise PricesInputError("too few market observations to fit a depreciation model")
+    if args.json:
+        print_json({"depreciation": model.to_dict()})
+        return 0
+    print(model.describe())
+    print(
+        "\nln(price / Apple list price) = intercept + slope x age + shortage (prices from "
+        f"{px.SHORTAGE_FROM} on); error = leave-one-configuration-out cross-validation "
+        "(absolute % error of each observation)"
+    )
+    print_table(
+        [
+            "family",
+            "obs",
+            "configs",
+            "intercept",
+            "slope/yr",
+            "shortage",
+            "ages",
+            "dates",
+            "CV med %",
+            "CV mean %",
+        ],
+        [
+            [
+                f.name,
+                f.n_points,
+                f.n_configs,
+                f"{f.intercept:+.3f}",
+                f"{f.slope:+.3f}",
+                f"{f.shortage:+.3f}",
+                f"{f.age_min:.1f}-{f.age_max:.1f}",
+                f"{f.date_from}..{f.date_to}",
+                "-" if f.cv_median_pct is None else f"{f.cv_median_pct:.1f}",
+                "-" if f.cv_mean_pct is None else f"{f.cv_mean_pct:.1f}",
+            ]
+            for f in model.families.values()
+        ],
+    )
+    lm = model.list_model
+    if lm is not None:
+        print(
+            f"\nlist-price model (for configurations whose Apple price is unknown): fit on "
+            f"{lm.n_points} launch prices, leave-one-out error median {lm.cv_median_pct:.1f}%, "
+            f"mean {lm.cv_mean_pct:.1f}%"
+        )
+    print(f"{model.skipped} market observation(s) name no configuration or reference price")
+    return 0
+
+
 def _import(args: argparse.Namespace) -> int:
     from forgeplanner.prices_import import commit, read_listings
 
     mapping = _pairs(args.map, "--map")
-    fx_raw = _pairs(args.fx, "--fx")
-    fx: dict[str, float] = {}
-    for code, rate in fx_raw.items():
-        try:
-            fx[code.upper()] = float(rate)
-        except ValueError:
-            raise PricesInputError(f"--fx {code}={rate}: the rate is not a number") from None
+    fx: dict[str, float] = dict(args.fx)  # argtypes.fx_pair: (CODE, finite rate > 0)
     from forgeplanner.store.db import open_store
     from forgeplanner.store.repos import PriceRepo
 
@@ -235,8 +338,10 @@ def _import(args: argparse.Namespace) -> int:
                 f"{r.price_usd:,.2f}",
                 f"{r.currency} {r.original_price:,.2f}",
                 r.condition,
-                r.config_id or (r.title or "")[:40],
-                r.match,
+                (r.config_id + (f" ({r.storage_gb} GB)" if r.storage_gb else ""))
+                if r.config_id
+                else (r.title or "")[:40],
+                r.match if r.config_id else f"unmatched: {r.match_reason}",
                 r.duplicate_of or "",
             ]
             for r in imp.rows
@@ -251,15 +356,42 @@ def _import(args: argparse.Namespace) -> int:
     return 0
 
 
+def _delete(args: argparse.Namespace) -> int:
+    import re
+
+    from forgeplanner.store.db import open_store
+    from forgeplanner.store.repos import PriceRepo
+
+    ids: list[int] = []
+    for text in args.ids:
+        m = re.fullmatch(r"(?:user-)?(\d{1,18})", text.strip())
+        if m is None:
+            raise PricesInputError(
+                f"'{text}' is not one of your observations' ids (user-N or N; shipped "
+                "observations are catalog data and cannot be deleted)"
+            )
+        ids.append(int(m.group(1)))
+    with open_store() as store, store.session() as s:
+        deleted = PriceRepo(s).delete(list(dict.fromkeys(ids)))
+    if args.json:
+        print_json({"deleted": [r.to_dict() for r in deleted]})
+    else:
+        for r in deleted:
+            what = r.config_id or r.title or "?"
+            print(f"deleted user-{r.id}: {r.observed_on} {what} ${r.price:,.2f} ({r.source})")
+    return 0
+
+
 def _running_cost(args: argparse.Namespace) -> int:
     from catalog import load_catalog
+    from forgeplanner.cli.argtypes import MAX_MACHINES
     from forgeplanner.cli.cluster_cmd import parse_node_arg
     from forgeplanner.engine.power import ShelfItem, annual_energy, shelf_totals
 
     cat = load_catalog()
     items = []
     for text in args.machines:
-        cid, count = parse_node_arg(text)
+        cid, count = parse_node_arg(text, limit=MAX_MACHINES)
         cfg = cat.config(cid)  # NotFoundError lists the valid ids
         items.append(ShelfItem(cfg.id, count, cfg.idle_w, cfg.max_w, cfg.idle_btu_h, cfg.max_btu_h))
     try:

@@ -3,8 +3,12 @@ the models at the context and speed needed, with a year's running cost.
 
     forgeplanner recommend --model ID [--model ID ...] [--quant-min Q] --context N
         [--min-decode-tps X] [--budget-usd N] [--condition new|used|any] [--max-watts W]
-        [--allow-clusters] [--hours-at-load H] [--tariff PRICE_PER_KWH] [--today YYYY-MM-DD]
+        [--allow-clusters] [--hours-at-load H] [--tariff PRICE_PER_KWH] [--as-of YYYY-MM-DD]
         [--json]
+
+`--as-of` is the day the prices are for: "new" means sold new by Apple on that day (or dated
+remaining stock), used prices are the observations recent on that day or the depreciation
+model's estimate at that age (`forgeplanner.engine.prices.price_for`).
 
 JSON (stable keys, issue 6): `options` sorted by price, each with `machines` [{config_id,
 count}], `quant`, `runtime`, `price_usd`, `price_basis`, `decode_tps`, `prefill_tps`,
@@ -23,10 +27,12 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from forgeplanner.cli import argtypes
 from forgeplanner.cli.output import add_json_flag, print_json, print_table
 from forgeplanner.errors import ForgePlannerError
 
@@ -82,11 +88,15 @@ def register(subparsers: Any) -> None:
         default="Q4_K_M",
         help="lowest acceptable quantization (default Q4_K_M; IQ1_S allows every quant)",
     )
-    p.add_argument("--context", type=int, required=True, metavar="N", help="context (tokens)")
-    p.add_argument("--min-decode-tps", type=float, metavar="X", help="minimum decode tokens/s")
-    p.add_argument("--budget-usd", type=float, metavar="N", help="maximum price in USD")
+    p.add_argument(
+        "--context", type=argtypes.tokens, required=True, metavar="N", help="context (tokens)"
+    )
+    p.add_argument(
+        "--min-decode-tps", type=argtypes.tokens_per_s, metavar="X", help="minimum decode tok/s"
+    )
+    p.add_argument("--budget-usd", type=argtypes.money, metavar="N", help="maximum price in USD")
     p.add_argument("--condition", choices=CONDITIONS, default="any", help="new, used or any")
-    p.add_argument("--max-watts", type=float, metavar="W", help="maximum total max watts")
+    p.add_argument("--max-watts", type=argtypes.watts, metavar="W", help="maximum total max W")
     p.add_argument(
         "--allow-clusters",
         action="store_true",
@@ -94,18 +104,25 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument(
         "--hours-at-load",
-        type=float,
+        type=argtypes.hours_per_day,
         default=DEFAULT_HOURS_AT_LOAD,
         metavar="H",
         help=f"duty cycle: hours at load per day (default {DEFAULT_HOURS_AT_LOAD:g})",
     )
     p.add_argument(
         "--tariff",
-        type=float,
+        type=argtypes.tariff,
         metavar="PRICE",
         help="electricity price per kWh (for annual_energy_cost; none by default)",
     )
-    p.add_argument("--today", metavar="YYYY-MM-DD", help="date for price recency (default today)")
+    p.add_argument(
+        "--as-of",
+        "--today",
+        dest="as_of",
+        type=argtypes.iso_date,
+        metavar="YYYY-MM-DD",
+        help="the day prices are for: what Apple sold new then, used prices then (default today)",
+    )
     add_json_flag(p)
     p.set_defaults(func=run)
 
@@ -119,10 +136,10 @@ def _check(args_like: dict[str, Any]) -> None:
         raise RecommendInputError(f"--context must be a positive number of tokens, got {ctx}")
     for key in ("min_decode_tps", "budget_usd", "max_watts", "tariff"):
         v = args_like.get(key)
-        if v is not None and v < 0:
+        if v is not None and not (v >= 0 and math.isfinite(v)):  # NaN: every check passed
             raise RecommendInputError(f"--{key.replace('_', '-')} must be >= 0, got {v:g}")
     h = args_like["hours_at_load"]
-    if not 0 <= h <= 24:
+    if not 0 <= h <= 24:  # also False for NaN
         raise RecommendInputError(f"--hours-at-load must be 0-24 hours per day, got {h:g}")
     if args_like["condition"] not in CONDITIONS:
         raise RecommendInputError(
@@ -136,7 +153,7 @@ def _today(text: str | None) -> str:
     try:
         return _dt.date.fromisoformat(text).isoformat()
     except ValueError:
-        raise RecommendInputError(f"--today '{text}': expected YYYY-MM-DD") from None
+        raise RecommendInputError(f"--as-of '{text}': expected YYYY-MM-DD") from None
 
 
 def user_price_observations() -> tuple[tuple[Any, ...], list[str]]:
@@ -193,6 +210,7 @@ def build_recommendation(
     tariff: float | None = None,
     today: str | None = None,
     include_user_observations: bool = True,
+    as_of: str | None = None,
 ) -> Recommendation:
     from catalog import load_catalog
     from forgeplanner.cli.model_lookup import find_model
@@ -211,7 +229,7 @@ def build_recommendation(
             "condition": condition,
         }
     )
-    day = _today(today)
+    day = _today(as_of or today)
     cat = load_catalog()
     models = [find_model(m) for m in dict.fromkeys(model_ids)]
     qmin = get_quant(quant_min) if quant_min else None
@@ -221,7 +239,7 @@ def build_recommendation(
         user_obs, user_notes = user_price_observations()
         observations = observations + user_obs
         notes += user_notes
-    fit = px.fit_depreciation(cat.configs, observations)
+    fit = px.fit_depreciation(cat.configs, observations, cat.chips)
     if fit is not None:
         notes.append(f"used-price estimates: {fit.describe()}")
     opts = {rt: RunOptions(context=context, runtime=rt) for rt in RUNTIMES}
@@ -280,6 +298,7 @@ def build_recommendation(
         "hours_at_load": hours_at_load,
         "tariff_per_kwh": tariff,
         "today": day,
+        "as_of": day,
         "runtimes": list(RUNTIMES),
     }
     return Recommendation(
@@ -292,28 +311,15 @@ def build_recommendation(
 
 
 def _price(cfg, count: int, condition: str, observations, day: str, fit):
-    """PriceBasis for `count` machines of this config under the condition, or a reason str."""
-    from forgeplanner.engine import prices as px
-
-    new = None
-    if condition in ("new", "any"):
-        if px.withdrawn_by(cfg, day):
-            if condition == "new":
-                return f"withdrawn by Apple {cfg.withdrawn}: not sold new"
-        else:
-            new = px.new_price(cfg, observations)
-    used = px.used_price(cfg, observations, day, fit) if condition in ("used", "any") else None
-    choices = [b for b in (new, used) if b is not None and b.price_usd is not None]
-    if not choices:
-        basis = used if used is not None else new
-        if basis is None:
-            return f"withdrawn by Apple {cfg.withdrawn} and no used price"
-        return basis  # unknown basis: kept, sorted last, unless a budget is set
-    best = min(choices, key=lambda b: b.price_usd)
-    if count == 1:
-        return best
+    """PriceBasis for `count` machines of this config under the condition on `day`, or a
+    reason str (the rule is the price engine's: `forgeplanner.engine.prices.price_for`)."""
     from dataclasses import replace
 
+    from forgeplanner.engine import prices as px
+
+    best = px.price_for(cfg, condition, day, observations, fit)
+    if isinstance(best, str) or count == 1 or best.price_usd is None:
+        return best
     return replace(best, price_usd=best.price_usd * count)
 
 
@@ -557,7 +563,7 @@ def run(args: argparse.Namespace) -> int:
         allow_clusters=args.allow_clusters,
         hours_at_load=args.hours_at_load,
         tariff=args.tariff,
-        today=args.today,
+        as_of=args.as_of,
     )
     if args.json:
         print_json(rec.to_dict())

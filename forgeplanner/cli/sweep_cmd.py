@@ -13,10 +13,12 @@ import argparse
 import time
 from typing import Any
 
+from forgeplanner.cli import argtypes
 from forgeplanner.cli.output import add_json_flag, print_json, print_table
 from forgeplanner.errors import ForgePlannerError
 
 DEFAULT_CONTEXTS = (2048, 8192, 32768, 131072)
+MAX_CONTEXTS = 64  # each context multiplies the table (about 60,000 rows per context)
 
 
 class SweepInputError(ForgePlannerError):
@@ -31,7 +33,7 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument(
         "--context",
-        type=int,
+        type=argtypes.tokens,
         nargs="+",
         metavar="N",
         default=list(DEFAULT_CONTEXTS),
@@ -45,6 +47,10 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
+    if len(args.context) > MAX_CONTEXTS:
+        raise SweepInputError(
+            f"--context: at most {MAX_CONTEXTS} contexts, got {len(args.context)}"
+        )
     if any(c <= 0 for c in args.context):
         bad = next(c for c in args.context if c <= 0)
         raise SweepInputError(f"--context must be positive numbers of tokens, got {bad}")
@@ -54,11 +60,11 @@ def run(args: argparse.Namespace) -> int:
     if args.out:
         from pathlib import Path
 
-        out = Path(args.out)
+        from forgeplanner.fileio import check_output_path
+
+        out = check_output_path(Path(args.out))  # before the sweep: /dev/null, a FIFO: refused
         if out.suffix.lower() not in (".csv", ".parquet"):
             raise SweepInputError(f"--out {args.out}: use a .csv or .parquet file name")
-        if not out.parent.exists():
-            raise SweepInputError(f"--out {args.out}: directory {out.parent} does not exist")
     from catalog import load_catalog
     from forgeplanner.domain.estimates import RunOptions
     from forgeplanner.engine.sweep import sweep
@@ -108,20 +114,13 @@ def _runtimes_of(model) -> tuple[str, ...]:
 
 
 def _write(frame, out) -> None:
-    """Atomic write: temp file in the same directory, then os.replace."""
-    import os
-    import tempfile
+    """Atomic, checked write (forgeplanner.fileio): a full disk or an interrupt leaves the old
+    file and no temporary file; a device node or FIFO as --out is refused."""
+    from forgeplanner.fileio import atomic_path, parquet_verifier
 
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=out.suffix)
-    os.close(fd)
-    try:
-        if out.suffix.lower() == ".parquet":
+    parquet = out.suffix.lower() == ".parquet"
+    with atomic_path(out, verify=parquet_verifier if parquet else None) as tmp:
+        if parquet:
             frame.to_parquet(tmp, index=False)
         else:
             frame.to_csv(tmp, index=False)
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; a sweep table is a plain shareable file
-        os.replace(tmp, out)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-RUNTIMES: tuple[str, ...] = ("llama.cpp", "mlx", "ollama")
+from forgeplanner.domain.runtime import RUNTIME_NAMES, Runtime
+
+RUNTIMES: tuple[str, ...] = RUNTIME_NAMES
 KV_TYPES: tuple[str, ...] = ("f16", "q8_0", "q4_0")
 
 VERDICT_FITS = "fits"
@@ -37,9 +39,12 @@ class RunOptions:
     # resolves to is decided by forgeplanner.engine.runtime_defaults; use the resolved value)
     flash_attention: bool | None = None
     parallel: int = 1  # parallel sequences (llama.cpp -np / n_seq_max)
-    runtime: str = "llama.cpp"
+    runtime: Runtime = Runtime.LLAMA_CPP  # a runtime name is accepted and parsed
     n_batch: int = 2048
     n_ubatch: int = 512
+    # The runtime's version: a llama.cpp build ("b8920"), an mlx-lm / Ollama / LM Studio
+    # version ("0.26.3"); None = the newest the speed constants cover.
+    runtime_version: str | None = None
 
     def __post_init__(self) -> None:
         if self.context <= 0:
@@ -52,9 +57,13 @@ class RunOptions:
             raise ValueError(f"parallel must be >= 1, got {self.parallel}")
         if self.kv_type not in KV_TYPES:
             raise ValueError(f"kv_type '{self.kv_type}' unknown; valid: {', '.join(KV_TYPES)}")
-        if self.runtime not in RUNTIMES:
-            raise ValueError(f"runtime '{self.runtime}' unknown; valid: {', '.join(RUNTIMES)}")
-        if self.kv_type != "f16" and self.flash_attention is False and self.runtime != "mlx":
+        if not isinstance(self.runtime, Runtime):
+            object.__setattr__(self, "runtime", Runtime.parse(self.runtime))
+        if (
+            self.kv_type != "f16"
+            and self.flash_attention is False
+            and self.runtime not in (Runtime.MLX, Runtime.LMSTUDIO_MLX)
+        ):
             # llama.cpp: a quantized V cache requires flash attention (llama-context.cpp
             # refuses "quantized V cache requires flash_attn to be enabled" with -fa off;
             # under the default -fa auto it turns flash attention on).
@@ -84,6 +93,8 @@ class HostSpec:
     measured_gpu_limit_bytes: int | None = None  # e.g. Metal recommendedMaxWorkingSetSize
     chip_tier: str | None = None  # "base" | "pro" | "max" | "ultra" | "intel" (Ultra = two dies)
     fp32_flops_basis: str = ""  # "catalog: <source>" | "derived: cores x per-core ..." | "unknown"
+    chip_generation: str | None = None  # "M1".."M5" | "intel"
+    passive_cooling: bool = False  # fanless (MacBook Air): sustained GPU work throttles
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +154,13 @@ class SpeedEstimate:
     ttft_s: float
     explain: tuple[Explanation, ...] = ()
     basis: str = ""  # "calibrated constants (fit 2026-11-26)", "host calibration run 12", ...
+    # Likely ranges (10th-90th percentile of what held-out published runs of similar setups
+    # measured for this estimate); None when no band applies (e.g. a host calibration).
+    decode_tps_low: float | None = None
+    decode_tps_high: float | None = None
+    prefill_tps_low: float | None = None
+    prefill_tps_high: float | None = None
+    band_basis: str = ""  # which group of published runs the range comes from
 
     def to_dict(self) -> dict[str, object]:
         d = asdict(self)

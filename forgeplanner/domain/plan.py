@@ -16,11 +16,46 @@ same goal, priced and estimated the same way so they can be compared line by lin
 
 from __future__ import annotations
 
+import math
+import re
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 PRICE_BASES: tuple[str, ...] = ("observed", "estimated", "launch", "list", "user", "unknown")
 CONDITIONS: tuple[str, ...] = ("new", "used", "refurbished")
+RUNTIMES: tuple[str, ...] = ("llama.cpp", "mlx", "ollama")
+# Bounds on what a plan can hold; beyond them a value is a typo or a hostile file (a count of
+# 10^30 machines made every later export crash). Same limits as forgeplanner.cli.argtypes.
+MAX_MACHINES = 1000
+MAX_TOKENS = 1 << 24
+MAX_USD = 1e9
+MAX_WATTS = 1e7
+
+
+def _finite(what: str, value: float | None, lo: float, hi: float) -> None:
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValueError(f"{what} must be a finite number, got {value!r}")
+    if not lo <= value <= hi:
+        raise ValueError(f"{what} must be {lo:g}..{hi:g}, got {value:g}")
+
+
+_AS_OF = re.compile(r"(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?")
+
+
+def check_as_of(value: str | None) -> None:
+    """YYYY, YYYY-MM or YYYY-MM-DD, a real calendar date."""
+    if value is None:
+        return
+    m = _AS_OF.fullmatch(value)
+    try:
+        if m is None:
+            raise ValueError
+        date(int(m.group(1)), int(m.group(2) or 1), int(m.group(3) or 1))
+    except ValueError:
+        raise ValueError(f"date '{value}' is not YYYY-MM-DD (or YYYY-MM)") from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,8 +85,8 @@ class PlanPrice:
             )
         if self.usd is None and not self.reason:
             raise ValueError("an unknown price needs a reason")
-        if self.usd is not None and self.usd < 0:
-            raise ValueError(f"price must be >= 0 USD, got {self.usd}")
+        _finite("price (USD)", self.usd, 0.0, MAX_USD)
+        check_as_of(self.as_of)
         if self.usd is None and self.basis != "unknown":
             raise ValueError(f"price basis '{self.basis}' needs a value")
 
@@ -72,8 +107,12 @@ class PlanMachine:
     role: str = ""  # free text: "inference", "k3s workers", ...
 
     def __post_init__(self) -> None:
-        if self.count < 1:
-            raise ValueError(f"machine count must be >= 1, got {self.count}")
+        if not 1 <= self.count <= MAX_MACHINES:
+            raise ValueError(f"machine count must be 1..{MAX_MACHINES}, got {self.count}")
+        _finite("idle power (W)", self.idle_w, 0.0, MAX_WATTS)
+        _finite("max power (W)", self.max_w, 0.0, MAX_WATTS)
+        if self.memory_gb < 0:
+            raise ValueError(f"memory must be >= 0 GB, got {self.memory_gb}")
 
     @property
     def line_total_usd(self) -> float | None:
@@ -91,8 +130,10 @@ class PlanModel:
     params_total: int | None = None
 
     def __post_init__(self) -> None:
-        if self.context <= 0:
-            raise ValueError(f"context must be a positive number of tokens, got {self.context}")
+        if not 1 <= self.context <= MAX_TOKENS:
+            raise ValueError(f"context must be 1..{MAX_TOKENS} tokens, got {self.context}")
+        if self.runtime not in RUNTIMES:
+            raise ValueError(f"runtime '{self.runtime}' unknown; valid: {', '.join(RUNTIMES)}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,10 +219,10 @@ class PowerSettings:
     currency: str = "USD"
 
     def __post_init__(self) -> None:
-        if not 0 <= self.duty_hours_per_day <= 24:
-            raise ValueError(f"duty cycle must be 0..24 hours a day, got {self.duty_hours_per_day}")
-        if self.tariff_per_kwh < 0:
-            raise ValueError(f"tariff must be >= 0 per kWh, got {self.tariff_per_kwh}")
+        _finite("duty cycle (hours a day)", self.duty_hours_per_day, 0.0, 24.0)
+        _finite("tariff (per kWh)", self.tariff_per_kwh, 0.0, 1e3)
+        if not re.fullmatch(r"[A-Z]{3}", self.currency):
+            raise ValueError(f"currency must be a 3-letter code like USD, got {self.currency!r}")
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,6 +21,7 @@ PRICE_TYPES: tuple[str, ...] = (
     "used_sold",  # a completed sale
     "listing",  # a listing or sale the user imported (condition says new/used/refurbished)
     "reported",  # a figure quoted in an article, no listing behind it
+    "new_stock",  # a new, unopened unit offered by a retailer after Apple stopped selling it
 )
 
 
@@ -43,6 +44,8 @@ class PriceObservation:
     original_currency: str = "USD"
     notes: str = ""
     origin: str = "catalog"  # "catalog" (shipped reference) | "user"
+    seller: str = ""  # "Apple Certified Refurbished (US)", "eBay (US)", ...
+    ten_gbe: bool = False  # the listing includes Apple's 10 Gb Ethernet option
 
     def __post_init__(self) -> None:
         if self.condition not in CONDITIONS:
@@ -80,6 +83,8 @@ class PriceObservation:
             "original_currency": self.original_currency,
             "notes": self.notes,
             "origin": self.origin,
+            "seller": self.seller,
+            "ten_gbe": self.ten_gbe,
         }
 
 

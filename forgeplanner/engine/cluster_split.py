@@ -8,7 +8,8 @@ Two splits:
 - `fastest_contiguous_split`: the contiguous split (nodes keep their order, as llama.cpp's
   `--tensor-split` does) that minimises the per-token time through all stages, subject to every
   node's memory budget; ties go to the split whose slowest stage is fastest. Dynamic programming
-  over (node, layers assigned so far), O(nodes x layers^2), exact for the sum.
+  over (node, layers assigned so far), O(nodes x layers^2), exact for the sum; each node's step
+  is one numpy pass over the [start, end] matrix of stages.
 
 Both are hand-written: no well-kept library does apportionment with these constraints, and the
 code is short enough to check by reading.
@@ -18,6 +19,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+
+import numpy as np
 
 
 def largest_remainder(total: int, weights: Sequence[int]) -> tuple[int, ...]:
@@ -97,48 +100,54 @@ def fastest_contiguous_split(
             raise ValueError(
                 f"layer_seconds has {len(node.layer_seconds)} entries, expected {n_layers}"
             )
-    mem_prefix = [0]
-    for b in layer_bytes:
-        mem_prefix.append(mem_prefix[-1] + int(b))
-    time_prefix: list[list[float]] = []
-    for node in nodes:
-        p = [0.0]
-        for s in node.layer_seconds:
-            p.append(p[-1] + s)
-        time_prefix.append(p)
-
-    inf = (float("inf"), float("inf"))
-    # best[k] = (sum, max) for the nodes placed so far holding layers [0, k); choice for backtrack
-    best: list[tuple[float, float]] = [inf] * (n_layers + 1)
-    best[0] = (0.0, 0.0)
-    choices: list[list[int]] = []
+    # Prefix sums: int64 for bytes (exact), sequential float64 sums for seconds (np.cumsum adds
+    # in order, as a running Python sum would).
+    L = n_layers
+    mem = np.concatenate(([0], np.cumsum(np.asarray(layer_bytes, dtype=np.int64))))
+    idx = np.arange(L + 1)
+    start_ix, end_ix = idx[:, None], idx[None, :]  # matrices indexed [start, end]
+    span = end_ix - start_ix
+    inf = np.inf
+    # best_sum/best_max[k]: the nodes placed so far holding layers [0, k) (sum of stage times,
+    # slowest stage); candidates are compared as (sum, max) tuples, ties to the earliest start
+    best_sum = np.full(L + 1, inf)
+    best_max = np.full(L + 1, inf)
+    best_sum[0] = best_max[0] = 0.0
+    choices: list[np.ndarray] = []
     for i, node in enumerate(nodes):
-        new = [inf] * (n_layers + 1)
-        choice = [-1] * (n_layers + 1)
         remaining_nodes = n_nodes - i - 1
-        for end in range(min_layers * (i + 1), n_layers - remaining_nodes * min_layers + 1):
-            for start in range(min_layers * i, end - min_layers + 1):
-                prev = best[start]
-                if prev[0] == float("inf"):
-                    continue
-                need = mem_prefix[end] - mem_prefix[start] + node.fixed_bytes
-                if need > node.budget_bytes:
-                    continue
-                stage = time_prefix[i][end] - time_prefix[i][start]
-                if end > start:
-                    stage += node.overhead_s
-                cand = (prev[0] + stage, max(prev[1], stage))
-                if cand < new[end]:
-                    new[end] = cand
-                    choice[end] = start
-        best = new
-        choices.append(choice)
+        tp = np.concatenate(([0.0], np.cumsum(np.asarray(node.layer_seconds, dtype=np.float64))))
+        stage = tp[None, :] - tp[:, None]
+        stage = np.where(span > 0, stage + node.overhead_s, stage)
+        need = mem[None, :] - mem[:, None] + int(node.fixed_bytes)
+        valid = (
+            (span >= min_layers)
+            & (start_ix >= min_layers * i)
+            & (end_ix >= min_layers * (i + 1))
+            & (end_ix <= L - remaining_nodes * min_layers)
+            & (need <= node.budget_bytes)
+            & np.isfinite(best_sum)[:, None]
+        )
+        cand_sum = np.where(valid, best_sum[:, None] + stage, inf)
+        cand_max = np.where(valid, np.maximum(best_max[:, None], stage), inf)
+        low = cand_sum.min(axis=0)
+        # Equal sums are equal only up to rounding (the same layers summed from different
+        # starts), so a tie is a relative 1e-9; exact comparison would let rounding noise pick
+        # the split (identical nodes got 27/53 instead of 40/40).
+        tie = cand_sum <= low[None, :] + 1e-9 * np.abs(low[None, :])
+        new_max = np.where(tie, cand_max, inf).min(axis=0)
+        first = np.argmax(tie & (cand_max == new_max[None, :]), axis=0)
+        cols = np.arange(L + 1)
+        new_sum = np.where(np.isfinite(low), cand_sum[first, cols], inf)
+        choices.append(np.where(np.isfinite(low), first, -1))
+        best_sum, best_max = new_sum, new_max
+    best = [(float(a), float(b)) for a, b in zip(best_sum, best_max, strict=True)]
     if best[n_layers][0] == float("inf"):
         return None
     counts = [0] * n_nodes
     end = n_layers
     for i in range(n_nodes - 1, -1, -1):
-        start = choices[i][end]
+        start = int(choices[i][end])
         counts[i] = end - start
         end = start
     return tuple(counts)

@@ -11,8 +11,6 @@ headroom = limit now - total (negative when it does not fit at the current limit
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 
 from forgeplanner.domain.estimates import (
@@ -23,17 +21,17 @@ from forgeplanner.domain.estimates import (
     FitResult,
     GpuBudget,
     HostSpec,
+    MemoryEstimate,
     RunOptions,
 )
 from forgeplanner.domain.model import ModelSpec
 from forgeplanner.domain.units import GiB, MiB, fmt_gib
 from forgeplanner.engine.budget import gpu_budget
-from forgeplanner.engine.memory import estimate_memory
-from forgeplanner.engine.quant import QuantScheme, check_combination, get_quant, quants_for
-from forgeplanner.engine.runtime_defaults import resolved_options
+from forgeplanner.engine.memory import apple_gpu
+from forgeplanner.engine.pipeline import MIN_CONTEXT, prepare
+from forgeplanner.engine.quant import QuantScheme, check_combination, quants_for
 
 RAISE_SLACK = 1 * GiB
-MIN_CONTEXT = 256  # llama.cpp pads n_ctx to 256 cells; nothing smaller is worth reporting
 
 
 def _sysctl_mb(total: int, budget: GpuBudget) -> int:
@@ -41,34 +39,39 @@ def _sysctl_mb(total: int, budget: GpuBudget) -> int:
     return int(min(want, budget.max_raisable_limit_bytes) // MiB)
 
 
-def verdict_for(total: int, budget: GpuBudget, apple: bool) -> str:
-    if total <= budget.gpu_limit_bytes:
-        return VERDICT_FITS
-    if apple and total <= budget.max_raisable_limit_bytes:
-        return VERDICT_RAISED
-    return VERDICT_NO
-
-
 VERDICTS = (VERDICT_FITS, VERDICT_RAISED, VERDICT_NO)  # index = verdict_codes() value
 
 
-def verdict_codes(totals: np.ndarray, budget: GpuBudget, apple: bool) -> np.ndarray:
-    """Vectorised verdict_for: int8 codes indexing VERDICTS (0 fits, 1 raised, 2 no)."""
+def verdict_code_arrays(totals, limit, raisable, apple):
+    """The verdict rule on arrays (numpy broadcasting): int8 codes indexing VERDICTS, 0 fits
+    (total <= GPU limit), 1 fits with a raised limit (Apple Silicon, total <= RAM - macOS
+    reserve), 2 does not fit. `limit`, `raisable`, `apple` may be arrays over hosts."""
     t = np.asarray(totals)
-    out = np.full(t.shape, 2, dtype=np.int8)
-    if apple:
-        out[t <= budget.max_raisable_limit_bytes] = 1
-    out[t <= budget.gpu_limit_bytes] = 0
-    return out
+    raised = np.asarray(apple, dtype=bool) & (t <= raisable)
+    return np.where(t <= limit, 0, np.where(raised, 1, 2)).astype(np.int8)
+
+
+def verdict_codes(totals: np.ndarray, budget: GpuBudget, apple: bool) -> np.ndarray:
+    """verdict_code_arrays for one host's budget."""
+    return verdict_code_arrays(totals, budget.gpu_limit_bytes, budget.max_raisable_limit_bytes,
+                               apple)  # fmt: skip
+
+
+def verdict_for(total: int, budget: GpuBudget, apple: bool) -> str:
+    return VERDICTS[int(verdict_codes(np.asarray(total), budget, apple))]
 
 
 def fit(
     model: ModelSpec, quant: str | QuantScheme, host: HostSpec, options: RunOptions
 ) -> FitResult:
-    mem = estimate_memory(model, quant, options, host)
-    budget = gpu_budget(host)
+    p = prepare(model, quant, options, apple_gpu=apple_gpu(host))
+    return fit_result(p.memory_estimate(options.context), gpu_budget(host), host.is_apple_silicon)
+
+
+def fit_result(mem: MemoryEstimate, budget: GpuBudget, apple: bool) -> FitResult:
+    """The verdict for a memory estimate under a GPU budget, with the sysctl to run."""
     total = mem.total_bytes
-    verdict = verdict_for(total, budget, host.is_apple_silicon)
+    verdict = verdict_for(total, budget, apple)
     headroom = budget.gpu_limit_bytes - total
     cmd = None
     left = None
@@ -114,12 +117,6 @@ def fit(
     )
 
 
-def _fits_at(model, q, options, limit, ctx) -> bool:
-    # options arrive resolved (flash attention a bool for this host)
-    opts = dataclasses.replace(options, context=int(ctx), depth=min(options.depth, int(ctx)))
-    return estimate_memory(model, q, opts).total_bytes <= limit
-
-
 def max_context_that_fits(
     model: ModelSpec,
     quant: str | QuantScheme,
@@ -129,29 +126,10 @@ def max_context_that_fits(
 ) -> int | None:
     """Largest context (tokens, multiple of 256, <= the model's max_context) whose total fits
     under the current GPU limit (or under RAM - reserve with allow_raised_limit). None when
-    not even 256 tokens fit. Memory is monotone in context, so bisection is exact."""
-    q = get_quant(quant)
-    check_combination(model, q, options.runtime)
-    options = resolved_options(model, options, host)
+    not even 256 tokens fit (pipeline.Prepared.max_context)."""
     budget = gpu_budget(host)
     limit = budget.max_raisable_limit_bytes if allow_raised_limit else budget.gpu_limit_bytes
-    # llama.cpp's -c is shared by the parallel sequences; elsewhere context is per sequence
-    per_seq_factor = options.parallel if options.runtime == "llama.cpp" else 1
-    cap = model.max_context * per_seq_factor if model.max_context else 1 << 24
-    lo = MIN_CONTEXT * per_seq_factor
-    if lo > cap or not _fits_at(model, q, options, limit, lo):
-        return None
-    hi_ok = cap
-    if _fits_at(model, q, options, limit, hi_ok):
-        return int(hi_ok)
-    lo_t, hi_t = lo // 256, hi_ok // 256  # search in steps of 256 tokens
-    while hi_t - lo_t > 1:
-        mid = (lo_t + hi_t) // 2
-        if _fits_at(model, q, options, limit, mid * 256):
-            lo_t = mid
-        else:
-            hi_t = mid
-    return int(lo_t * 256)
+    return prepare(model, quant, options, apple_gpu=apple_gpu(host)).max_context(limit)
 
 
 def best_quant_that_fits(
@@ -160,19 +138,22 @@ def best_quant_that_fits(
     """Highest-quality quantization (quants_for order) that fits at options.context."""
     budget = gpu_budget(host)
     limit = budget.max_raisable_limit_bytes if allow_raised_limit else budget.gpu_limit_bytes
-    options = resolved_options(model, options, host)
     for q in quants_for(model, options.runtime):
-        if estimate_memory(model, q, options).total_bytes <= limit:
+        p = prepare(model, q, options, apple_gpu=apple_gpu(host))
+        if p.total_bytes(options.context) <= limit:
             return q.name
     return None
 
 
 __all__ = [
+    "MIN_CONTEXT",
     "VERDICTS",
     "best_quant_that_fits",
     "check_combination",
     "fit",
+    "fit_result",
     "max_context_that_fits",
+    "verdict_code_arrays",
     "verdict_codes",
     "verdict_for",
 ]

@@ -43,14 +43,32 @@ MLX_PREFILL_STEP = 2048
 MLX_KV_GROUP = 64
 LLAMA_CTX_PAD = 256
 
+KV_SOURCE = (
+    "llama.cpp src/llama-context.cpp (n_ctx padded to 256), src/llama-kv-cache.cpp, "
+    "src/llama-kv-cache-iswa.cpp (window cells), llama-cpp-python 0.3.36 vendor tree"
+)
+MLX_KV_SOURCE = (
+    "mlx-lm mlx_lm/models/cache.py (KVCache step 256, RotatingKVCache, QuantizedKVCache)"
+)
+
 
 def _pad(n: int | np.ndarray, to: int) -> int | np.ndarray:
     return ((n + to - 1) // to) * to
 
 
-def kv_row_bytes(n_elements: int, kv_type: str, runtime: str = "llama.cpp") -> float:
-    """Bytes to store `n_elements` cache values of one token in one layer."""
-    if runtime == "mlx":
+def _rules(runtime_or_profile) -> object:
+    """The runtime profile for a runtime name or a profile."""
+    from forgeplanner.engine.runtimes import RuntimeProfile, profile
+
+    if isinstance(runtime_or_profile, RuntimeProfile):
+        return runtime_or_profile
+    return profile(runtime_or_profile)
+
+
+def kv_row_bytes(n_elements: int, kv_type: str, rules: str = "llama.cpp") -> float:
+    """Bytes to store `n_elements` cache values of one token in one layer. `rules`: the
+    profile's cache_rules ("llama.cpp" or "mlx"; a runtime name is accepted too)."""
+    if rules in ("mlx", "lmstudio-mlx"):
         bits = MLX_KV_BITS[kv_type]
         if bits is None:
             return n_elements * 2.0  # bf16/f16 model dtype
@@ -64,94 +82,26 @@ def kv_row_bytes(n_elements: int, kv_type: str, runtime: str = "llama.cpp") -> f
     return n_elements // blk * size
 
 
-@dataclass(frozen=True, slots=True)
-class KvLayout:
-    """Per-token cache widths of one model (elements per token, summed over layers)."""
-
-    full_k: int  # K elements per token over all full-context layers
-    full_v: int
-    swa_k: int  # over the windowed/chunked layers
-    swa_v: int
-    window: int  # 0 = no windowed layers
-    n_full_layers: int
-    n_swa_layers: int
-    recurrent_bytes_per_seq: int  # fixed state per sequence (hybrids), F32 in llama.cpp
-    kind: str
-
-
-def kv_layout(model: ModelSpec) -> KvLayout:
-    att = model.attention
-    L = model.n_layers
-    per_layer = model.n_kv_heads * model.head_dim  # n_embd_k_gqa: head_dim from the config
-    if att.kind == "mla":
-        if not att.mla_kv_lora_rank:
-            raise ValueError(f"{model.id}: MLA attention without kv_lora_rank")
-        k = att.mla_kv_lora_rank + (att.mla_qk_rope_head_dim or 0)
-        k_all = L * k + (L * att.indexer_head_dim if att.indexer_head_dim else 0)
-        return KvLayout(k_all, 0, 0, 0, 0, L, 0, 0, "mla")
-    if att.kind == "hybrid":
-        n_att = len(att.attention_layers) if att.attention_layers else L
-        return KvLayout(
-            n_att * per_layer,
-            n_att * per_layer,
-            0,
-            0,
-            0,
-            n_att,
-            0,
-            att.recurrent_state_bytes_per_seq or 0,
-            "hybrid",
-        )
-    if att.kind == "sliding" and att.sliding_window and att.sliding_layers:
-        n_swa = len(att.sliding_layers)
-        n_full = L - n_swa
-        return KvLayout(
-            n_full * per_layer,
-            n_full * per_layer,
-            n_swa * per_layer,
-            n_swa * per_layer,
-            att.sliding_window,
-            n_full,
-            n_swa,
-            0,
-            "sliding",
-        )
-    return KvLayout(L * per_layer, L * per_layer, 0, 0, 0, L, 0, 0, "full")
-
-
-@dataclass(frozen=True, slots=True)
-class KvBreakdown:
-    k_bytes: int
-    v_bytes: int
-    recurrent_bytes: int
-    cells_full: int  # cells over all streams in the full-context cache
-    cells_swa: int  # cells over all streams in the windowed cache (0 if none)
-    layout: KvLayout
-    formula: str
-    numbers: str
-    source: str
-
-    @property
-    def total_bytes(self) -> int:
-        return self.k_bytes + self.v_bytes + self.recurrent_bytes
-
-    @property
-    def attention_bytes(self) -> int:
-        return self.k_bytes + self.v_bytes
+def bytes_label(kv_type: str, rules: str) -> str:
+    if rules == "mlx":
+        bits = MLX_KV_BITS[kv_type]
+        return "2 B" if bits is None else f"({bits}/8 + 4/64) B"
+    return {"f16": "2 B", "q8_0": "34/32 B", "q4_0": "18/32 B"}[kv_type]
 
 
 def kv_cells(
     context: int | np.ndarray,
     parallel: int,
-    runtime: str,
+    runtime,
     window: int,
     n_ubatch: int,
     swa_full: bool = False,
-    unified: bool | None = None,
 ) -> tuple[int | np.ndarray, int | np.ndarray]:
-    """(full-cache cells, windowed-cache cells) over all streams. Works on numpy arrays."""
+    """(full-cache cells, windowed-cache cells) over all streams, by the runtime profile's
+    cache rules (`runtime`: a profile or a runtime name). Works on numpy arrays."""
+    prof = _rules(runtime)
     ctx = np.asarray(context, dtype=np.int64)
-    if runtime == "mlx":
+    if prof.cache_rules == "mlx":
         full = _pad(ctx, MLX_KV_STEP) * parallel
         if window:
             # while reading a prompt longer than the window the rotating cache holds
@@ -165,9 +115,8 @@ def kv_cells(
         else:
             swa = np.zeros_like(full)
         return _scalar(full, context), _scalar(swa, context)
-    if unified is None:
-        unified = runtime == "ollama"
-    if runtime == "ollama":
+    unified = prof.unified_kv
+    if prof.context_times_parallel:
         ctx = ctx * parallel  # Ollama: num_ctx per sequence x OLLAMA_NUM_PARALLEL
     n_ctx = _pad(ctx, LLAMA_CTX_PAD)
     if unified:
@@ -194,99 +143,60 @@ def _scalar(arr: np.ndarray, like: int | np.ndarray) -> int | np.ndarray:
     return arr
 
 
-def kv_cache_breakdown(
-    model: ModelSpec,
-    options: RunOptions,
-    runtime: str | None = None,
-    swa_full: bool = False,
-    unified: bool | None = None,
-) -> KvBreakdown:
+@dataclass(frozen=True, slots=True)
+class KvBreakdown:
+    """The KV cache at one context, from the pipeline's per-layer table."""
+
+    attention_bytes: int  # K/V (and indexer) rows of the attention layers
+    recurrent_bytes: int  # fixed recurrent state of hybrids, all sequences
+    cells_full: int  # cells over all streams in the full-context cache
+    cells_swa: int  # cells over all streams in the windowed cache (0 if none)
+    formula: str
+    numbers: str
+    source: str
+
+    @property
+    def total_bytes(self) -> int:
+        return self.attention_bytes + self.recurrent_bytes
+
+
+def kv_cache_breakdown(model: ModelSpec, options: RunOptions) -> KvBreakdown:
     """KV cache bytes for `options.context` tokens with `options.parallel` sequences."""
-    rt = runtime or options.runtime
-    lay = kv_layout(model)
-    kv_t = options.kv_type
-    n_ub = min(options.n_ubatch, options.n_batch)
-    full, swa = kv_cells(options.context, options.parallel, rt, lay.window, n_ub, swa_full, unified)
-    assert isinstance(full, int) and isinstance(swa, int)
-    L = model.n_layers
-    if lay.kind == "mla":
-        kb = int(_layer_sum_bytes(model, kv_t, rt, "mla") * full)
-        vb = 0
-    else:
-        per_k = lay.full_k // max(1, lay.n_full_layers) if lay.n_full_layers else 0
-        row = kv_row_bytes(per_k, kv_t, rt) if per_k else 0
-        kb = int(row * lay.n_full_layers * full)
-        vb = kb
-        if lay.n_swa_layers:
-            per_s = lay.swa_k // lay.n_swa_layers
-            rs = kv_row_bytes(per_s, kv_t, rt)
-            kb += int(rs * lay.n_swa_layers * swa)
-            vb += int(rs * lay.n_swa_layers * swa)
-    rec_seqs = options.parallel
-    rec = lay.recurrent_bytes_per_seq * rec_seqs
-    b = _bytes_label(kv_t, rt)
-    if lay.kind == "mla":
-        att = model.attention
-        extra = f" + {att.indexer_head_dim} indexer" if att.indexer_head_dim else ""
-        formula = "L * (kv_lora_rank + qk_rope_head_dim [+ indexer]) * b * cells  (K only)"
-        numbers = (
-            f"{L} * ({att.mla_kv_lora_rank} + {att.mla_qk_rope_head_dim}{extra}) * {b} * {full}"
+    from forgeplanner.engine.pipeline import prepare
+    from forgeplanner.engine.quant import quants_for
+
+    p = prepare(model, _any_quant(model, options, quants_for), options)
+    full, swa = p.cells(options.context)
+    total = p.kv_bytes(options.context, (full, swa))
+    rec = p.table.recurrent_bytes_per_seq * options.parallel
+    e = p.memory_estimate(options.context).explain[1]
+    return KvBreakdown(total - rec, rec, int(full), int(swa), e.formula, e.numbers, e.source)
+
+
+def _any_quant(model: ModelSpec, options: RunOptions, quants_for) -> str:
+    """The KV cache does not depend on the weights' quantization: any valid one will do."""
+    qs = quants_for(model, options.runtime)
+    if not qs:
+        raise ValueError(
+            f"{model.id} has no weights for runtime {options.runtime} "
+            f"(formats: {', '.join(model.formats)})"
         )
-    elif lay.kind == "sliding":
-        hd = f"{model.n_kv_heads} * {model.head_dim}"
-        formula = "2 * n_kv * head_dim * b * (L_full * cells + L_window * window_cells)"
-        numbers = f"2 * {hd} * {b} * ({lay.n_full_layers} * {full} + {lay.n_swa_layers} * {swa})"
-    else:
-        formula = "2 * L_attn * n_kv_heads * head_dim * b * cells"
-        numbers = f"2 * {lay.n_full_layers} * {model.n_kv_heads} * {model.head_dim} * {b} * {full}"
-        if lay.kind == "hybrid":
-            formula += " + recurrent_state_per_seq * n_seq"
-            numbers += f" + {lay.recurrent_bytes_per_seq} B * {rec_seqs}"
-    if rt == "mlx":
-        src = "mlx-lm mlx_lm/models/cache.py (KVCache step 256, RotatingKVCache, QuantizedKVCache)"
-    else:
-        src = (
-            "llama.cpp src/llama-context.cpp (n_ctx padded to 256), src/llama-kv-cache.cpp, "
-            "src/llama-kv-cache-iswa.cpp (window cells), llama-cpp-python 0.3.36 vendor tree"
-        )
-    return KvBreakdown(kb, vb, rec, full, swa, lay, formula, numbers, src)
+    return qs[0].name
 
 
-def _bytes_label(kv_type: str, runtime: str) -> str:
-    if runtime == "mlx":
-        bits = MLX_KV_BITS[kv_type]
-        return "2 B" if bits is None else f"({bits}/8 + 4/64) B"
-    return {"f16": "2 B", "q8_0": "34/32 B", "q4_0": "18/32 B"}[kv_type]
-
-
-def _layer_sum_bytes(model: ModelSpec, kv_type: str, runtime: str, kind: str) -> float:
-    att = model.attention
-    L = model.n_layers
-    k = (att.mla_kv_lora_rank or 0) + (att.mla_qk_rope_head_dim or 0)
-    total = L * kv_row_bytes(k, kv_type, runtime)
-    if att.indexer_head_dim:
-        total += L * kv_row_bytes(att.indexer_head_dim, kv_type, runtime)
-    return total
-
-
-def kv_cache_bytes(model: ModelSpec, options: RunOptions, runtime: str | None = None) -> int:
-    return kv_cache_breakdown(model, options, runtime).total_bytes
+def kv_cache_bytes(model: ModelSpec, options: RunOptions) -> int:
+    return kv_cache_breakdown(model, options).total_bytes
 
 
 def kv_bytes_per_token(model: ModelSpec, kv_type: str = "f16", runtime: str = "llama.cpp") -> float:
     """Bytes per cached token at full context over all layers (windowed layers counted too);
     what decoding reads per token of depth while depth <= window."""
-    lay = kv_layout(model)
-    if lay.kind == "mla":
-        return _layer_sum_bytes(model, kv_type, runtime, "mla")
-    tot = 0.0
-    if lay.n_full_layers:
-        tot += (
-            2 * lay.n_full_layers * kv_row_bytes(lay.full_k // lay.n_full_layers, kv_type, runtime)
-        )
-    if lay.n_swa_layers:
-        tot += 2 * lay.n_swa_layers * kv_row_bytes(lay.swa_k // lay.n_swa_layers, kv_type, runtime)
-    return tot
+    from forgeplanner.engine.pipeline import prepare
+    from forgeplanner.engine.quant import quants_for
+
+    opts = RunOptions(kv_type=kv_type, runtime=runtime)
+    t = prepare(model, _any_quant(model, opts, quants_for), opts).table
+    return t.full_cell_bytes + t.window_cell_bytes
 
 
 def kv_bytes_array(
@@ -297,25 +207,10 @@ def kv_bytes_array(
     runtime: str = "llama.cpp",
     n_ubatch: int = 512,
 ) -> np.ndarray:
-    """Vectorised kv_cache_bytes over an array of contexts (same rules, int64 result)."""
-    lay = kv_layout(model)
-    ctx = np.asarray(contexts, dtype=np.int64)
-    full, swa = kv_cells(ctx, parallel, runtime, lay.window, n_ubatch)
-    full = np.asarray(full, dtype=np.float64)
-    swa = np.asarray(swa, dtype=np.float64)
-    if lay.kind == "mla":
-        per_full = _layer_sum_bytes(model, kv_type, runtime, "mla")
-        per_swa = 0.0
-    else:
-        per_full = (
-            2 * lay.n_full_layers * kv_row_bytes(lay.full_k // lay.n_full_layers, kv_type, runtime)
-            if lay.n_full_layers
-            else 0.0
-        )
-        per_swa = (
-            2 * lay.n_swa_layers * kv_row_bytes(lay.swa_k // lay.n_swa_layers, kv_type, runtime)
-            if lay.n_swa_layers
-            else 0.0
-        )
-    out = per_full * full + per_swa * swa + lay.recurrent_bytes_per_seq * parallel
-    return out.astype(np.int64)
+    """kv_cache_bytes over an array of contexts (the pipeline's own arithmetic)."""
+    from forgeplanner.engine.pipeline import prepare
+    from forgeplanner.engine.quant import quants_for
+
+    opts = RunOptions(kv_type=kv_type, runtime=runtime, parallel=parallel, n_ubatch=n_ubatch)
+    p = prepare(model, _any_quant(model, opts, quants_for), opts)
+    return np.asarray(p.kv_bytes(np.asarray(contexts, dtype=np.int64)), dtype=np.int64)

@@ -30,7 +30,18 @@ from gguf import GGML_QUANT_SIZES, GGMLQuantizationType
 from forgeplanner.domain.model import ModelSpec
 from forgeplanner.errors import NotFoundError
 
-RUNTIME_FORMAT: dict[str, str] = {"llama.cpp": "gguf", "ollama": "gguf", "mlx": "mlx"}
+
+def _format_of(runtime: str) -> str:
+    """The weight format a runtime loads (its profile's); ValueError names valid runtimes."""
+    from forgeplanner.engine.runtimes import profile
+
+    return profile(runtime).weight_format
+
+
+def _runtimes_loading(fmt: str) -> list[str]:
+    from forgeplanner.engine.runtimes import runtimes_for_format
+
+    return [r.value for r in runtimes_for_format(fmt)]
 
 
 _BLOCKS: dict[str, tuple[int, int]] = {t.name: v for t, v in GGML_QUANT_SIZES.items()}
@@ -74,6 +85,12 @@ class QuantScheme:
     mlx_bits: int | None = None
     mlx_group_size: int | None = None
     moe_only: bool = False
+    # MLX: bytes of scale (+ bias) stored per group: affine 4 (bf16 scale and bias),
+    # mxfp4/mxfp8 1 (an e8m0 scale per 32), nvfp4 1 (an fp8 e4m3 scale per 16)
+    mlx_group_bytes: int = 4
+    # Not a layout of its own but a published recipe sized as the named llama.cpp mix
+    # (Unsloth's dynamic "UD-" files): bytes are approximate; a GGUF header gives them exactly.
+    sized_as: str | None = None
 
 
 def _gguf(name: str, base: str, tier: int, desc: str, moe_only: bool = False) -> QuantScheme:
@@ -105,6 +122,40 @@ def _mlx(bits: int, tier: int, group: int = 64) -> QuantScheme:
     )
 
 
+def _mlx_fp(mode: str, bits: int, group: int, tier: int, desc: str) -> QuantScheme:
+    # mlx "mxfp4"/"mxfp8"/"nvfp4" modes (mlx.core.quantize mode=...): FP4/FP8 values with one
+    # 8-bit scale per group (e8m0 per 32 for MX formats, fp8 e4m3 per 16 for NVFP4).
+    return QuantScheme(
+        name=f"MLX-{mode}",
+        format="mlx",
+        bits_per_weight=bits + 8 / group,
+        base_type=mode,
+        is_mix=False,
+        quality_tier=tier,
+        description=desc,
+        mlx_bits=bits,
+        mlx_group_size=group,
+        mlx_group_bytes=1,
+    )
+
+
+def _unsloth(name: str, like: str, tier: int) -> QuantScheme:
+    # Unsloth "dynamic" GGUFs pick per-layer types per model (Unsloth docs, "Dynamic 2.0
+    # GGUFs"); published files are within a few per cent of llama.cpp's own mix of the same
+    # base type, so they are sized as that mix and flagged approximate.
+    base = QUANTS_BASE[like]
+    return QuantScheme(
+        name=name,
+        format="gguf",
+        bits_per_weight=base.bits_per_weight,
+        base_type=base.base_type,
+        is_mix=True,
+        quality_tier=tier,
+        description=f"Unsloth dynamic quant, sized as llama.cpp's {like} mix (approximate)",
+        sized_as=like,
+    )
+
+
 # Ordered best (highest quality) first. Tiers follow llama.cpp's perplexity tables
 # (tools/quantize/README.md): 16/32-bit floats share a tier; MXFP4 sits with the 4-bit types.
 _SCHEMES: tuple[QuantScheme, ...] = (
@@ -122,6 +173,7 @@ _SCHEMES: tuple[QuantScheme, ...] = (
     _gguf("IQ4_XS", "IQ4_XS", 9, "4.25-bit i-quant"),
     _gguf("Q4_0", "Q4_0", 10, "4-bit legacy, blocks of 32"),
     _gguf("MXFP4", "MXFP4", 10, "MXFP4 experts, Q8_0 elsewhere (llama.cpp MXFP4_MOE)", True),
+    _gguf("NVFP4", "NVFP4", 10, "NVFP4: FP4 E2M1 values, an FP8 scale per 16 (llama.cpp NVFP4)"),
     _gguf("Q3_K_L", "Q3_K", 11, "3-bit k-quant mix, attn_v/ffn_down/attn_output Q5_K"),
     _gguf("Q3_K_M", "Q3_K", 12, "3-bit k-quant mix, attn_v/ffn_down Q4_K+"),
     _gguf("IQ3_M", "IQ3_S", 13, "3.4-bit i-quant mix"),
@@ -142,13 +194,34 @@ _SCHEMES: tuple[QuantScheme, ...] = (
         description="mlx bfloat16, unquantized",
     ),
     _mlx(8, 1),
+    _mlx_fp("mxfp8", 8, 32, 1, "mlx mxfp8: FP8 values, an e8m0 scale per 32"),
     _mlx(6, 2),
+    _mlx(5, 4),
     _mlx(4, 6),
+    _mlx_fp("nvfp4", 4, 16, 7, "mlx nvfp4: FP4 E2M1 values, an fp8 scale per 16"),
+    _mlx_fp("mxfp4", 4, 32, 8, "mlx mxfp4: FP4 E2M1 values, an e8m0 scale per 32"),
     _mlx(3, 12),
+    _mlx(2, 17),
+)
+QUANTS_BASE: dict[str, QuantScheme] = {q.name: q for q in _SCHEMES}
+_UNSLOTH: tuple[QuantScheme, ...] = (
+    _unsloth("UD-Q8_K_XL", "Q8_0", 1),
+    _unsloth("UD-Q6_K_XL", "Q6_K", 2),
+    _unsloth("UD-Q5_K_XL", "Q5_K_M", 3),
+    _unsloth("UD-Q4_K_XL", "Q4_K_M", 6),
+    _unsloth("UD-Q3_K_XL", "Q3_K_M", 12),
+    _unsloth("UD-Q2_K_XL", "Q2_K", 16),
+    _unsloth("UD-IQ3_XXS", "IQ3_XXS", 15),
+    _unsloth("UD-IQ2_M", "IQ2_M", 17),
+    _unsloth("UD-IQ2_XXS", "IQ2_XXS", 18),
+    _unsloth("UD-IQ1_M", "IQ1_M", 19),
+    _unsloth("UD-IQ1_S", "IQ1_S", 20),
 )
 
 QUANTS: dict[str, QuantScheme] = {q.name: q for q in _SCHEMES}
 QUANT_NAMES: tuple[str, ...] = tuple(QUANTS)
+# Accepted by name (a file or a published run may use them) but not offered in lists.
+ACCEPTED: dict[str, QuantScheme] = {q.name: q for q in _UNSLOTH}
 
 # Other llama.cpp file types a GGUF file may carry. They are not offered in lists (quants_for,
 # QUANT_NAMES) but a file of that type is recognised, so its exact tensor bytes are used. Their
@@ -167,6 +240,17 @@ _ALIASES = {"MXFP4_MOE": "MXFP4"}  # llama_ftype name of the MXFP4 file type
 _BY_UPPER = {n.upper(): q for n, q in QUANTS.items()}
 _BY_UPPER.update({q.name.upper(): q for q in _FILE_ONLY})
 _BY_UPPER.update({a: QUANTS[n] for a, n in _ALIASES.items()})
+_BY_UPPER.update({n.upper(): q for n, q in ACCEPTED.items()})
+# names as runtimes and model hubs spell them
+_BY_UPPER.update(
+    {
+        "MLX-4BIT-G64": QUANTS["MLX-4bit"],
+        "MLX-BF16": QUANTS["MLX-bf16"],
+        "MLX-FP16": QUANTS["MLX-bf16"],
+        "UD-Q4_K_M": ACCEPTED["UD-Q4_K_XL"],
+        "MOSTLY_NVFP4": QUANTS["NVFP4"],
+    }
+)
 
 
 def get_quant(name: str | QuantScheme) -> QuantScheme:
@@ -182,9 +266,7 @@ def get_quant(name: str | QuantScheme) -> QuantScheme:
 
 def check_combination(model: ModelSpec, quant: QuantScheme, runtime: str) -> None:
     """Raise ValueError (one line, says what is valid) for impossible model x quant x runtime."""
-    fmt = RUNTIME_FORMAT.get(runtime)
-    if fmt is None:
-        raise ValueError(f"runtime '{runtime}' unknown; valid: {', '.join(RUNTIME_FORMAT)}")
+    fmt = _format_of(runtime)
     if quant.format != fmt:
         valid = ", ".join(q.name for q in _SCHEMES if q.format == fmt)
         raise ValueError(
@@ -194,7 +276,7 @@ def check_combination(model: ModelSpec, quant: QuantScheme, runtime: str) -> Non
     if fmt not in model.formats:
         raise ValueError(
             f"{model.id} has no {fmt.upper()} weights (available: {', '.join(model.formats)}); "
-            f"use runtime {' or '.join(r for r, f in RUNTIME_FORMAT.items() if f in model.formats)}"
+            "use runtime " + " or ".join(r for f in model.formats for r in _runtimes_loading(f))
         )
     if quant.moe_only and model.moe is None:
         raise ValueError(
@@ -205,9 +287,7 @@ def check_combination(model: ModelSpec, quant: QuantScheme, runtime: str) -> Non
 
 def quants_for(model: ModelSpec, runtime: str = "llama.cpp") -> list[QuantScheme]:
     """Quantizations valid for this model on this runtime, best quality first."""
-    fmt = RUNTIME_FORMAT.get(runtime)
-    if fmt is None:
-        raise ValueError(f"runtime '{runtime}' unknown; valid: {', '.join(RUNTIME_FORMAT)}")
+    fmt = _format_of(runtime)
     if fmt not in model.formats:
         return []
     return [q for q in _SCHEMES if q.format == fmt and not (q.moe_only and model.moe is None)]
@@ -457,8 +537,9 @@ def tensor_types(
         return np.full(layers.shape, quant.base_type, dtype=object)
     if quant.name == "MXFP4" and is_expert_3d and category != "output":
         return np.full(layers.shape, "MXFP4", dtype=object)
-    im = default_imatrix(quant) if imatrix is None else imatrix
-    types = _policy(quant.name, category, layers, attn_v_idx, ctx, quant.base_type, im)
+    policy_name = quant.sized_as or quant.name
+    im = default_imatrix(policy_name) if imatrix is None else imatrix
+    types = _policy(policy_name, category, layers, attn_v_idx, ctx, quant.base_type, im)
     uniq = set(types.tolist())
     if len(uniq) == 1:
         t = fallback_type(next(iter(uniq)), ne0)

@@ -1,52 +1,53 @@
 """Speed model: decode and prefill tokens/s, time to first token, tokens/s across context depth.
 
-Pure functions. Every formula works on Python floats and on numpy arrays alike (only `+ - * /`,
-`np.minimum`, table look-ups), so `forgeplanner.engine.sweep` evaluates exactly the same
-arithmetic over a whole grid that `forgeplanner.engine.estimate` does for one point.
-
-The physics (each term is one fitted constant times a physical quantity, so the fit is a linear
-least-squares problem and the explanation is "term = constant x quantity"):
+Pure functions. Each term is one fitted coefficient times one physical quantity, so the model
+is a dot product: `decode_design(...)` / `prefill_design(...)` give the quantities (seconds per
+unit of coefficient) by name, `RuntimeConstants` holds the coefficients by the same names, and
+the time is the sum of their products. The fit (forgeplanner.calibration) builds its design
+matrix with the very same functions, and the sweep evaluates them on numpy arrays, so the
+fitted model, the scalar estimate and the grid are one formula.
 
 Decode (one token, batch 1) is memory-bound: every weight that takes part in the token is read
-once from unified memory, plus the KV cache up to the current depth. Roofline argument:
-S. Williams, A. Waterman, D. Patterson, "Roofline: an insightful visual performance model",
-CACM 52(4), 2009; for LLM decode: llama.cpp discussion #4167 (its tg128 column scales with
-each chip's memory bandwidth, not its GPU cores) and Pope et al., "Efficiently Scaling
-Transformer Inference", MLSys 2023 (sec. 2: decode reads all weights per step).
+once from unified memory, plus the KV cache up to the current depth (roofline: S. Williams,
+A. Waterman, D. Patterson, "Roofline: an insightful visual performance model", CACM 52(4),
+2009; for LLM decode: llama.cpp discussion #4167, whose tg128 column scales with each chip's
+memory bandwidth, and Pope et al., "Efficiently Scaling Transformer Inference", MLSys 2023):
 
-    t_decode = R * (a_bw / BW + a_ultra * U / BW + a_core / F)     streaming the bytes
-             + N * d_q / F                                          dequantizing the weights
-             + tau_token + tau_layer * L                            kernel launch / sync
+    t_decode = R_w / BW x a_stream[generation]       weights read per token (active experts;
+                                                      one row of an untied input embedding)
+             + R_w x U / BW x a_ultra                 two-die Ultra chips (UltraFusion)
+             + R_e / BW x a_experts                   routed-expert bytes (MoE mul_mat_id
+                                                      kernels stream less efficiently)
+             + KV(d) x m / BW x a_kv                  the cache at depth d, streamed m times
+                                                      (m = n_heads / n_kv_heads without flash
+                                                      attention: ggml broadcasts K/V over the
+                                                      query heads of a group)
+             + (R_w + KV) / F x a_core                too few GPU cores to keep the memory busy
+             + N / F x d[quant class]                 dequantizing each weight (ALU work)
+             + A(d) / F x b_attn                      attention arithmetic at depth d
+             + L x tau_layer + tau_token              kernel launches / synchronisation
 
-    R   bytes read per token = weights read (MoE: shared parts + the experts actually routed;
-        the input-embedding table is one row, so untied models skip it) + KV read at depth
-        (llama.cpp without flash attention multiplies K/V reads by the GQA ratio: ggml's
-        mul_mat broadcasts K and V over the query heads of a group, ggml-metal kernel_mul_mv
-        `r2 = ne12/ne02`; flash attention and MLX's fused SDPA read each KV head once),
-        times kv_read_factor.
-    BW  memory bandwidth (B/s); U = 1 on two-die Ultra chips (UltraFusion crossing);
-    F   peak FP32 FLOP/s of the GPU (the cores that issue the loads and dequantize);
-        a_core / F models that too few cores cannot keep all memory channels busy
-        (M1 Ultra 48-core decodes slower than the 64-core at the same 800 GB/s, #4167).
-    N   parameters that take part per token; d_q FLOP-equivalents of dequantization work per
-        weight for the quant class (0 for floats; unpacking 4-bit blocks costs ALU time).
-    L   layers; tau_* fixed per-token costs (command-buffer encode/commit, per-layer kernels).
+Prefill is compute-bound (Roofline again; 2 FLOPs per weight: Kaplan et al. 2020, "Scaling
+Laws for Neural Language Models", table 1; attention 4 x heads x head_dim per position:
+Hoffmann et al. 2022, appendix F):
 
-Prefill is compute-bound (large matmuls, Roofline again):
+    t_prefill/token = 2N / F x (c[quant class] + c_gen[generation] + c_na)
+                                                      matmuls; c_na on GPUs with neural
+                                                      accelerators when the runtime uses them
+                                                      (M5 with Metal 4 tensor ops, MLX >= 0.30)
+                    + 2N / (F x n_ubatch) x c_batch   small batches run matmuls below peak
+                    + 2N x U / F x c_ultra
+                    + 2N_e / F x c_experts            routed-expert matmuls (mul_mat_id)
+                    + A_mean / F x c_attn[fa]         attention over the prompt positions, with
+                                                      or without flash attention
+                    + W_all / (n_ubatch x BW) x a_reread   each micro-batch streams the model
+                    + L / n_ubatch x tau_ubatch        per-layer launches per micro-batch
+                    + (tau_call + L x tau_call_layer) / prompt_tokens   fixed cost per prompt
 
-    t_prefill/token = FLOPs * (c_q + c_ultra * U) / F + W_all * a_reread / (n_ubatch * BW)
-
-    FLOPs = 2 * N (one multiply-add per weight; Kaplan et al. 2020, "Scaling Laws for Neural
-            Language Models", table 1: C_forward ~ 2N + attention)
-          + attention: per attention layer 4 * n_heads * head_dim * p for a token at
-            position p (QK^T and AV, 2 FLOPs per MAC each; windowed layers use min(p, W);
-            MLA: 2 * n_heads * (qk_head_dim + v_head_dim) * p),
-    c_q   inverse compute efficiency per quant class (quantized matmul kernels dequantize),
-    W_all all weight bytes: a ubatch of 512 tokens routes to nearly every expert, and each
-          ubatch streams the whole model once (llama.cpp processes the prompt in n_ubatch
-          chunks, `llama_context::decode`).
-
-Time to first token = prompt_tokens / prefill_tps + one decode step.
+BW is the chip's memory bandwidth, F its peak FP32 FLOP/s, U = 1 on Ultra chips. Coefficients
+are fitted per runtime and runtime era (a llama.cpp build range, an mlx-lm version range) on
+published runs; an unknown generation or quant class falls back to the pooled coefficient.
+Time to first token = prompt_tokens x prefill time per token + one decode step.
 """
 
 from __future__ import annotations
@@ -57,89 +58,179 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from forgeplanner.domain.model import ModelSpec
+from forgeplanner.engine.pipeline import SpeedInputs as ModelSpeedInputs
 from forgeplanner.engine.quant import QuantScheme
 
-# Quant classes share kernels and so share fitted efficiencies.
+# Quant classes share kernels and so share fitted coefficients.
 QUANT_CLASSES: tuple[str, ...] = (
     "float",  # F32/F16/BF16, MLX bf16: no dequantization
     "q8",  # Q8_0 (int8 blocks with one scale)
-    "legacy4",  # Q4_0/Q5_0/IQ4_NL: simple 32-element blocks
-    "kquant",  # Q2_K..Q6_K mixes: 256-element super-blocks with sub-block scales
-    "iquant",  # IQ1..IQ4_XS: codebook look-ups (no calibration rows: uses the k-quant value)
-    "mxfp4",  # MXFP4 experts (gpt-oss)
-    "mlx_affine",  # MLX affine 3/4/6/8-bit with group scales and biases
+    "legacy4",  # Q4_0/Q5_0/IQ4_NL/Q4_1: simple 32-element blocks
+    "kquant",  # Q2_K..Q6_K mixes (and Unsloth's dynamic UD- mixes of them)
+    "iquant",  # IQ1..IQ4_XS: codebook look-ups
+    "mxfp4",  # MXFP4 (gpt-oss experts)
+    "nvfp4",  # NVFP4 (FP4 E2M1 with FP8 scales per 16 values)
+    "mlx_affine",  # MLX affine 2..8-bit with group scales and biases
+    "mlx_fp4",  # MLX mxfp4 / nvfp4 modes
 )
-# Quant classes without their own calibration rows borrow the closest measured class.
-CLASS_FALLBACK: dict[str, str] = {"iquant": "kquant"}
+# Classes without their own fitted coefficient borrow the closest kernel family's.
+CLASS_FALLBACK: dict[str, str] = {
+    "iquant": "kquant",
+    "nvfp4": "mxfp4",
+    "mlx_fp4": "mlx_affine",
+    "mlx_affine": "legacy4",
+    "mxfp4": "legacy4",
+}
+GENERATIONS: tuple[str, ...] = ("M1", "M2", "M3", "M4", "M5")
+# Generations whose GPU cores carry neural accelerators (matrix units) for matmuls: Apple M5
+# ("GPU Neural Accelerators", Apple newsroom 2025-10-15).
+NEURAL_ACCELERATOR_GENERATIONS: frozenset[str] = frozenset({"M5"})
 
-# Default prompt chunk of llama.cpp (llama-bench/llama-cli n_ubatch 512) and mlx-lm
-# (`generate_step` prefill_step_size 2048).
-UBATCH_DEFAULT = {"llama.cpp": 512, "ollama": 512, "mlx": 2048}
+# Default prompt chunk of llama.cpp (n_ubatch 512) and mlx-lm (prefill_step_size 2048).
+UBATCH_DEFAULT = {"llama.cpp": 512, "ollama": 512, "mlx": 2048, "lmstudio-gguf": 512,
+                  "lmstudio-mlx": 2048}  # fmt: skip
 
 
 def quant_class(quant: QuantScheme) -> str:
-    """Kernel family of a quantization (decides dequantization cost)."""
+    """Kernel family of a quantization (decides dequantization and matmul coefficients)."""
     if quant.format == "mlx":
-        return "float" if quant.base_type == "bf16" else "mlx_affine"
+        if quant.base_type == "bf16":
+            return "float"
+        return "mlx_fp4" if quant.base_type in ("mxfp4", "nvfp4") else "mlx_affine"
     base = quant.base_type
     if base in ("F32", "F16", "BF16"):
         return "float"
     if base == "Q8_0":
         return "q8"
-    if base in ("Q4_0", "Q5_0", "IQ4_NL"):
+    if base in ("Q4_0", "Q5_0", "IQ4_NL", "Q4_1", "Q5_1"):
         return "legacy4"
     if base == "MXFP4":
         return "mxfp4"
+    if base == "NVFP4":
+        return "nvfp4"
     if base.startswith("IQ"):
         return "iquant"
     return "kquant"
 
 
+# A term with no coefficient of its own falls back to its counterpart: matmuls on the neural
+# accelerators to the plain matmul coefficients (never to nothing).
+TERM_FALLBACK: dict[str, str] = {}
+# Adjustment terms (per generation, neural accelerators) may be negative: a faster chip.
+SIGNED_TERMS: frozenset[str] = frozenset({"mm_gen", "mm_na", "mm_na_batch"})
+
+
+def _lookup(table: Mapping[str, float], name: str) -> float:
+    """A coefficient by name, falling back along the quant-class chain, then to the pooled
+    coefficient of the term, then to the term's counterpart ("stream:M6" -> "stream",
+    "mm:iquant" -> "mm:kquant" -> ... -> "mm", "mm_na:q8" -> "mm_na" -> "mm:q8")."""
+    term, _, sub = name.partition(":")
+    while True:
+        chain = []
+        s_ = sub
+        while s_:
+            chain.append(f"{term}:{s_}")
+            s_ = CLASS_FALLBACK.get(s_, "")
+        chain.append(term)
+        for k in chain:
+            if k in table:
+                return float(table[k])
+        if term in TERM_FALLBACK:
+            term = TERM_FALLBACK[term]
+            continue
+        return 0.0
+
+
 @dataclass(frozen=True, slots=True)
 class RuntimeConstants:
-    """Fitted constants of one runtime. See the module docstring for the formulas."""
+    """Fitted coefficients of one runtime (and era), by term name (see the module docstring)."""
 
-    a_bw: float  # inverse bandwidth efficiency (1 = reads at the peak bandwidth)
-    a_ultra: float  # extra inverse efficiency on two-die Ultra chips
-    a_core: float  # FLOP-equivalents per byte streamed (core-limited streaming)
-    dequant: Mapping[str, float]  # FLOP-equivalents per weight per token, per quant class
-    tau_token_s: float
-    tau_layer_s: float
-    kv_read_factor: float
-    compute: Mapping[str, float]  # inverse compute efficiency (1/eta) per quant class
-    c_ultra: float
-    a_reread: float
+    decode: Mapping[str, float]
+    prefill: Mapping[str, float]
+    # The runtime uses the GPU neural accelerators of the generations that have them.
+    uses_neural_accelerators: bool = False
+    note: str = ""  # which versions these describe
+    # Time multipliers for passively cooled Macs (MacBook Air: no fan, sustained GPU work
+    # throttles), fitted on published runs of such machines: {"decode": x, "prefill": y}.
+    passive_cooling: Mapping[str, float] = field(default_factory=dict)
 
-    def dequant_for(self, qclass: str) -> float:
-        return float(self.dequant.get(qclass, self.dequant.get(CLASS_FALLBACK.get(qclass, ""), 0)))
-
-    def compute_for(self, qclass: str) -> float:
-        if qclass in self.compute:
-            return float(self.compute[qclass])
-        return float(self.compute[CLASS_FALLBACK.get(qclass, "float")])
+    def coeff(self, phase: str, name: str) -> float:
+        return _lookup(self.decode if phase == "decode" else self.prefill, name)
 
 
 @dataclass(frozen=True, slots=True)
 class SpeedConstants:
+    """Fitted constants of every runtime and era, with how well they fit.
+
+    `runtimes` keys are a runtime profile's constants_key ("llama.cpp", "mlx" ...) for its
+    newest era and "KEY@ERA" ("llama.cpp@2024") for older ones. `bands` are the likely
+    ranges (multiplicative factors on tokens/s, 10th and 90th percentile of cross-validated
+    errors of similar runs) by group key, most specific first (see `band_for`)."""
+
     runtimes: Mapping[str, RuntimeConstants]
     fit_date: str
     basis: str  # one line: what was fitted on what
-    errors: Mapping[str, float] = field(default_factory=dict)  # reported fit errors (MAPE %)
-    per_core_fp32_flops: Mapping[str, float] = field(default_factory=dict)  # by generation
-    # Speed-up of recent llama.cpp builds over the reference-era builds the constants describe,
-    # fitted as a nuisance factor ({"decode": 0.15, "prefill": 0.2} = 15 % / 20 % faster).
-    build_drift: Mapping[str, float] = field(default_factory=dict)
+    errors: Mapping[str, float] = field(default_factory=dict)  # reported fit errors (%)
+    bands: Mapping[str, tuple[float, float, int]] = field(default_factory=dict)
     # Set when these constants were fitted to one machine's own runs (forgeplanner.bench
     # .calibrate): they already describe that machine, CPU or GPU, as measured.
     host_calibration: str | None = None
 
-    def for_runtime(self, runtime: str) -> RuntimeConstants:
-        try:
-            return self.runtimes[runtime]
-        except KeyError:
-            raise ValueError(
-                f"no speed constants for runtime '{runtime}'; valid: {', '.join(self.runtimes)}"
-            ) from None
+    def for_runtime(self, runtime: str, era: str | None = None) -> RuntimeConstants:
+        """The constants of a runtime (era: a key of its profile's eras; None = newest):
+        its own fitted ones, else those of the runtime whose engine it runs (its profile's
+        constants_fallback: LM Studio's engines)."""
+        return self.resolve(runtime, era)[0]
+
+    def resolve(self, runtime: str, era: str | None = None) -> tuple[RuntimeConstants, str]:
+        """(constants, the key they were found under)."""
+        from forgeplanner.engine.runtimes import profile
+
+        prof = profile(runtime)
+        keys = []
+        for base in (prof.constants_key, prof.constants_fallback, str(runtime)):
+            if not base:
+                continue
+            if era:
+                keys.append(f"{base}@{era}")
+            keys.append(base)
+        for key in keys:
+            if key in self.runtimes:
+                return self.runtimes[key], key
+        raise ValueError(
+            f"no speed constants for runtime '{runtime}'; valid: {', '.join(self.runtimes)}"
+        )
+
+    def band_for(self, keys: tuple[str, ...]) -> tuple[float, float, int] | None:
+        """The first band found for the group keys (most specific first)."""
+        for k in keys:
+            if k in self.bands:
+                return self.bands[k]
+        return None
+
+
+def depth_band(tokens: int) -> str:
+    """Context bands of the likely ranges: short < 2K <= mid < 16K <= long."""
+    if tokens < 2048:
+        return "short"
+    if tokens < 16384:
+        return "mid"
+    return "long"
+
+
+def band_keys(runtime: str, kind: str, moe: bool, band: str) -> tuple[str, ...]:
+    """Group keys of a run for its likely range, most specific first (the fit writes bands
+    under these keys; an estimate looks them up in this order)."""
+    family = "mlx" if str(runtime) in ("mlx", "lmstudio-mlx") else "gguf"
+    arch = "moe" if moe else "dense"
+    return (
+        f"{runtime}|{kind}|{arch}|{band}",
+        f"{runtime}|{kind}|{band}",
+        f"{runtime}|{kind}",
+        f"{family}|{kind}|{band}",
+        f"{family}|{kind}",
+        kind,
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -191,103 +282,128 @@ class AttentionShape:
 
 
 def attention_shape(model: ModelSpec) -> AttentionShape:
-    """Attention FLOPs per token per position, from the architecture.
+    """Attention FLOPs per token per cached position, from the model's attention kind
+    (forgeplanner/engine/attention: 4 * n_heads * head_dim per attention layer, Hoffmann et al.
+    2022 appendix F; MLA 2 * n_heads * (qk_head_dim + v_head_dim); windowed layers capped)."""
+    from forgeplanner.engine.attention import attention_of
 
-    Per attention layer and cached position: QK^T and AV are each n_heads * head_dim MACs
-    (2 FLOPs each) -> 4 * n_heads * head_dim. Hoffmann et al. 2022 ("Training
-    Compute-Optimal Large Language Models", appendix F) count the same two terms: attention
-    logits 2 x seq_len x key_size x num_heads and the softmax @ value reduction likewise.
-    MLA (DeepSeek-V3): q.k over qk_nope + qk_rope dims, values over v_head_dim.
-    """
-    att = model.attention
-    if att.kind == "mla":
-        qk = (att.mla_qk_nope_head_dim or 0) + (att.mla_qk_rope_head_dim or 0) or model.head_dim
-        v = att.mla_v_head_dim or model.head_dim
-        per_layer = 2.0 * model.n_heads * (qk + v)
-    else:
-        per_layer = 4.0 * model.n_heads * model.head_dim
-    layers = range(model.n_layers)
-    if att.kind == "hybrid" and att.attention_layers:
-        layers = att.attention_layers
-    windowed = set()
-    if att.kind == "sliding" and att.sliding_window and att.sliding_layers:
-        windowed = set(att.sliding_layers)
-    n_full = sum(1 for i in layers if i not in windowed)
-    n_win = sum(1 for i in layers if i in windowed)
-    win = ((int(att.sliding_window), per_layer * n_win),) if n_win else ()
-    gqa = model.n_heads / max(1, model.n_kv_heads) if att.kind != "mla" else 1.0
-    return AttentionShape(full_coeff=per_layer * n_full, windowed=win, gqa_ratio=gqa)
+    sh = attention_of(model).flops_shape("gguf")
+    return AttentionShape(full_coeff=sh.full_coeff, windowed=sh.windowed, gqa_ratio=sh.gqa_ratio)
 
 
 def kv_read_multiplier(model: ModelSpec, runtime: str, flash_attention: bool) -> float:
-    """How many times the KV cache is streamed per decode token (before kv_read_factor).
+    """How many times the KV cache is streamed per decode token (before kv_read_factor):
+    the attention kind decides (see attention/full.py); MLX's fused SDPA reads each KV head
+    once, like flash attention."""
+    from forgeplanner.engine.attention import attention_of
+    from forgeplanner.engine.runtimes import profile
 
-    llama.cpp without flash attention: ggml_mul_mat(K, Q) broadcasts K over the query heads
-    of a GQA group (ggml-metal `kernel_mul_mv_*`, r2 = ne12/ne02), so K and V are read once per
-    query head: x n_heads/n_kv_heads. Flash attention (ggml `flash_attn_ext`) and MLX's fused
-    `scaled_dot_product_attention` read each KV head once. MLA caches one latent: x 1.
-    """
-    if runtime == "mlx" or flash_attention or model.attention.kind == "mla":
-        return 1.0
-    return model.n_heads / max(1, model.n_kv_heads)
+    fused = profile(runtime).cache_rules == "mlx" or bool(flash_attention)
+    return attention_of(model).kv_read_multiplier(fused)
 
 
 # ---------------------------------------------------------------------------------------------
-# The formulas (scalar or numpy arrays)
+# The formulas (scalar or numpy arrays): designs and their dot product with the coefficients
 # ---------------------------------------------------------------------------------------------
 
 
-def decode_terms(
-    c: RuntimeConstants,
+def decode_design(
     *,
     weights_read_bytes,
+    experts_read_bytes,
     kv_bytes,
-    kv_multiplier,
     active_params,
+    n_layers,
+    attn_flops,
+    bandwidth,
+    flops,
+    is_ultra,
+    generation: str,
+    qclass: str,
+    recurrent_layers=0.0,
+    recurrent_state_bytes=0.0,
+) -> dict[str, object]:
+    """Quantities of each decode term, seconds per unit of its coefficient. `kv_bytes` is the
+    cache at the current depth times how often decode streams it; `attn_flops` the attention
+    FLOPs of one token at that depth. Hybrids add their recurrent layers: a per-layer cost (the
+    linear-attention / SSM block is many small kernels) and the state update arithmetic
+    (about 4 FLOPs per F32 state value per token: the outer-product update and the read-out,
+    Yang et al. 2024, "Gated Delta Networks", eq. 3), i.e. the state's bytes as FLOPs."""
+    return {
+        "rec_layer": recurrent_layers * 1.0,
+        "rec_flops": recurrent_state_bytes / flops,
+        f"stream:{generation}": weights_read_bytes / bandwidth,
+        "stream_ultra": weights_read_bytes * is_ultra / bandwidth,
+        "stream_experts": experts_read_bytes / bandwidth,
+        "kv": kv_bytes / bandwidth,
+        "core": (weights_read_bytes + kv_bytes) / flops,
+        f"dequant:{qclass}": active_params / flops,
+        "attn": attn_flops / flops,
+        "layer": n_layers * 1.0,
+        "token": 1.0,
+    }
+
+
+def prefill_design(
+    *,
+    weight_flops,
+    expert_flops,
+    attn_flops,
+    weights_total_bytes,
+    n_ubatch,
     n_layers,
     bandwidth,
     flops,
     is_ultra,
-    dequant_coeff,
-):
-    """The decode time terms in seconds per token: (stream, dequant, fixed).
+    prompt_tokens,
+    qclass: str,
+    generation: str,
+    neural_accelerators: bool,
+    flash_attention: bool,
+    recurrent_state_bytes=0.0,
+) -> dict[str, object]:
+    """Quantities of each prefill term per prompt token (seconds per unit of coefficient).
+    `weight_flops` = 2 x active params, `expert_flops` = 2 x routed-expert params a token
+    uses, `attn_flops` = mean attention FLOPs over the prompt positions. The matmul
+    coefficient is the quant class's, adjusted per chip generation and, on GPUs whose neural
+    accelerators the runtime uses, by their gain (adjustments may be negative: faster). The
+    last two terms are a fixed cost per prompt (graph set-up, synchronisation, the first
+    logits), per call and per layer, spread over the prompt's tokens."""
+    mm = weight_flops / flops
+    out = {
+        "rec_flops": recurrent_state_bytes / flops,
+        f"mm:{qclass}": mm,
+        f"mm_gen:{generation}": mm,
+        # a matmul over few rows runs below peak (tiles half empty, weights streamed for few
+        # tokens): efficiency b / (b + b0) for a batch of b tokens adds 2N / F x b0 / b
+        "mm_batch": weight_flops / (flops * n_ubatch),
+        "mm_ultra": weight_flops * is_ultra / flops,
+        "mm_experts": expert_flops / flops,
+        ("attn_fa" if flash_attention else "attn_nofa"): attn_flops / flops,
+        "reread": weights_total_bytes / (n_ubatch * bandwidth),
+        "ubatch_layer": n_layers / n_ubatch,
+        "call": 1.0 / prompt_tokens,
+        "call_layer": n_layers / prompt_tokens,
+    }
+    if neural_accelerators:
+        out["mm_na"] = mm
+        out["mm_na_batch"] = weight_flops / (flops * n_ubatch)
+    return out
 
-    `dequant_coeff` is `c.dequant_for(quant_class)` (an array of them in a sweep);
-    `kv_bytes` is the KV cache held at the current depth, `kv_multiplier` the result of
-    `kv_read_multiplier` (how often it is streamed per token).
-    """
-    read = weights_read_bytes + kv_bytes * kv_multiplier * c.kv_read_factor
-    stream = read * ((c.a_bw + c.a_ultra * is_ultra) / bandwidth + c.a_core / flops)
-    dequant = active_params * dequant_coeff / flops
-    fixed = c.tau_token_s + c.tau_layer_s * n_layers
-    return stream, dequant, fixed
+
+def dot(table: Mapping[str, float], design: Mapping[str, object]):
+    """Sum of coefficient x quantity over the design's terms (scalars or arrays)."""
+    total = 0.0
+    for name, q in design.items():
+        c = _lookup(table, name)
+        if c:
+            total = total + c * q
+    return total
 
 
-def decode_seconds(c: RuntimeConstants, **kw):
-    stream, dequant, fixed = decode_terms(c, **kw)
-    return stream + dequant + fixed
-
-
-def prefill_terms(
-    c: RuntimeConstants,
-    *,
-    flops_per_token,
-    weights_total_bytes,
-    n_ubatch,
-    bandwidth,
-    flops,
-    is_ultra,
-    compute_coeff,
-):
-    """Prefill time terms in seconds per prompt token: (compute, weight re-read)."""
-    compute = flops_per_token * (compute_coeff + c.c_ultra * is_ultra) / flops
-    reread = weights_total_bytes * c.a_reread / (n_ubatch * bandwidth)
-    return compute, reread
-
-
-def prefill_seconds_per_token(c: RuntimeConstants, **kw):
-    compute, reread = prefill_terms(c, **kw)
-    return compute + reread
+def terms(table: Mapping[str, float], design: Mapping[str, object]) -> dict[str, float]:
+    """Seconds contributed by each term (scalars), for explanations."""
+    return {name: _lookup(table, name) * float(q) for name, q in design.items()}
 
 
 def prefill_flops_per_token(active_params, attn: AttentionShape, start, n):
@@ -295,9 +411,10 @@ def prefill_flops_per_token(active_params, attn: AttentionShape, start, n):
     return 2.0 * active_params + attn.mean_flops(start, n)
 
 
-def ttft_seconds(prompt_tokens, prefill_tps, decode_tps):
-    """Time to first token: read the prompt, then produce one token."""
-    return prompt_tokens / prefill_tps + 1.0 / decode_tps
+def ttft_seconds(prompt_tokens, prefill_s_per_token, first_decode_s):
+    """Time to first token: read the prompt, then produce one token (with the prompt in the
+    cache). Scalars or numpy arrays."""
+    return prompt_tokens * prefill_s_per_token + first_decode_s
 
 
 # ---------------------------------------------------------------------------------------------
@@ -305,35 +422,8 @@ def ttft_seconds(prompt_tokens, prefill_tps, decode_tps):
 # ---------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class ModelSpeedInputs:
-    """What the speed formulas need from a model stored as one quantization."""
-
-    model_id: str
-    quant: str
-    qclass: str
-    weights_total_bytes: int  # the whole file: streamed once per prompt ubatch
-    weights_read_bytes: float  # per decoded token (see weights_read_per_token)
-    active_params: int
-    n_layers: int
-    attn: AttentionShape
-    kv_full_bytes_per_token: float  # bytes of cache per token of depth, full layers
-    kv_window_bytes_per_token: float  # windowed layers (only up to `window` tokens)
-    window: int
-    kv_state_bytes: float  # fixed recurrent state (hybrids), read and written per token
-    kv_multiplier: float  # kv_read_multiplier for this runtime / flash attention
-
-    def kv_bytes_at(self, depth):
-        """KV bytes in the cache at `depth` tokens (what one decode step attends over)."""
-        d = np.asarray(depth, dtype=np.float64)
-        out = self.kv_full_bytes_per_token * d + self.kv_state_bytes
-        if self.window:
-            out = out + self.kv_window_bytes_per_token * np.minimum(d, self.window)
-        return out
-
-
 def weights_read_per_token(model: ModelSpec, quant: QuantScheme | str) -> tuple[float, int]:
-    """(bytes read per decoded token, total weight bytes) from the memory engine's breakdown.
+    """(bytes read per decoded token, total weight bytes), from the pipeline's table.
 
     Read per token: everything except (a) the input-embedding table of untied models, of
     which a token reads one row, and (b) the routed experts that are not selected: MoE layers
@@ -342,17 +432,14 @@ def weights_read_per_token(model: ModelSpec, quant: QuantScheme | str) -> tuple[
     dense layers and the output head are always read. The router matrix sits in the experts
     group and is scaled with it (it is < 0.1 % of those bytes).
     """
-    from forgeplanner.engine.weights import weights_breakdown
+    from forgeplanner.domain.estimates import RunOptions
+    from forgeplanner.engine.pipeline import prepare
+    from forgeplanner.engine.quant import get_quant
 
-    wb = weights_breakdown(model, quant)
-    total = wb.total_bytes
-    skip = 0.0
-    if not model.tie_word_embeddings:
-        skip += wb.bytes_by_group.get("token_embd", 0)
-    if model.moe is not None and model.moe.n_experts > 0:
-        frac = model.moe.experts_per_token / model.moe.n_experts
-        skip += wb.bytes_by_group.get("experts", 0) * (1.0 - frac)
-    return float(total - skip), int(total)
+    q = get_quant(quant)
+    runtime = "mlx" if q.format == "mlx" else "llama.cpp"
+    m = prepare(model, q, RunOptions(runtime=runtime)).speed_inputs
+    return m.weights_read_bytes, m.weights_total_bytes
 
 
 def model_speed_inputs(
@@ -364,52 +451,14 @@ def model_speed_inputs(
     *,
     apple_gpu: bool = True,
 ) -> ModelSpeedInputs:
-    """flash_attention None = the runtime's default, resolved by runtime_defaults (for the
-    Metal backend unless apple_gpu is False)."""
-    from forgeplanner.engine.kv_cache import kv_layout, kv_row_bytes
-    from forgeplanner.engine.quant import get_quant
-    from forgeplanner.engine.runtime_defaults import flash_attention_choice
+    """What the speed formulas read for this model x quant x runtime (the pipeline's table).
+    flash_attention None = the runtime's default, resolved by its profile (for the Metal
+    backend unless apple_gpu is False)."""
+    from forgeplanner.domain.estimates import RunOptions
+    from forgeplanner.engine.pipeline import prepare
 
-    flash_attention = flash_attention_choice(
-        model, runtime, kv_type, flash_attention, apple_gpu=apple_gpu
-    ).enabled
-
-    q = get_quant(quant)
-    read, total = weights_read_per_token(model, q)
-    lay = kv_layout(model)
-    rt = "mlx" if runtime == "mlx" else "llama.cpp"
-    if lay.kind == "mla":
-        k = (model.attention.mla_kv_lora_rank or 0) + (model.attention.mla_qk_rope_head_dim or 0)
-        full = model.n_layers * kv_row_bytes(k, kv_type, rt)
-        if model.attention.indexer_head_dim:
-            full += model.n_layers * kv_row_bytes(model.attention.indexer_head_dim, kv_type, rt)
-        win = 0.0
-    else:
-        full = (
-            2 * lay.n_full_layers * kv_row_bytes(lay.full_k // lay.n_full_layers, kv_type, rt)
-            if lay.n_full_layers
-            else 0.0
-        )
-        win = (
-            2 * lay.n_swa_layers * kv_row_bytes(lay.swa_k // lay.n_swa_layers, kv_type, rt)
-            if lay.n_swa_layers
-            else 0.0
-        )
-    return ModelSpeedInputs(
-        model_id=model.id,
-        quant=q.name,
-        qclass=quant_class(q),
-        weights_total_bytes=total,
-        weights_read_bytes=read,
-        active_params=model.active_params,
-        n_layers=model.n_layers,
-        attn=attention_shape(model),
-        kv_full_bytes_per_token=float(full),
-        kv_window_bytes_per_token=float(win),
-        window=int(lay.window or 0),
-        kv_state_bytes=float(lay.recurrent_bytes_per_seq),
-        kv_multiplier=kv_read_multiplier(model, runtime, flash_attention),
-    )
+    opts = RunOptions(runtime=runtime, kv_type=kv_type, flash_attention=flash_attention)
+    return prepare(model, quant, opts, apple_gpu=apple_gpu).speed_inputs
 
 
 @dataclass(frozen=True, slots=True)
@@ -420,6 +469,11 @@ class HostSpeedInputs:
     is_gpu: bool
     bandwidth_basis: str
     flops_basis: str
+    generation: str = ""  # "M1".."M5" ("" for CPU hosts and unknown chips)
+
+    @property
+    def has_neural_accelerators(self) -> bool:
+        return self.is_gpu and self.generation in NEURAL_ACCELERATOR_GENERATIONS
 
 
 def host_speed_inputs(host) -> HostSpeedInputs | None:
@@ -433,6 +487,7 @@ def host_speed_inputs(host) -> HostSpeedInputs | None:
         is_gpu=bool(host.is_apple_silicon),
         bandwidth_basis=host.bandwidth_basis,
         flops_basis=host.fp32_flops_basis or "catalog",
+        generation=(getattr(host, "chip_generation", None) or "") if host.is_apple_silicon else "",
     )
 
 
@@ -490,42 +545,91 @@ def cpu_constants(
     (its default: the physical cores).
 
     With `cpu` (the measured CPU-backend constants, see CpuBackendConstants): decode from
-    those; the GPU's core-limited streaming and Ultra terms do not apply. Without it (no CPU
-    fit available) decode falls back to physics with the GPU fit's efficiencies: streaming at
-    most at the given bandwidth (a_bw >= 1), 2 FLOPs per weight at the prefill-fitted
-    efficiency of the quant class (d = 2 x c_q), the GPU's per-layer cost.
-    Prefill keeps the GPU fit's compute efficiencies either way (no CPU prefill fit)."""
-    classes = set(gpu.compute) | set(gpu.dequant) | set(QUANT_CLASSES)
+    those; the GPU's generation, core-limit, Ultra, attention and launch terms do not apply.
+    Without it decode falls back to physics: streaming at most at the given bandwidth
+    (coefficient >= 1) and 2 FLOPs per weight at the prefill-fitted matmul coefficient of the
+    quant class. Prefill keeps the GPU fit's matmul coefficients (no CPU prefill fit), without
+    neural accelerators or Ultra terms."""
     if cpu is None:
-        a_bw = max(1.0, gpu.a_bw)
-        dequant = {k: 2.0 * gpu.compute_for(k) for k in classes}
-        tau_token, tau_layer = gpu.tau_token_s, gpu.tau_layer_s
+        stream = max(1.0, gpu.coeff("decode", "stream"))
+        dequant = {f"dequant:{k}": 2.0 * gpu.coeff("prefill", f"mm:{k}") for k in QUANT_CLASSES}
+        layer = gpu.coeff("decode", "layer")
     else:
-        a_bw = cpu.a_bw
-        dequant = {k: cpu.dequant_for(k) for k in classes}
-        tau_token, tau_layer = 0.0, cpu.tau_layer_for(threads)
-    return RuntimeConstants(
-        a_bw=a_bw,
-        a_ultra=0.0,
-        a_core=0.0,
-        dequant=dequant,
-        tau_token_s=tau_token,
-        tau_layer_s=tau_layer,
-        kv_read_factor=gpu.kv_read_factor,
-        compute={k: gpu.compute_for(k) for k in classes},
-        c_ultra=0.0,
-        a_reread=gpu.a_reread,
-    )
+        stream = cpu.a_bw
+        dequant = {f"dequant:{k}": cpu.dequant_for(k) for k in QUANT_CLASSES}
+        layer = cpu.tau_layer_for(threads)
+    decode = {"stream": stream, "kv": stream, **dequant, "layer": layer}
+    prefill = {k: v for k, v in gpu.prefill.items() if not k.startswith(("mm_na", "mm_ultra"))}
+    return RuntimeConstants(decode=decode, prefill=prefill, uses_neural_accelerators=False,
+                            note="CPU backend")  # fmt: skip
+
+
+# ---------------------------------------------------------------------------------------------
+# One point: decode at a depth, prefill of a prompt
+# ---------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
 class SpeedPoint:
     decode_s: float
-    decode_terms: tuple[float, float, float]  # stream, dequant, fixed (s/token)
+    decode_terms: dict[str, float]  # seconds per token by term
     prefill_s_per_token: float
-    prefill_terms: tuple[float, float]  # compute, re-read (s/token)
+    prefill_terms: dict[str, float]  # seconds per prompt token by term
     kv_bytes: float
     prefill_flops_per_token: float
+
+
+def decode_design_for(
+    m: ModelSpeedInputs, h: HostSpeedInputs, depth, *, qclass: str | None = None
+) -> dict[str, object]:
+    """decode_design for a prepared model on a host at `depth` tokens of cache."""
+    kv = m.kv_bytes_at(depth) * m.kv_multiplier
+    return decode_design(
+        weights_read_bytes=m.weights_read_bytes,
+        experts_read_bytes=m.experts_read_bytes,
+        kv_bytes=kv,
+        active_params=float(m.active_params),
+        n_layers=float(m.n_layers),
+        attn_flops=m.attn.flops_at(depth),
+        bandwidth=h.bandwidth,
+        flops=h.flops,
+        is_ultra=h.is_ultra,
+        generation=h.generation,
+        qclass=qclass or m.qclass,
+        recurrent_layers=float(m.n_recurrent_layers),
+        recurrent_state_bytes=float(m.kv_state_bytes),
+    )
+
+
+def prefill_design_for(
+    m: ModelSpeedInputs,
+    h: HostSpeedInputs,
+    c: RuntimeConstants,
+    *,
+    prompt_tokens,
+    prompt_start,
+    n_ubatch,
+    flash_attention: bool,
+    qclass: str | None = None,
+) -> dict[str, object]:
+    """prefill_design for a prepared model on a host for a prompt starting at `prompt_start`."""
+    return prefill_design(
+        weight_flops=2.0 * float(m.active_params),
+        expert_flops=2.0 * float(m.expert_active_params),
+        attn_flops=m.attn.mean_flops(prompt_start, prompt_tokens),
+        weights_total_bytes=float(m.weights_total_bytes),
+        n_ubatch=np.minimum(n_ubatch, prompt_tokens) * 1.0,
+        n_layers=float(m.n_layers),
+        bandwidth=h.bandwidth,
+        flops=h.flops,
+        is_ultra=h.is_ultra,
+        prompt_tokens=prompt_tokens * 1.0,
+        qclass=qclass or m.qclass,
+        generation=h.generation,
+        neural_accelerators=bool(c.uses_neural_accelerators and h.has_neural_accelerators),
+        flash_attention=flash_attention,
+        recurrent_state_bytes=float(m.kv_state_bytes),
+    )
 
 
 def speed_point(
@@ -537,39 +641,21 @@ def speed_point(
     prompt_tokens: int,
     prompt_start: int,
     n_ubatch: int,
+    flash_attention: bool = True,
 ) -> SpeedPoint:
     """Decode at `depth` tokens of cache; prefill of `prompt_tokens` starting at `prompt_start`."""
-    kv = float(m.kv_bytes_at(depth))
-    dterms = decode_terms(
-        c,
-        weights_read_bytes=m.weights_read_bytes,
-        kv_bytes=kv,
-        kv_multiplier=m.kv_multiplier,
-        active_params=float(m.active_params),
-        n_layers=float(m.n_layers),
-        bandwidth=h.bandwidth,
-        flops=h.flops,
-        is_ultra=h.is_ultra,
-        dequant_coeff=c.dequant_for(m.qclass),
-    )
-    fpt = float(
-        prefill_flops_per_token(float(m.active_params), m.attn, prompt_start, prompt_tokens)
-    )
-    pterms = prefill_terms(
-        c,
-        flops_per_token=fpt,
-        weights_total_bytes=float(m.weights_total_bytes),
-        n_ubatch=float(min(n_ubatch, prompt_tokens)),
-        bandwidth=h.bandwidth,
-        flops=h.flops,
-        is_ultra=h.is_ultra,
-        compute_coeff=c.compute_for(m.qclass),
-    )
+    dd = decode_design_for(m, h, depth)
+    pd = prefill_design_for(m, h, c, prompt_tokens=prompt_tokens, prompt_start=prompt_start,
+                            n_ubatch=n_ubatch, flash_attention=flash_attention)  # fmt: skip
+    dterms = terms(c.decode, dd)
+    pterms = terms(c.prefill, pd)
     return SpeedPoint(
-        decode_s=float(sum(dterms)),
-        decode_terms=tuple(float(x) for x in dterms),  # type: ignore[arg-type]
-        prefill_s_per_token=float(sum(pterms)),
-        prefill_terms=tuple(float(x) for x in pterms),  # type: ignore[arg-type]
-        kv_bytes=kv,
-        prefill_flops_per_token=fpt,
+        decode_s=float(dot(c.decode, dd)),
+        decode_terms=dterms,
+        prefill_s_per_token=float(dot(c.prefill, pd)),
+        prefill_terms=pterms,
+        kv_bytes=float(m.kv_bytes_at(depth)),
+        prefill_flops_per_token=float(
+            prefill_flops_per_token(float(m.active_params), m.attn, prompt_start, prompt_tokens)
+        ),
     )

@@ -7,14 +7,14 @@ llama-bench decode of random-weight GGUFs on ONE x86-64 host (Intel(R) Xeon(R) P
 llama-bench 0.5.0-dev (llama.cpp-0.3.36-139696c12d), measured 2026-11-26..2026-11-26. Constants
 from one machine kind: other CPUs (e.g. Intel Mac minis) use them as the best available physics,
 labelled so; `forgeplanner calibrate` on the user's own runs replaces them. Formula:
-forgeplanner/engine/speed.py (CpuBackendConstants); fit and errors: docs/calibration.md.
+forgeplanner/engine/speed.py (CpuBackendConstants); fit and errors: docs/cpu-backend.md.
 """
 
 from forgeplanner.engine.speed import CpuBackendConstants
 
 CPU_BACKEND = CpuBackendConstants(
     a_bw=1.3563111847575684,
-    dequant={"float": 0.0, "q8": 7.865854513144096, "legacy4": 9.789249284979379},
+    dequant={"float": 0.0, "q8": 7.865854513144096, "legacy4": 9.78924928497938},
     tau_layer_s=0.0,
     tau_sync_s=0.0,
     measured_on="Intel(R) Xeon(R) Processor (family 6 model 167, AVX-512/AMX), 2 cores",

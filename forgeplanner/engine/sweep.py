@@ -1,21 +1,17 @@
 """Evaluate every host x model x quantization x context at once (numpy broadcasting).
 
-The scalar path (`forgeplanner.engine.estimate.estimate`) and this grid use the same functions:
-the memory engine's tables (`weights_bytes_table`, `kv_bytes_array`, `compute_bytes_array`,
-`runtime_overhead_bytes`, `gpu_budget`, `verdict_for` rule) and the speed formulas of
-`forgeplanner.engine.speed` (written for arrays). Tables are built once per axis:
+The same pipeline as the scalar estimate (forgeplanner.engine.pipeline.prepare), read as arrays:
 
-    weights  [M, Q]   bytes of model m stored as quant q (-1: impossible combination)
-    kv, cb   [M, C]   KV cache and compute buffer at context c
-    budgets  [H]      GPU limit and highest raisable limit per host
-    speed    [H, M, Q] decode/prefill at the options' depth (context does not change them)
+    weights  [M, Q]   Prepared.weights_bytes per model x quant (-1: impossible combination)
+    kv, cb   [M, C]   Prepared.kv_bytes / compute_bytes over the context vector (they do not
+                      depend on the quantization), plus Prepared.runtime_bytes
+    budgets  [H]      GPU limit and highest raisable limit per host (engine.budget)
+    speed    [H, M, Q] the speed formulas of engine.speed over Prepared.speed_inputs
 
-then broadcast to [H, M, Q, C]. tests/engine/test_sweep.py checks a sample of points against
-the scalar estimate.
-
-Flash attention left at the runtime's default (options.flash_attention None) is resolved per
-model by forgeplanner.engine.runtime_defaults for the Apple GPU (Metal) backend; CPU hosts
-resolve the same for every head size Metal supports (all models in the database).
+then broadcast to [H, M, Q, C]. A scalar estimate is the same arithmetic on 0-d arrays, so a
+grid point equals `forgeplanner estimate` by construction (tests/engine/test_sweep.py checks a
+sample anyway). Flash attention left at the runtime's default is resolved per host kind: the
+Metal backend for Apple Silicon hosts, the CPU backend otherwise.
 """
 
 from __future__ import annotations
@@ -28,21 +24,19 @@ import numpy as np
 from forgeplanner.domain.estimates import HostSpec, RunOptions
 from forgeplanner.domain.model import ModelSpec
 from forgeplanner.engine.budget import gpu_budget
-from forgeplanner.engine.compute_buffer import compute_bytes_array, runtime_overhead_bytes
-from forgeplanner.engine.kv_cache import kv_bytes_array
-from forgeplanner.engine.quant import QUANT_NAMES, QUANTS, RUNTIME_FORMAT, get_quant
+from forgeplanner.engine.fit import VERDICTS, verdict_code_arrays
+from forgeplanner.engine.pipeline import Prepared, prepare
+from forgeplanner.engine.quant import QUANT_NAMES, QUANTS, get_quant
+from forgeplanner.engine.runtimes import profile
 from forgeplanner.engine.speed import (
-    QUANT_CLASSES,
     SpeedConstants,
-    decode_seconds,
+    decode_design,
+    dot,
     host_speed_inputs,
-    model_speed_inputs,
-    prefill_seconds_per_token,
+    prefill_design,
     quant_class,
+    ttft_seconds,
 )
-from forgeplanner.engine.weights import weights_bytes_table
-
-VERDICTS = ("fits", "fits-with-raised-limit", "does-not-fit")  # codes 0, 1, 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +78,42 @@ class SweepResult:
         )
 
 
+def _prepared_grid(
+    models: Sequence[ModelSpec], qs: list, opts: RunOptions, apple_gpu: bool
+) -> list[list[Prepared | None]]:
+    """Prepared pipeline per model x quant (None: the combination does not exist)."""
+    fmt = profile(opts.runtime).weight_format
+    grid: list[list[Prepared | None]] = []
+    for m in models:
+        row: list[Prepared | None] = []
+        for q in qs:
+            ok = q.format == fmt and fmt in m.formats and not (q.moe_only and m.moe is None)
+            row.append(prepare(m, q, opts, apple_gpu=apple_gpu) if ok else None)
+        grid.append(row)
+    return grid
+
+
+def _memory_tables(grid, ctx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(weights [M, Q] with -1 where invalid, kv + compute + runtime [M, C])."""
+    M, Q, C = len(grid), len(grid[0]) if grid else 0, len(ctx)
+    w = np.full((M, Q), -1, dtype=np.int64)
+    rest = np.zeros((M, C), dtype=np.int64)
+    for i, row in enumerate(grid):
+        first = next((p for p in row if p is not None), None)
+        if first is None:
+            continue
+        for j, p in enumerate(row):
+            if p is not None:
+                w[i, j] = p.weights_bytes
+        cells = first.cells(ctx)
+        rest[i] = (
+            np.asarray(first.kv_bytes(ctx, cells), dtype=np.int64)
+            + np.asarray(first.compute_bytes(ctx, cells), dtype=np.int64)
+            + first.runtime_bytes
+        )
+    return w, rest
+
+
 def sweep(
     hosts: Sequence[tuple[str, HostSpec]],
     models: Sequence[ModelSpec],
@@ -99,54 +129,46 @@ def sweep(
         from forgeplanner.engine.speed_constants import CONSTANTS
 
         constants = CONSTANTS
-    fmt = RUNTIME_FORMAT[opts.runtime]
+    fmt = profile(opts.runtime).weight_format
     qnames = tuple(quants) if quants else tuple(n for n in QUANT_NAMES if QUANTS[n].format == fmt)
     qs = [get_quant(n) for n in qnames]
     ctx = np.asarray(sorted({int(c) for c in contexts}), dtype=np.int64)
     H, M, Q, C = len(hosts), len(models), len(qs), len(ctx)
+    apple = np.array([bool(h.is_apple_silicon) for _, h in hosts], dtype=bool)
 
-    # --- memory tables (memory engine functions) -------------------------------------------
-    w = weights_bytes_table(models, qs)  # [M, Q], -1 invalid
-    valid_mq = w >= 0
-    kv = np.empty((M, C), dtype=np.int64)
-    cb = np.empty((M, C), dtype=np.int64)
-    rt = np.empty((M, 1), dtype=np.int64)
-    n_ub = min(opts.n_ubatch, opts.n_batch)
-    for i, m in enumerate(models):
-        if not valid_mq[i].any():
-            kv[i] = 0
-            cb[i] = 0
-            rt[i] = 0
-            continue
-        kv[i] = kv_bytes_array(m, ctx, opts.kv_type, opts.parallel, opts.runtime, n_ub)
-        # keywords: the MLX branch depends on kv_type and prompt_tokens too (scalar path
-        # compute_breakdown reads them from the options)
-        cb[i] = compute_bytes_array(
-            m, ctx, flash_attention=opts.flash_attention, parallel=opts.parallel,
-            runtime=opts.runtime, n_ubatch=n_ub, kv_type=opts.kv_type,
-            prompt_tokens=opts.prompt_tokens,
-        )  # fmt: skip
-        rt[i] = runtime_overhead_bytes(m, opts)
-    total = np.where(valid_mq[:, :, None], w[:, :, None] + (kv + cb + rt)[:, None, :], -1)
+    # --- one pipeline per model x quant and host kind ----------------------------------------
+    grids = {kind: _prepared_grid(models, qs, opts, kind) for kind in sorted(set(apple.tolist()))}
+    tables = {kind: _memory_tables(g, ctx) for kind, g in grids.items()}
+    w_any = next(iter(tables.values()))[0] if tables else np.full((M, Q), -1, dtype=np.int64)
+    valid_mq = w_any >= 0
+    # totals per host kind [M, Q, C] (the same on every host of a kind)
+    totals = {
+        kind: np.where(valid_mq[:, :, None], w[:, :, None] + rest[:, None, :], -1)
+        for kind, (w, rest) in tables.items()
+    }
+    total = (
+        totals[True]
+        if True in totals
+        else (totals[False] if False in totals else np.full((M, Q, C), -1, dtype=np.int64))
+    )
 
     limit = np.empty(H, dtype=np.int64)
     raisable = np.empty(H, dtype=np.int64)
-    apple = np.empty(H, dtype=bool)
     for j, (_, h) in enumerate(hosts):
         b = gpu_budget(h)
         limit[j] = b.gpu_limit_bytes
         raisable[j] = b.max_raisable_limit_bytes
-        apple[j] = h.is_apple_silicon
-    t4 = total[None, :, :, :]
+    t4 = np.empty((H, M, Q, C), dtype=np.int64)
+    for kind, tot in totals.items():
+        t4[apple == kind] = tot[None]
     lim4 = limit[:, None, None, None]
-    fits = t4 <= lim4
-    raised = apple[:, None, None, None] & (t4 <= raisable[:, None, None, None])
-    verdict = np.where(fits, 0, np.where(raised, 1, 2)).astype(np.int8)
+    verdict = verdict_code_arrays(t4, lim4, raisable[:, None, None, None],
+                                  apple[:, None, None, None])  # fmt: skip
     headroom = lim4 - t4
     valid = np.broadcast_to(valid_mq[None, :, :, None], (H, M, Q, C))
 
-    # --- speed tables [M, Q] and [H] -> [H, M, Q] ------------------------------------------
-    decode, prefill, ttft = _speed_grid(hosts, models, qs, valid_mq, opts, constants)
+    # --- speed [H, M, Q] --------------------------------------------------------------------
+    decode, prefill, ttft = _speed_grid(hosts, grids, qs, valid_mq, opts, constants)
     return SweepResult(
         host_ids=tuple(i for i, _ in hosts),
         model_ids=tuple(m.id for m in models),
@@ -162,76 +184,95 @@ def sweep(
     )
 
 
-def _speed_grid(hosts, models, qs, valid_mq, opts: RunOptions, constants: SpeedConstants):
-    from forgeplanner.engine.estimate import n_ubatch_for
-
-    H, M, Q = len(hosts), len(models), len(qs)
-    qcls = np.array([QUANT_CLASSES.index(quant_class(q)) for q in qs])
-    read = np.zeros((M, Q))
-    wtot = np.zeros((M, Q))
-    kv_d = np.zeros((M, 1))  # KV bytes x read multiplier at depth
-    kv_d2 = np.zeros((M, 1))  # ... at depth + prompt (first token after the prompt)
-    n_act = np.zeros((M, 1))
-    n_lay = np.zeros((M, 1))
-    fpt = np.zeros((M, 1))
-    for i, m in enumerate(models):
+def _speed_inputs_grid(grid, qs, valid_mq, opts: RunOptions):
+    """Per-token quantities [M, Q] / [M, 1] from each Prepared.speed_inputs."""
+    M, Q = len(grid), len(qs)
+    z = lambda shape: np.zeros(shape)  # noqa: E731
+    g = {
+        "read": z((M, Q)), "experts_read": z((M, Q)), "wtot": z((M, Q)),
+        "kv_d": z((M, 1)), "kv_d2": z((M, 1)), "attn_d": z((M, 1)), "attn_d2": z((M, 1)),
+        "n_act": z((M, 1)), "n_exp": z((M, 1)), "n_lay": z((M, 1)), "attn_mean": z((M, 1)),
+        "n_rec": z((M, 1)), "state": z((M, 1)),
+    }  # fmt: skip
+    fa = np.zeros((M, 1), dtype=bool)
+    d, d2 = opts.depth, opts.depth + opts.prompt_tokens
+    for i, row in enumerate(grid):
         first = None
-        for j, q in enumerate(qs):
-            if not valid_mq[i, j]:
+        for j, p in enumerate(row):
+            if p is None or not valid_mq[i, j]:
                 continue
-            inp = model_speed_inputs(m, q, opts.runtime, opts.kv_type, opts.flash_attention)
-            read[i, j] = inp.weights_read_bytes
-            wtot[i, j] = inp.weights_total_bytes
-            first = first or inp
+            inp = p.speed_inputs
+            g["read"][i, j] = inp.weights_read_bytes
+            g["experts_read"][i, j] = inp.experts_read_bytes
+            g["wtot"][i, j] = inp.weights_total_bytes
+            if first is None:
+                first, fa[i] = inp, bool(p.fa.enabled)
         if first is None:
             continue
-        kv_d[i] = float(first.kv_bytes_at(opts.depth)) * first.kv_multiplier
-        kv_d2[i] = float(first.kv_bytes_at(opts.depth + opts.prompt_tokens)) * first.kv_multiplier
-        n_act[i] = first.active_params
-        n_lay[i] = first.n_layers
-        fpt[i] = 2.0 * float(first.active_params) + float(
-            first.attn.mean_flops(opts.depth, opts.prompt_tokens)
-        )
+        g["kv_d"][i] = float(first.kv_bytes_at(d)) * first.kv_multiplier
+        g["kv_d2"][i] = float(first.kv_bytes_at(d2)) * first.kv_multiplier
+        g["attn_d"][i] = float(first.attn.flops_at(d))
+        g["attn_d2"][i] = float(first.attn.flops_at(d2))
+        g["n_act"][i] = first.active_params
+        g["n_exp"][i] = first.expert_active_params
+        g["n_lay"][i] = first.n_layers
+        g["n_rec"][i] = first.n_recurrent_layers
+        g["state"][i] = first.kv_state_bytes
+        g["attn_mean"][i] = float(first.attn.mean_flops(opts.depth, opts.prompt_tokens))
+    classes = [quant_class(q) for q in qs]
+    return g, fa, classes
+
+
+def _decode_s(c, g, sl, hs, qclass, kv, attn):
+    """Decode seconds per token for the quant columns `sl` of one class on one host."""
+    design = decode_design(
+        weights_read_bytes=g["read"][:, sl], experts_read_bytes=g["experts_read"][:, sl],
+        kv_bytes=kv, active_params=g["n_act"], n_layers=g["n_lay"], attn_flops=attn,
+        bandwidth=hs.bandwidth, flops=hs.flops, is_ultra=hs.is_ultra,
+        generation=hs.generation, qclass=qclass, recurrent_layers=g["n_rec"],
+        recurrent_state_bytes=g["state"],
+    )  # fmt: skip
+    return dot(c.decode, design)
+
+
+def _speed_grid(hosts, grids, qs, valid_mq, opts: RunOptions, constants: SpeedConstants):
+    """decode/prefill tokens/s and TTFT [H, M, Q]: the engine's designs on arrays, one quant
+    class at a time (its coefficients are scalars), one host at a time."""
+    from forgeplanner.engine.estimate import n_ubatch_for, runtime_constants
+
+    H, M, Q = len(hosts), valid_mq.shape[0], len(qs)
+    inputs = {kind: _speed_inputs_grid(g, qs, valid_mq, opts) for kind, g in grids.items()}
     decode = np.full((H, M, Q), np.nan)
     decode2 = np.full((H, M, Q), np.nan)
     prefill_s = np.full((H, M, Q), np.nan)
     ub = float(min(n_ubatch_for(opts), opts.prompt_tokens))
-    from forgeplanner.engine.estimate import runtime_constants
-
     for j, (_, h) in enumerate(hosts):
         hs = host_speed_inputs(h)
         if hs is None:
             continue
-        c, _ = runtime_constants(constants, opts.runtime, h)
-        deq = np.array([c.dequant_for(k) for k in QUANT_CLASSES])[qcls][None, :]
-        comp = np.array([c.compute_for(k) for k in QUANT_CLASSES])[qcls][None, :]
-        common = dict(
-            active_params=n_act,
-            n_layers=n_lay,
-            bandwidth=hs.bandwidth,
-            flops=hs.flops,
-            is_ultra=hs.is_ultra,
-            dequant_coeff=deq,
-        )
-        decode[j] = decode_seconds(
-            c, weights_read_bytes=read, kv_bytes=kv_d, kv_multiplier=1.0, **common
-        )
-        decode2[j] = decode_seconds(
-            c, weights_read_bytes=read, kv_bytes=kv_d2, kv_multiplier=1.0, **common
-        )
-        prefill_s[j] = prefill_seconds_per_token(
-            c,
-            flops_per_token=fpt,
-            weights_total_bytes=wtot,
-            n_ubatch=ub,
-            bandwidth=hs.bandwidth,
-            flops=hs.flops,
-            is_ultra=hs.is_ultra,
-            compute_coeff=comp,
-        )
+        g, fa, classes = inputs[bool(h.is_apple_silicon)]
+        c, _ = runtime_constants(constants, opts.runtime, h, opts.runtime_version)
+        na = bool(c.uses_neural_accelerators and hs.has_neural_accelerators)
+        for k in sorted(set(classes)):
+            cols = [i for i, x in enumerate(classes) if x == k]
+            sl = np.asarray(cols)
+
+            decode[j][:, sl] = _decode_s(c, g, sl, hs, k, g["kv_d"], g["attn_d"])
+            decode2[j][:, sl] = _decode_s(c, g, sl, hs, k, g["kv_d2"], g["attn_d2"])
+            pre = np.zeros((M, len(cols)))
+            for on in (True, False):  # flash attention differs per model
+                part = dot(c.prefill, prefill_design(
+                    weight_flops=2.0 * g["n_act"], expert_flops=2.0 * g["n_exp"],
+                    attn_flops=g["attn_mean"], weights_total_bytes=g["wtot"][:, sl],
+                    n_ubatch=ub, n_layers=g["n_lay"], bandwidth=hs.bandwidth, flops=hs.flops,
+                    is_ultra=hs.is_ultra, prompt_tokens=float(opts.prompt_tokens), qclass=k,
+                    generation=hs.generation, neural_accelerators=na, flash_attention=on,
+                    recurrent_state_bytes=g["state"]))  # fmt: skip
+                pre = np.where(fa == on, part, pre)
+            prefill_s[j][:, sl] = pre
     invalid = ~valid_mq[None, :, :]
     with np.errstate(divide="ignore", invalid="ignore"):
         decode_tps = np.where(invalid, np.nan, 1.0 / decode)
         prefill_tps = np.where(invalid, np.nan, 1.0 / prefill_s)
-        ttft = np.where(invalid, np.nan, opts.prompt_tokens * prefill_s + decode2)
+        ttft = np.where(invalid, np.nan, ttft_seconds(opts.prompt_tokens, prefill_s, decode2))
     return decode_tps, prefill_tps, ttft

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from forgeplanner.domain.model import ModelSpec
+from forgeplanner.engine.attention.hybrid import delta_net_dims
 from forgeplanner.engine.quant import (
     QuantScheme,
     check_combination,
@@ -35,7 +36,10 @@ from forgeplanner.engine.quant import (
 )
 from forgeplanner.errors import NotFoundError
 
-GROUPS = ("token_embd", "output", "attention", "ffn", "experts", "norms", "other")
+# "per_layer_embd": the per-layer embedding table of Gemma 3n / 4 E-models (a look-up, one row
+# per layer per token: in memory, not streamed per token).
+GROUPS = ("token_embd", "per_layer_embd", "output", "attention", "ffn", "experts", "norms",
+          "other")  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,11 +58,18 @@ class TensorGroup:
 
 @dataclass(frozen=True, slots=True)
 class WeightsBreakdown:
+    """Weight bytes of one model x quantization, by tensor group and by layer, from one pass
+    over the tensors (so the per-layer table the cluster split uses sums to the same total)."""
+
     quant: str
     bytes_by_group: dict[str, int]
     params_by_group: dict[str, int]
     types_by_group: dict[str, dict[str, int]] = field(default_factory=dict)  # type -> params
     exact: bool = False  # True: exact tensor bytes of a GGUF file
+    layer_bytes: tuple[int, ...] = ()  # bytes of each repeating block's tensors
+    layer_expert_bytes: tuple[int, ...] = ()  # of which routed experts (and their router)
+    input_bytes: int = 0  # token embedding table (not in a block)
+    output_bytes: int = 0  # output head, output norm and other tensors outside the blocks
 
     @property
     def total_bytes(self) -> int:
@@ -100,6 +111,12 @@ def config_inventory(model: ModelSpec) -> tuple[TensorGroup, ...]:
     ]
     if not model.tie_word_embeddings:
         out.append(TensorGroup("output.weight", "output", "output", H, V * H, (-1,)))
+    ple = model.per_layer_embedding
+    if ple is not None:
+        # llama.cpp per_layer_token_embd {n_embd_per_layer * n_layer, n_vocab_per_layer},
+        # quantized like token_embd (llama-quant.cpp treats it as token_embd)
+        out.append(TensorGroup("per_layer_token_embd.weight", "token_embd", "per_layer_embd",
+                               ple.dim * ple.n_layers, ple.params, (-1,)))  # fmt: skip
     all_layers = tuple(range(L))
     att_layers = (
         tuple(att.attention_layers) if att.kind == "hybrid" and att.attention_layers else all_layers
@@ -275,8 +292,10 @@ def config_inventory(model: ModelSpec) -> tuple[TensorGroup, ...]:
                 fixed_type=native,
             )
         )
-        if moe.shared_experts:
-            Fs = F * moe.shared_experts  # llama.cpp: n_ff_shexp = n_ff_exp * n_expert_shared
+        if moe.shared_experts or moe.shared_expert_ffn:
+            # llama.cpp: n_ff_shexp = n_ff_exp * n_expert_shared, unless the model gives its
+            # own shared-expert width (Nemotron 3 Nano, Gemma 4 26B-A4B's dense MLP)
+            Fs = moe.shared_expert_ffn or F * moe.shared_experts
             for nm in ("gate", "up"):
                 out.append(
                     TensorGroup(
@@ -301,20 +320,6 @@ def config_inventory(model: ModelSpec) -> tuple[TensorGroup, ...]:
         if tail:
             out.append(TensorGroup("(other weights)", "other", "other", H, tail, (-1,)))
     return tuple(out)
-
-
-def delta_net_dims(model: ModelSpec) -> dict[str, int] | None:
-    """Gated DeltaNet dims of a hybrid (HF config names, as models_db stores them)."""
-    if model.attention.kind != "hybrid":
-        return None
-    rec = model.extra.get("attention.recurrent") if model.extra else None
-    if not isinstance(rec, dict):
-        return None
-    keys = ("linear_conv_kernel_dim", "linear_key_head_dim", "linear_num_key_heads",
-            "linear_value_head_dim", "linear_num_value_heads")  # fmt: skip
-    if not all(isinstance(rec.get(k), int) for k in keys):
-        return None
-    return {k: int(rec[k]) for k in keys}
 
 
 def _delta_net_groups(H: int, dn: dict[str, int], layers: tuple[int, ...]) -> list[TensorGroup]:
@@ -385,6 +390,8 @@ def _quantizable(name: str, n_dims: int) -> bool:
 
 
 def _group_from_name(name: str, category: str, n_dims: int) -> str:
+    if name.startswith("per_layer_token_embd"):
+        return "per_layer_embd"
     if category in ("token_embd", "output"):
         return category
     if "_exps" in name or "ffn_gate_inp.weight" in name:  # routed experts and their router
@@ -444,8 +451,11 @@ def _mlx_bytes(quant: QuantScheme, g: TensorGroup) -> tuple[str, int]:
     gs = quant.mlx_group_size or 64
     if g.ne0 % gs:
         return "bf16", g.n_elements * 2
-    # b bits per weight + one bf16 scale and one bf16 bias per group
-    return f"{quant.mlx_bits}bit", g.n_elements * quant.mlx_bits // 8 + (g.n_elements // gs) * 4
+    # b bits per weight + per group its scale (and, affine, its bias): bf16 + bf16 for affine
+    # modes, one 8-bit scale for mxfp4/mxfp8/nvfp4 (mlx.core.quantize)
+    label = f"{quant.mlx_bits}bit" if quant.base_type == "affine" else quant.base_type
+    per_group = quant.mlx_group_bytes
+    return label, g.n_elements * quant.mlx_bits // 8 + (g.n_elements // gs) * per_group
 
 
 def _inventory(model: ModelSpec) -> tuple[TensorGroup, ...]:
@@ -539,48 +549,66 @@ def _is_file_type(q: QuantScheme, file_type: str | None) -> bool:
 
 
 def _breakdown(model: ModelSpec, q: QuantScheme, imatrix: bool | None) -> WeightsBreakdown:
+    L = model.n_layers
+    by: dict[str, int] = dict.fromkeys(GROUPS, 0)
+    pb: dict[str, int] = dict.fromkeys(GROUPS, 0)
+    types: dict[str, dict[str, int]] = {g: {} for g in GROUPS}
+    per_layer = [0] * L
+    experts = [0] * L
+    fixed = {"input": 0, "output": 0}
+
+    def add(g: TensorGroup, t: str, layers: Sequence[int], bytes_each: int) -> None:
+        """`layers`: one entry per instance of the group's tensor, each `bytes_each` bytes."""
+        n = len(layers)
+        by[g.group] += bytes_each * n
+        types[g.group][t] = types[g.group].get(t, 0) + g.n_elements * n
+        for layer in layers:
+            if 0 <= layer < L:
+                per_layer[layer] += bytes_each
+                if g.group == "experts":
+                    experts[layer] += bytes_each
+            elif g.group in ("token_embd", "per_layer_embd"):
+                fixed["input"] += bytes_each
+            else:  # output head, output norm, tensors outside the blocks
+                fixed["output"] += bytes_each
+
+    def result(exact: bool) -> WeightsBreakdown:
+        return WeightsBreakdown(
+            q.name, by, pb, types, exact=exact, layer_bytes=tuple(per_layer),
+            layer_expert_bytes=tuple(experts), input_bytes=fixed["input"],
+            output_bytes=fixed["output"],
+        )  # fmt: skip
+
     if model.tensors and _is_file_type(q, model.gguf_file_type):
-        by: dict[str, int] = dict.fromkeys(GROUPS, 0)
-        pb: dict[str, int] = dict.fromkeys(GROUPS, 0)
-        types: dict[str, dict[str, int]] = {g: {} for g in GROUPS}
         for t, g in zip(model.tensors, gguf_inventory(model), strict=True):
-            by[g.group] += t.n_bytes
             pb[g.group] += g.n_elements
-            types[g.group][t.ggml_type] = types[g.group].get(t.ggml_type, 0) + g.n_elements
-        return WeightsBreakdown(q.name, by, pb, types, exact=True)
+            add(g, t.ggml_type, g.layers, t.n_bytes)
+        return result(exact=True)
     if q.format == "gguf" and model.moe is None and q.moe_only:
         check_combination(model, q, "llama.cpp")
     inv, per_group, ctx = _prepared(model)
-    by = dict.fromkeys(GROUPS, 0)
-    pb = dict.fromkeys(GROUPS, 0)
-    types: dict[str, dict[str, int]] = {g: {} for g in GROUPS}
-
-    def add(group: str, t: str, n_el: int, n_bytes: int) -> None:
-        by[group] += n_bytes
-        types[group][t] = types[group].get(t, 0) + n_el
-
     for g, (layers, vidx) in zip(inv, per_group, strict=True):
-        n_inst = len(g.layers)
-        pb[g.group] += g.n_elements * n_inst
+        pb[g.group] += g.n_elements * len(g.layers)
         if q.format == "mlx":
             t, b = _mlx_bytes(q, g)
-            add(g.group, t, g.n_elements * n_inst, b * n_inst)
+            add(g, t, g.layers, b)
             continue
         if g.fixed_type is not None or g.category in ("norm", "router"):
             t = g.fixed_type or "F32"
             if t not in ("F32", "F16", "BF16", "MXFP4") and g.category in ("norm", "router"):
                 t = "F32"
-            add(g.group, t, g.n_elements * n_inst, _type_bytes(t, g.n_elements) * n_inst)
+            add(g, t, g.layers, _type_bytes(t, g.n_elements))
             continue
         if not q.is_mix:
             t = q.base_type
-            add(g.group, t, g.n_elements * n_inst, _type_bytes(t, g.n_elements) * n_inst)
+            add(g, t, g.layers, _type_bytes(t, g.n_elements))
             continue
         tt = tensor_types(q, g.category, layers, vidx, g.ne0, g.is_3d, ctx, imatrix)
-        for t in set(tt.tolist()):
-            k = int(np.count_nonzero(tt == t))
-            add(g.group, t, g.n_elements * k, _type_bytes(t, g.n_elements) * k)
-    return WeightsBreakdown(q.name, by, pb, types, exact=False)
+        kinds = tt.tolist()
+        for t in set(kinds):
+            add(g, t, [lay for lay, k in zip(g.layers, kinds, strict=True) if k == t],
+                _type_bytes(t, g.n_elements))  # fmt: skip
+    return result(exact=False)
 
 
 def weights_bytes(model: ModelSpec, quant: str | QuantScheme) -> int:

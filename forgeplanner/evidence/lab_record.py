@@ -15,7 +15,9 @@ evidence record (forgeplanner.evidence.record: RFC 8785 canonical JSON, UTF-8), 
 
 Sections: created_at, tool, record_id, lab, lab.steps[<id>], lab.sheet, lab.observations,
 lab.answers, runs[<id>], runs[<id>].raw_output (its exact bytes), evidence[<id>]. `seal` is the
-digest of the whole record without `digests`. `forgeplanner evidence verify FILE` checks it.
+digest of the whole record without `digests` and the optional `signatures` (Ed25519/SSH, added
+after sealing by `forgeplanner evidence sign`). `forgeplanner evidence verify FILE
+[--signer KEY.pub]` checks it.
 """
 
 from __future__ import annotations
@@ -27,7 +29,9 @@ import rfc8785
 from forgeplanner.evidence.record import (
     ALGORITHM,
     CANONICALIZATION,
+    OPTIONAL,
     Verification,
+    _check_signatures,
     canonical,
     raw_digest,
     sha256_hex,
@@ -104,7 +108,7 @@ def build_lab_record(
 
 
 def _without_digests(record: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in record.items() if k != "digests"}
+    return {k: v for k, v in record.items() if k != "digests" and k not in OPTIONAL}
 
 
 def sections(record: dict[str, Any]) -> dict[str, bytes]:
@@ -129,7 +133,10 @@ def sections(record: dict[str, Any]) -> dict[str, bytes]:
     return out
 
 
-def verify_lab_record(record: Any) -> Verification:
+def verify_lab_record(record: Any, signers: list[Any] | None = None) -> Verification:
+    """As the plan's record: every digest, the seal, every signature present (signatures sit
+    outside the seal, as in forgeplanner.evidence.record); with `signers`, one of them must
+    have signed."""
     problems = _shape_problems(record)
     if problems:
         return Verification(False, problems)
@@ -167,14 +174,15 @@ def verify_lab_record(record: Any) -> Verification:
         problems.append("the seal was altered (all sections match their digests)")
     elif not seal_ok and all("was altered" in p for p in problems):
         problems.append("the seal does not match the content")
-    return Verification(not problems, problems, checked=len(computed) + 1)
+    signed_by = _check_signatures(record, seal, signers, problems)
+    return Verification(not problems, problems, checked=len(computed) + 1, signed_by=signed_by)
 
 
 def _shape_problems(record: Any) -> list[str]:
     if not isinstance(record, dict):
         return ["the record is not a JSON object"]
     missing = [k for k in TOP_LEVEL if k not in record]
-    extra = [k for k in record if k not in TOP_LEVEL]
+    extra = [k for k in record if k not in TOP_LEVEL and k not in OPTIONAL]
     problems = []
     if missing:
         problems.append(f"missing top-level key(s): {', '.join(missing)}")

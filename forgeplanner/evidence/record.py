@@ -32,9 +32,15 @@ the store keeps (`raw_sha256`). Sections:
 `seal` is the digest of the canonical record without its `digests` member. Verification
 recomputes everything: a changed content byte shows as a section and the seal mismatching
 (the section is named); a changed recorded digest shows as that section mismatching while the
-seal still matches the content; a changed seal shows as the seal alone. The record proves
-integrity, not authorship: anyone can rebuild the digests after editing. Sign the file (or
-publish its seal) where authorship matters.
+seal still matches the content; a changed seal shows as the seal alone. The digests prove
+integrity, not authorship: anyone can rebuild them after editing. `evidence sign` adds a
+signature over the seal with the author's Ed25519 or SSH key (forgeplanner.evidence.signing)
+to the optional top-level `signatures` list, which the seal does not cover (so signatures can
+be added one after another); `evidence verify --signer KEY` requires a valid one by that key.
+
+Reading is strict (forgeplanner.jsonio): a duplicate key is refused, since a reviewer and a
+program could otherwise read different values from the same file; a UTF-8 byte order mark is
+accepted.
 """
 
 from __future__ import annotations
@@ -63,6 +69,8 @@ TOP_LEVEL = (
     "format", "record_version", "created_at", "tool", "plan", "estimates", "runs", "gate",
     "digests",
 )  # fmt: skip
+OPTIONAL = ("signatures",)  # not covered by the seal: added after sealing
+MAX_RECORD_BYTES = 256 << 20
 
 
 def canonical(value: Any) -> bytes:
@@ -170,7 +178,7 @@ def _gate_block(gate: GateResult | None, policy: Policy | None) -> dict[str, Any
 
 
 def _without_digests(record: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in record.items() if k != "digests"}
+    return {k: v for k, v in record.items() if k != "digests" and k not in OPTIONAL}
 
 
 def sections(record: dict[str, Any]) -> dict[str, bytes]:
@@ -204,26 +212,33 @@ class Verification:
     ok: bool
     problems: list[str] = field(default_factory=list)
     checked: int = 0  # digests checked
+    signed_by: list[str] = field(default_factory=list)  # fingerprints of valid signatures
 
 
-def verify_bytes(data: bytes) -> Verification:
-    """Check a record's bytes; every problem names what changed."""
+def loads_record(data: bytes, source: str = "<evidence>") -> Any:
+    """The record's JSON, strictly (forgeplanner.jsonio): DataError on anything else."""
+    from forgeplanner import jsonio
+
+    return jsonio.loads(data, source)
+
+
+def verify_bytes(
+    data: bytes, signers: list[Any] | None = None, source: str = "<evidence>"
+) -> Verification:
+    """Check a record's bytes; every problem names what changed. With `signers` (public
+    keys), a valid signature by one of them is required too."""
     try:
-        record = json.loads(data.decode("utf-8"))
-    except UnicodeDecodeError as exc:
-        return Verification(False, [f"not UTF-8 at byte {exc.start}: the file was altered"])
-    except json.JSONDecodeError as exc:
-        return Verification(
-            False, [f"not valid JSON at line {exc.lineno} column {exc.colno} ({exc.msg})"]
-        )
-    return verify_record(record)
+        record = loads_record(data, source)
+    except DataError as exc:
+        return Verification(False, [str(exc).removeprefix(f"{source}: ")])
+    return verify_record(record, signers)
 
 
-def verify_record(record: Any) -> Verification:
+def verify_record(record: Any, signers: list[Any] | None = None) -> Verification:
     if isinstance(record, dict) and record.get("format") == "forgeplanner.lab-record":
         from forgeplanner.evidence.lab_record import verify_lab_record
 
-        return verify_lab_record(record)
+        return verify_lab_record(record, signers)
     problems = _shape_problems(record)
     if problems:
         return Verification(False, problems)
@@ -267,7 +282,55 @@ def verify_record(record: Any) -> Verification:
         problems.append("the seal was altered (all sections match their digests)")
     elif not seal_ok and all("was altered" in p for p in problems):
         problems.append("the seal does not match the content")
-    return Verification(not problems, problems, checked=len(computed) + 1)
+    signed_by = _check_signatures(record, seal, signers, problems)
+    return Verification(not problems, problems, checked=len(computed) + 1, signed_by=signed_by)
+
+
+def _check_signatures(
+    record: dict[str, Any], seal: str, signers: list[Any] | None, problems: list[str]
+) -> list[str]:
+    """Every signature present must be valid (over the recomputed seal); with `signers`, one
+    of them must have signed."""
+    from forgeplanner.evidence import signing
+
+    entries = record.get("signatures", [])
+    if not isinstance(entries, list):
+        problems.append("signatures altered: expected a list")
+        return []
+    valid = []
+    for i, entry in enumerate(entries):
+        result = signing.check(entry, seal, i)
+        if result.ok:
+            valid.append(result.fingerprint)
+        else:
+            problems.append(result.problem)
+    if signers:
+        wanted = {signing.fingerprint(k) for k in signers}
+        if not wanted & set(valid):
+            problems.append(
+                "not signed by "
+                + " or ".join(sorted(wanted))
+                + (f" (valid signatures: {', '.join(valid)})" if valid else " (no valid signature)")
+            )
+    return valid
+
+
+def sign_record(record: dict[str, Any], key: Any, signer: str, signed_at: str) -> dict[str, Any]:
+    """A copy of an intact record with one more signature (`key`: a private key from
+    forgeplanner.evidence.signing.load_private_key). An altered record is refused: signing
+    it would vouch for the alteration."""
+    from forgeplanner.errors import ForgePlannerError
+    from forgeplanner.evidence import signing
+
+    check = verify_record(record)
+    if not check.ok:
+        raise ForgePlannerError(
+            "the record is not intact, refusing to sign it: " + "; ".join(check.problems[:3])
+        )
+    seal = record["digests"]["seal"]
+    out = dict(record)
+    out["signatures"] = [*record.get("signatures", []), signing.sign(seal, key, signer, signed_at)]
+    return out
 
 
 def _shape_problems(record: Any) -> list[str]:
@@ -275,7 +338,7 @@ def _shape_problems(record: Any) -> list[str]:
         return ["the record is not a JSON object"]
     problems = []
     missing = [k for k in TOP_LEVEL if k not in record]
-    extra = [k for k in record if k not in TOP_LEVEL]
+    extra = [k for k in record if k not in TOP_LEVEL and k not in OPTIONAL]
     if missing:
         problems.append(f"missing top-level key(s): {', '.join(missing)}")
     if extra:

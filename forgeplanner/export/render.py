@@ -14,9 +14,9 @@ from forgeplanner.domain.plan import Plan
 from forgeplanner.errors import ForgePlannerError
 from forgeplanner.evidence.record import build_record
 from forgeplanner.evidence.record import dumps as record_dumps
+from forgeplanner.fileio import atomic_path, atomic_write, pdf_verifier
 from forgeplanner.governance.gate import GateResult
 from forgeplanner.governance.policy import Policy
-from forgeplanner.plan.files import atomic_path, atomic_write
 
 FORMATS: tuple[str, ...] = ("md", "html", "pdf", "csv", "xlsx", "json")
 SUFFIXES = {
@@ -76,7 +76,7 @@ def export_plan(
             pdf = importlib.import_module("ui.export_pdf")
         except ImportError as exc:
             raise ForgePlannerError(f"PDF export needs PySide6 (Qt's PDF writer): {exc}") from exc
-        with atomic_path(out) as tmp:
+        with atomic_path(out, verify=pdf_verifier) as tmp:  # a writer cut short: no swap
             pdf.write_pdf(plan, tmp)
         return out
     atomic_write(out, render_bytes(plan, fmt, now=now, gate=gate, policy=policy))

@@ -3,7 +3,15 @@
 Outcomes: ALLOW (within the policy), DENY (outside it), ESCALATE (a human must decide: a figure
 is unknown, a value sits in the escalation band, or nothing was measured yet). The overall
 outcome is DENY if any rule denies, else ESCALATE if any escalates, else ALLOW; `exit_code`
-maps it to 0 / 1 / 2 for a pre-commit hook.
+maps it to 0 / 1 / 2 for a pre-commit hook. Anything that is not a verdict has its own exit
+code, so a script can never mistake an error for one:
+
+    0 ALLOW   1 DENY   2 ESCALATE
+    3 the policy file is malformed or unreadable
+    4 the plan cannot be judged (missing, unreadable, invalid, or names a machine or model
+      this installation does not know)
+    5 the command line is wrong (a missing --policy, an unknown flag)
+    6 an internal error (a bug; one line names it)
 """
 
 from __future__ import annotations
@@ -28,6 +36,9 @@ DENY = "DENY"
 ESCALATE = "ESCALATE"
 EXIT_CODES = {ALLOW: 0, DENY: 1, ESCALATE: 2}
 EXIT_MALFORMED_POLICY = 3
+EXIT_BAD_PLAN = 4
+EXIT_USAGE = 5
+EXIT_INTERNAL = 6
 
 
 @dataclass(frozen=True, slots=True)

@@ -72,7 +72,8 @@ def hook_script(policy: str, python: str | None = None) -> str:
     return (
         "#!/bin/sh\n"
         f"{HOOK_MARKER}: judge the staged plans (.fplan) against {policy}\n"
-        "# exit 0 ALLOW (or a signed-off ESCALATE), 1 DENY, 2 ESCALATE, 3 malformed policy\n"
+        "# exit 0 ALLOW (or a signed-off ESCALATE), 1 DENY, 2 ESCALATE; 3 malformed policy,\n"
+        "# 4 a plan that cannot be judged, 5 bad command line, 6 internal error\n"
         f"exec {shlex.quote(python)} -m forgeplanner governance check --staged "
         f"--policy {shlex.quote(policy)}\n"
     )
@@ -174,13 +175,26 @@ def _record(store: Any, kind: str, ref: str, title: str, body: dict[str, Any]) -
         return EvidenceRepo(s).add(kind=kind, ref=ref, title=title, body=body).id
 
 
+def _recomputed(plan: Any, sources: Any = None) -> Any:
+    """As `forgeplanner gate`: the figures the gate judges are recomputed from the catalog and
+    the engine, never the ones stored in a file anyone can edit (an unknown machine or model
+    is an error, not a guess)."""
+    from dataclasses import replace
+
+    from forgeplanner.plan.compute import recompute_build
+    from forgeplanner.plan.sources import EngineSources
+
+    sources = sources or EngineSources()
+    return replace(plan, build=recompute_build(plan.build, sources, plan.power))
+
+
 def judge(
     data: bytes, name: str, policy: Policy, store: Any, *, record: bool = True
 ) -> FileVerdict:
     """One plan's bytes against the policy (timed), with any sign-off that applies."""
     t0 = time.perf_counter()
     plan = _parse_plan(data, name)
-    result = evaluate(plan, policy)
+    result = evaluate(_recomputed(plan), policy)
     latency_ms = (time.perf_counter() - t0) * 1000.0
     sha = hashlib.sha256(data).hexdigest()
     outcome, code = result.outcome, result.exit_code
@@ -276,15 +290,22 @@ def _pct(values: list[float], q: float) -> float:
 def measure_latency(
     plan_path: str, policy_path: str, *, runs: int = 50, process_runs: int = 5
 ) -> dict[str, Any]:
-    """The gate's latency: in process (read, parse, evaluate) and as the hook runs it (a new
-    `python -m forgeplanner governance check` process, the cost a commit pays)."""
+    """The gate's latency: in process (read, parse, recompute, evaluate, with the catalog and
+    model database already loaded) and as the hook runs it (a new `python -m forgeplanner
+    governance check` process, the cost a commit pays)."""
+    from forgeplanner.plan.sources import EngineSources
+
     if runs < 1 or process_runs < 0:
         raise GovernanceError(f"latency: runs must be >= 1, got {runs}")
+    loaded = EngineSources()
     inproc = []
     for _ in range(runs):
+        # fresh sources over the loaded data: every run recomputes its estimates
+        sources = EngineSources(catalog=loaded.catalog, models=loaded.models)
         t0 = time.perf_counter()
         policy = load_policy(policy_path)
-        evaluate(_parse_plan(Path(plan_path).read_bytes(), plan_path), policy)
+        plan = _parse_plan(Path(plan_path).read_bytes(), plan_path)
+        evaluate(_recomputed(plan, sources), policy)
         inproc.append((time.perf_counter() - t0) * 1000.0)
     proc_ms = []
     argv = [sys.executable, "-m", "forgeplanner", "governance", "check", "--no-record",

@@ -1,7 +1,7 @@
 """A plan repository for the governance lab (L-003): a git repository holding a build plan
 (`lab.fplan`) and the lab's gate policy (`policy.toml`), committed once before the hook is
-installed. The starting plan (one Mac Studio M2 Max 64 GB, nothing to run yet) is ALLOWed by
-the policy; the lab's three changes then give ALLOW, DENY and ESCALATE."""
+installed. The starting plan (one Mac Studio M2 Max 64 GB at $2,399, nothing to run yet) is
+ALLOWed by the policy; the lab's three changes then give ALLOW, DENY and ESCALATE."""
 
 from __future__ import annotations
 
@@ -12,6 +12,11 @@ from forgeplanner.governance.hook import GovernanceError, git, now_iso
 PLAN_FILE = "lab.fplan"
 POLICY_FILE = "policy.toml"
 START_MACHINE = "mac-studio-m2-max-30c-64gb"
+# The lab prices its Studios at a fixed, dated figure (Apple's launch list price, entered as
+# the plan's own price), so the three verdicts do not move with the used market or with
+# Apple's price list on the day the lab is run.
+LAB_PRICE_USD = 2399
+LAB_PRICE_DATE = "2023-06-05"
 
 LAB_POLICY = """\
 # The shelf's gate policy (learning track module 07). ForgePlanner's gate judges every plan
@@ -44,6 +49,9 @@ An ESCALATE needs a sign-off: `forgeplanner governance sign-off lab.fplan --poli
 
 
 def init_plan_repo(directory: str | Path) -> Path:
+    from dataclasses import replace
+
+    from forgeplanner.domain.plan import PlanPrice
     from forgeplanner.plan import edit
     from forgeplanner.plan.compute import recompute
     from forgeplanner.plan.files import write_plan
@@ -62,7 +70,14 @@ def init_plan_repo(directory: str | Path) -> Path:
     now = now_iso()
     sources = EngineSources()
     plan = edit.new_plan("shelf", now, "the governance lab's plan")
-    plan = edit.add_machine(plan, sources.machine(START_MACHINE, 1, "new"), now)
+    machine = sources.machine(START_MACHINE, 1, "new")
+    price = PlanPrice(
+        usd=LAB_PRICE_USD,
+        basis="user",
+        as_of=LAB_PRICE_DATE,
+        source="the lab's fixed price: Apple's launch list price of the configuration",
+    )
+    plan = edit.add_machine(plan, replace(machine, price=price), now)
     write_plan(root / PLAN_FILE, recompute(plan, sources, now))
     (root / POLICY_FILE).write_text(LAB_POLICY, encoding="utf-8")
     (root / "README.md").write_text(README, encoding="utf-8")

@@ -32,6 +32,7 @@ malformed policy: `PolicyError`, which the gate reports apart from any verdict.
 from __future__ import annotations
 
 import hashlib
+import math
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -114,24 +115,33 @@ _SCHEMA: dict[str, dict[str, tuple[type | tuple[type, ...], bool]]] = {
 }
 
 
+MAX_POLICY_BYTES = 1 << 20  # a policy is a few hundred bytes
+
+
 def load_policy(path: str | Path) -> Policy:
-    path = Path(path)
+    from forgeplanner.fileio import InputFileError, read_input
+
     try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise PolicyError(str(path), "(file)", str(path), f"cannot read: {exc.strerror}") from exc
+        data = read_input(path, MAX_POLICY_BYTES, "policy file")
+    except InputFileError as exc:
+        raise PolicyError(str(path), "(file)", str(path), f"cannot read: {exc.problem}") from None
     return parse_policy(data, str(path))
 
 
 def parse_policy(data: bytes, source: str = "<policy>") -> Policy:
     try:
-        text = data.decode("utf-8")
+        text = data.decode("utf-8-sig")  # a BOM from a Windows editor is not an error
     except UnicodeDecodeError as exc:
         raise PolicyError(source, "(bytes)", data[exc.start : exc.end], "not UTF-8") from exc
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise PolicyError(source, "(syntax)", "", f"not valid TOML: {exc}") from exc
+    except RecursionError:
+        # tomllib recurses per nested array/inline table: thousands deep is an attack.
+        raise PolicyError(source, "(syntax)", "", "nested too deeply to be a policy") from None
+    except ValueError as exc:  # int() past 4,300 digits raises ValueError, not a TOML error
+        raise PolicyError(source, "(syntax)", "", f"not a usable TOML number: {exc}") from None
     _check_shape(raw, source)
     rules = {k: v for k, v in raw.items() if k != "policy"}
     if not rules:
@@ -182,9 +192,17 @@ def _kind(types_: type | tuple[type, ...]) -> str:
 
 
 def _non_negative(section: str, key: str, value: float, source: str) -> float:
-    if value < 0:
+    # TOML has nan and inf; a NaN limit compares False with everything, which switched the
+    # rule off (every plan was ALLOWed). A huge integer is no limit either.
+    try:
+        number = float(value)
+    except OverflowError:
+        number = math.inf
+    if not math.isfinite(number):
+        raise PolicyError(source, f"{section}.{key}", value, "must be a finite number")
+    if number < 0:
         raise PolicyError(source, f"{section}.{key}", value, "must be >= 0")
-    return float(value)
+    return number
 
 
 def _escalate_below_max(

@@ -353,9 +353,10 @@ L003 = LabProtocol(
         LabStep(
             "repo",
             "Create the plan repository",
-            f"A git repository ({L003_REPO}) with a build plan (one Mac Studio M2 Max 64 GB) "
-            "and the lab's gate policy (budget ceiling $6,000 with review above $4,000; 4 GiB "
-            "of GPU headroom per model), committed before any hook exists.",
+            f"A git repository ({L003_REPO}) with a build plan (one Mac Studio M2 Max 64 GB at "
+            "its $2,399 launch price, the lab's fixed price) and the lab's gate policy (budget "
+            "ceiling $6,000 with review above $4,000; 4 GiB of GPU headroom per model), "
+            "committed before any hook exists.",
             f"forgeplanner governance init {L003_REPO}",
             automated=True,
         ),
@@ -393,9 +394,11 @@ L003 = LabProtocol(
         LabStep(
             "escalate",
             "Change 3: a second Studio (ESCALATE)",
-            "Add a second Mac Studio and commit: $4,798 is above the review threshold, the gate "
-            "ESCALATEs and git refuses the commit until a human signs it off.",
-            f"forgeplanner plan add-machine {_PLAN} mac-studio-m2-max-30c-64gb --no-db",
+            "Add a second Mac Studio at the lab's fixed price (Apple's launch price, $2,399) and "
+            "commit: $4,798 is above the review threshold, the gate ESCALATEs and git refuses "
+            "the commit until a human signs it off.",
+            f"forgeplanner plan add-machine {_PLAN} mac-studio-m2-max-30c-64gb "
+            "--price-usd 2399 --price-date 2023-06-05 --no-db",
             automated=True,
             more=(
                 LabCommand(f'git -C {L003_REPO} commit -am "A second Mac Studio"', 1,
@@ -418,7 +421,7 @@ L003 = LabProtocol(
         LabStep(
             "latency",
             "Measure the gate's latency",
-            "The gate in process (read, parse, evaluate; 50 runs) and as the hook runs it (a "
+            "The gate in process (read, parse, recompute, evaluate; 50 runs) and as the hook runs it (a "
             "new forgeplanner process per commit; 5 runs): median and 95th percentile.",
             f"forgeplanner governance latency {_PLAN} --policy {_POLICY}",
             automated=True,

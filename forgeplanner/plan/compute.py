@@ -1,6 +1,7 @@
 """Refresh what a plan derives from its inputs: estimates, layouts, running cost.
 
-`recompute` is pure given its `PlanSources`: every number comes from the sources, which
+`recompute` is pure given its `PlanSources`: every number comes from the sources (machines'
+prices and power too, so a hand-edited figure does not survive a recompute), which
 `forgeplanner.plan.sources.EngineSources` backs with the real catalog, model database and
 engine. Estimates are made for every model on every distinct machine configuration of a build
 (one machine kind that runs the model alone), and the cluster/K3s layouts are re-run from the
@@ -40,7 +41,17 @@ class PlanSources(Protocol):
     def layout(self, kind: str, inputs: dict[str, Any]) -> LayoutSection: ...
 
 
+def refresh_machine(machine: PlanMachine, sources: PlanSources) -> PlanMachine:
+    """The machine as the catalog (and the user's price observations) describe it today: label,
+    chip, memory, power and price. What the user chose stays: the count, the condition, the
+    role, and a price the user entered (basis "user")."""
+    fresh = sources.machine(machine.config_id, machine.count, machine.price.condition)
+    price = machine.price if machine.price.basis == "user" else fresh.price
+    return replace(fresh, price=price, role=machine.role)
+
+
 def recompute_build(build: Build, sources: PlanSources, power: PowerSettings) -> Build:
+    build = replace(build, machines=tuple(refresh_machine(m, sources) for m in build.machines))
     configs: list[str] = []
     for m in build.machines:
         if m.config_id not in configs:

@@ -30,6 +30,9 @@ from forgeplanner.errors import DataError
 
 FORMAT = "forgeplanner.plan"
 SCHEMA_VERSION = 2
+# The evidence record digests plans as RFC 8785 JSON, whose numbers are IEEE doubles: an
+# integer past 2^53 - 1 cannot be represented exactly (and rfc8785 refuses it).
+MAX_SAFE_INT = 2**53 - 1
 
 
 # -- migrations ---------------------------------------------------------------------------------
@@ -177,6 +180,8 @@ def from_jsonable(tp: Any, value: Any, path: str, source: str) -> Any:
     if tp is int:
         if isinstance(value, bool) or not isinstance(value, int):
             raise DataError(source, path, value, "expected an integer")
+        if abs(value) > MAX_SAFE_INT:
+            raise DataError(source, path, value, f"integer beyond +-{MAX_SAFE_INT} (2^53 - 1)")
         return value
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -195,6 +200,8 @@ def _check_plain(value: Any, path: str, source: str) -> None:
     """Free-form JSON (a fingerprint, an engine's result) must still be plain, finite JSON."""
     if isinstance(value, float) and not math.isfinite(value):
         raise DataError(source, path, value, "expected a finite number")
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_SAFE_INT:
+        raise DataError(source, path, value, f"integer beyond +-{MAX_SAFE_INT} (2^53 - 1)")
     if isinstance(value, dict):
         for k, v in value.items():
             if not isinstance(k, str):
@@ -262,21 +269,9 @@ def dumps(plan: Plan) -> str:
     return json.dumps(plan_to_document(plan), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
 
 
-def _no_constant(name: str) -> Any:
-    # Python's json accepts NaN/Infinity; JSON (RFC 8259) and other tools do not.
-    raise json.JSONDecodeError(f"{name} is not a JSON number", name, 0)
-
-
 def loads(text: str | bytes, source: str = "<plan>") -> Plan:
-    try:
-        doc = json.loads(text, parse_constant=_no_constant)
-    except json.JSONDecodeError as exc:
-        raise DataError(
-            source,
-            f"line {exc.lineno} column {exc.colno}",
-            exc.doc[exc.pos : exc.pos + 20],
-            f"not valid JSON: {exc.msg}",
-        ) from exc
-    except UnicodeDecodeError as exc:
-        raise DataError(source, "(bytes)", exc.object[exc.start : exc.end], "not UTF-8") from exc
-    return plan_from_document(doc, source)
+    """Strict JSON (forgeplanner.jsonio: no NaN, duplicate keys, huge integers or deep
+    nesting), then the schema migration and the field-by-field conversion."""
+    from forgeplanner import jsonio
+
+    return plan_from_document(jsonio.loads(text, source), source)

@@ -53,10 +53,12 @@ def runs_from_store(
 
     ids = []
     for rid in run_ids:
-        try:
-            ids.append(int(rid))
-        except ValueError as exc:
-            raise ForgePlannerError(f"run id '{rid}' is not a number (see `bench list`)") from exc
+        text = str(rid).strip()
+        # A database id fits in 63 bits; a longer number is no run (and overflows SQLite).
+        if not text.isdigit() or len(text) > 18:
+            shown = text if len(text) <= 30 else text[:27] + "..."
+            raise ForgePlannerError(f"run id '{shown}' is not a run number (see `bench list`)")
+        ids.append(int(text))
     own = store is None
     store = store or open_store()
     try:

@@ -64,6 +64,7 @@ class EngineSources:
         self.user_prices = user_prices
         self._observations: tuple[Any, ...] | None = None
         self._estimates: dict[tuple[str, str, str, int, str], PlanEstimate] = {}
+        self._user_models: dict[str, Any] | None = None
 
     @property
     def catalog(self) -> Any:
@@ -116,15 +117,18 @@ class EngineSources:
         from forgeplanner.engine import prices
 
         observations = self.observations()
+        if self._fit is _UNSET:
+            self._fit = prices.fit_depreciation(
+                self.catalog.configs, observations, self.catalog.chips
+            )
         if condition == "new":
-            res = prices.new_price(cfg, observations)
+            res = prices.new_price(cfg, self.today, observations, self._fit)
         else:
-            if self._fit is _UNSET:
-                self._fit = prices.fit_depreciation(self.catalog.configs, observations)
             res = prices.used_price(cfg, observations, self.today, self._fit)
         if res.price_usd is None or res.basis == "unknown":
             return PlanPrice(usd=None, basis="unknown", condition=condition, reason=res.label)
-        basis = res.basis
+        # the plan's price bases: a scaled list price is an estimate, remaining stock observed
+        basis = {"scaled": "estimated", "stock": "observed"}.get(res.basis, res.basis)
         if basis == "list":
             launch = cfg.launch_price_usd
             basis = (
@@ -145,10 +149,27 @@ class EngineSources:
 
     # -- models and estimates -----------------------------------------------------------------
 
+    def spec(self, model_id: str) -> Any:
+        """A shipped model, else one the user imported (`models import`); NotFoundError with
+        the nearest ids otherwise. Shipped ids win, as everywhere (cli.model_lookup)."""
+        if model_id in self.models:
+            return self.models.get(model_id)
+        if self._user_models is None:
+            self._user_models = {}
+            if self.user_prices:  # the same switch: no user database at all
+                from forgeplanner.user_models import list_user_models
+
+                self._user_models = {m.id: m for m in list_user_models()}
+        if model_id in self._user_models:
+            return self._user_models[model_id]
+        from forgeplanner.errors import NotFoundError
+
+        raise NotFoundError("model", model_id, [*self.models.ids(), *self._user_models])
+
     def model(self, model_id: str, quant: str, runtime: str, context: int) -> PlanModel:
         from forgeplanner.engine.quant import check_combination, get_quant
 
-        spec = self.models.get(model_id)
+        spec = self.spec(model_id)
         try:
             RunOptions(context=context, runtime=runtime)
             q = get_quant(quant)
@@ -175,7 +196,7 @@ class EngineSources:
         from forgeplanner.engine.estimate import decode_curve, estimate
         from forgeplanner.host import host_from_config
 
-        spec = self.models.get(model.model_id)
+        spec = self.spec(model.model_id)
         host = host_from_config(config_id)
         options = RunOptions(context=model.context, runtime=model.runtime)
         try:
@@ -249,10 +270,17 @@ class EngineSources:
     # -- layouts ------------------------------------------------------------------------------
 
     def layout(self, kind: str, inputs: dict[str, Any]) -> LayoutSection:
-        if kind == "cluster":
-            return self._cluster(inputs)
-        if kind == "platform":
-            return self._platform(inputs)
+        try:
+            if kind == "cluster":
+                return self._cluster(inputs)
+            if kind == "platform":
+                return self._platform(inputs)
+        except (KeyError, TypeError, AttributeError) as exc:
+            # A hand-edited plan whose layout request lost a field or changed its type.
+            raise ForgePlannerError(
+                f"the plan's {kind} layout inputs are incomplete or malformed ({exc!r}); "
+                f"set the layout again with `forgeplanner plan set-{kind}`"
+            ) from None
         raise ValueError(f"layout kind must be cluster or platform, got {kind!r}")
 
     def _cluster(self, inputs: dict[str, Any]) -> LayoutSection:

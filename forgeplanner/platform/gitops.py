@@ -54,6 +54,7 @@ from forgeplanner.platform.manifests import (
     to_yaml,
     workload,
 )
+from forgeplanner.platform.network_policy import CLIENT_LABEL, inference_network_policies
 
 ENVIRONMENTS: tuple[str, ...] = ("lab", "prod")
 IN_CLUSTER = "https://kubernetes.default.svc"
@@ -213,6 +214,9 @@ def _monitoring_objects(
     for s in placed:
         w = workload(s)
         if s.id == "prometheus":
+            # it scrapes the Macs (node_exporter, llama-server /metrics): an inference client
+            # for the NetworkPolicy that keeps every other pod away from them
+            w["spec"]["template"]["metadata"]["labels"][CLIENT_LABEL] = "true"
             pod = w["spec"]["template"]["spec"]
             pod["serviceAccountName"] = "prometheus"
             c = pod["containers"][0]
@@ -348,7 +352,8 @@ def _blackbox() -> list[dict[str, Any]]:
                 "replicas": 1,
                 "selector": {"matchLabels": {"app.kubernetes.io/name": "blackbox-exporter"}},
                 "template": {
-                    "metadata": {"labels": dict(labels)},
+                    # it probes the Macs' APIs: an inference client (see CLIENT_LABEL)
+                    "metadata": {"labels": {**labels, CLIENT_LABEL: "true"}},
                     "spec": {
                         "nodeSelector": _node_selector("telemetry"),
                         "tolerations": [
@@ -460,6 +465,10 @@ def components(
         out.append(Component("argocd", ARGOCD_NS, chart=ARGOCD_CHART, values=argocd_values()))
     inf = inference_objects(layout, addresses)
     if inf:
+        # the Macs' servers have no authentication: in every other namespace of the platform
+        # only pods labelled as inference clients may reach them (as the plain manifests)
+        others = [ns for ns in namespaces if ns != "inference"]
+        inf += inference_network_policies(layout, addresses, others)
         out.append(Component("inference", "inference", tuple(inf)))
     if policy_objects:
         out.append(Component("policy", "default", tuple(policy_objects)))

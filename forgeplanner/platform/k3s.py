@@ -7,8 +7,11 @@ server; agents join with K3S_URL=https://SERVER:6443 and K3S_TOKEN (the server's
 the stable release channel.
 
 Inference Macs are not K3s nodes; their command starts the inference server reachable from the
-cluster: `OLLAMA_HOST=0.0.0.0:11434 ollama serve` (Ollama FAQ: expose Ollama on the network)
-or `mlx_lm.server --host 0.0.0.0 --port 8080`.
+cluster on the Mac's shelf-network address only: `OLLAMA_HOST=ADDRESS:11434 ollama serve`
+(Ollama FAQ: "How do I configure Ollama server?", OLLAMA_HOST sets the bind address) or
+`mlx_lm.server --host ADDRESS --port 8080`. Never 0.0.0.0: neither server authenticates, and
+0.0.0.0 also listens on Wi-Fi and every other interface. A NetworkPolicy keeps unlabelled pods
+away from them (forgeplanner.platform.network_policy).
 """
 
 from __future__ import annotations
@@ -86,13 +89,22 @@ def install_commands(
     for n in layout.nodes:
         if "inference" not in n.roles:
             continue
+        addr = addresses[n.name]
         if layout.runtime == "mlx":
-            cmd = f"mlx_lm.server --model {mlx_model} --host 0.0.0.0 --port 8080"
+            cmd = f"mlx_lm.server --model {mlx_model} --host {addr} --port 8080"
         elif layout.runtime == "llama.cpp":
-            cmd = "llama-server -m MODEL.gguf --host 0.0.0.0 --port 8080 --metrics"
+            cmd = f"llama-server -m MODEL.gguf --host {addr} --port 8080 --metrics"
         else:
-            cmd = "OLLAMA_HOST=0.0.0.0:11434 ollama serve"
-        out.append(NodeCommand(n.name, f"start {layout.runtime} on macOS for the cluster", cmd))
+            cmd = f"OLLAMA_HOST={addr}:11434 ollama serve"
+        out.append(
+            NodeCommand(
+                n.name,
+                f"start {layout.runtime} on macOS for the cluster, listening on the shelf "
+                f"network only ({addr}; it has no authentication: keep that network private "
+                "and only pods labelled forgeplanner.io/inference-client=true may call it)",
+                cmd,
+            )
+        )
     if server is not None:
         out.append(
             NodeCommand(

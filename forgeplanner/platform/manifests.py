@@ -186,6 +186,12 @@ def render_manifests(
         files[f"{i:02d}-{ns}.yaml"] = by_ns[ns]
     if inf:
         files["90-inference.yaml"] = inf
+        from forgeplanner.platform.network_policy import inference_network_policies
+
+        others = [ns for ns in namespaces if ns != "inference"]
+        policies = inference_network_policies(layout, addresses, others)
+        if policies:
+            files["91-inference-network-policy.yaml"] = policies
     return files
 
 

@@ -10,7 +10,14 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from forgeplanner.domain.model import AttentionSpec, ModelSpec, MoESpec, TensorInfo
+from forgeplanner.domain.model import (
+    AttentionSpec,
+    ModelSpec,
+    MoESpec,
+    PerLayerEmbeddingSpec,
+    RecurrentSpec,
+    TensorInfo,
+)
 
 
 def _tuplify(value: Any) -> Any:
@@ -24,6 +31,10 @@ def _known(cls: type, data: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in data.items() if k in names}
 
 
+def _tuplify_known(cls: type, data: dict[str, Any]) -> dict[str, Any]:
+    return {k: _tuplify(v) for k, v in _known(cls, data).items()}
+
+
 def model_to_json(spec: ModelSpec) -> dict[str, Any]:
     return dataclasses.asdict(spec)
 
@@ -31,9 +42,16 @@ def model_to_json(spec: ModelSpec) -> dict[str, Any]:
 def model_from_json(data: dict[str, Any]) -> ModelSpec:
     d = _known(ModelSpec, dict(data))
     att = _known(AttentionSpec, dict(d["attention"]))
+    rec = att.pop("recurrent", None)
     d["attention"] = AttentionSpec(
-        **{k: (_tuplify(v) if isinstance(v, list) else v) for k, v in att.items()}
+        **{k: (_tuplify(v) if isinstance(v, list) else v) for k, v in att.items()},
+        recurrent=None if rec is None else RecurrentSpec(**_tuplify_known(RecurrentSpec, rec)),
     )
+    ple = d.pop("per_layer_embedding", None)
+    if ple is not None:
+        d["per_layer_embedding"] = PerLayerEmbeddingSpec(**_known(PerLayerEmbeddingSpec, ple))
+    if "aliases" in d:
+        d["aliases"] = tuple(d["aliases"])
     if d.get("moe") is not None:
         d["moe"] = MoESpec(**_known(MoESpec, d["moe"]))
     d["tensors"] = tuple(

@@ -300,6 +300,20 @@ class PriceRepo:
         self.s.flush()
         return self._rec(row), True
 
+    def delete(self, ids: list[int] | tuple[int, ...]) -> list[PriceRecord]:
+        """Delete these observations (a wrong import, a typo); every id must exist, else
+        NotFoundError and nothing is deleted (the caller's session rolls back)."""
+        out = []
+        for price_id in ids:
+            row = self.s.get(m.PriceObservation, price_id)
+            if row is None:
+                valid = [str(i) for i in self.s.scalars(select(m.PriceObservation.id))]
+                raise NotFoundError("price observation", str(price_id), valid)
+            out.append(self._rec(row))
+            self.s.delete(row)
+        self.s.flush()
+        return out
+
     def list(self, config_id: str | None = None) -> list[PriceRecord]:
         q = select(m.PriceObservation).order_by(
             m.PriceObservation.observed_on, m.PriceObservation.id

@@ -172,7 +172,10 @@ class _Walker:
 
 def precheck_gguf(path: Path) -> HeaderSummary:
     """Validate the header of `path`; raise one DataError naming file, field and value."""
+    from forgeplanner.fileio import check_regular_input
+
     name = str(path)
+    check_regular_input(path, "GGUF file")  # /dev/zero or a FIFO: refused, never mapped
     try:
         with path.open("rb") as fh:
             size = path.stat().st_size
@@ -187,7 +190,19 @@ def precheck_gguf(path: Path) -> HeaderSummary:
         raise DataError(name, "(file)", name, f"cannot read: {exc.strerror or exc}") from None
 
 
-def _walk(name: str, buf: mmap.mmap, size: int) -> HeaderSummary:
+def header_data_offset(name: str, buf: bytes, size: int, *, complete: bool) -> int:
+    """Walk a header held in `buf` (the first `size` bytes of a file, or all of it when
+    `complete`) and return where tensor data starts. A prefix too short for the header raises the
+    walk's DataError, so a caller can fetch more and retry; tensor extents are only checked
+    against the file when `complete`."""
+    if size < 24:
+        raise DataError(name, "header", size, f"needs 24 bytes at offset 0 but has {size}")
+    return _walk(name, buf, size, check_data=complete).data_offset
+
+
+def _walk(
+    name: str, buf: mmap.mmap | bytes, size: int, *, check_data: bool = True
+) -> HeaderSummary:
     w = _Walker(name, buf, size)
     magic = bytes(buf[0:4])
     if magic != GGUF_MAGIC:
@@ -279,6 +294,9 @@ def _walk(name: str, buf: mmap.mmap, size: int) -> HeaderSummary:
         byte_order=w.order,
     )
     for tname, offset, n_bytes in infos:
+        summary.tensor_bytes[tname] = n_bytes
+        if not check_data:
+            continue
         end = data_offset + offset + n_bytes
         if end > size:
             raise w.fail(
@@ -287,5 +305,4 @@ def _walk(name: str, buf: mmap.mmap, size: int) -> HeaderSummary:
                 f"tensor data ends at byte {end} but the file "
                 f"has {size} bytes (truncated download?)",
             )
-        summary.tensor_bytes[tname] = n_bytes
     return summary

@@ -9,6 +9,7 @@ documented in models_README.md: layer il is windowed when il % n_pattern < n_pat
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -38,13 +39,29 @@ FULL_ATTENTION_ARCHS = frozenset(
         "internlm2",
         "stablelm",
         "exaone",
+        # newer architectures with a plain per-layer KV cache (llama.cpp src/models/*.cpp of the
+        # llama.cpp vendored in llama-cpp-python 0.3.36)
+        "minimax-m2",
+        "seed_oss",
+        "ernie4_5-moe",
+        "hunyuan-moe",
+        "smollm3",
+        "bailingmoe2",
     }
 )
 # n_pattern passed to set_swa_pattern in llama.cpp's llama-model.cpp for these architectures.
-SWA_PATTERN = {"gemma2": 2, "gemma3": 6, "gpt-oss": 2}
+SWA_PATTERN = {"gemma2": 2, "gemma3": 6, "gpt-oss": 2, "gemma3n": 5}
+# Gemma 3n / Gemma 4: the last layers reuse an earlier layer's KV. llama.cpp hard-codes
+# n_layer_kv_from_start = 20 for gemma3n (src/models/gemma3n.cpp) and reads
+# <arch>.attention.shared_kv_layers for gemma4 (n_layer_kv_from_start = n_layer - shared).
+GEMMA3N_KV_LAYERS = 20
 MLA_ARCHS = frozenset({"deepseek2"})
-HYBRID_ARCHS = frozenset({"qwen3next"})
-KNOWN_ARCHS = FULL_ATTENTION_ARCHS | set(SWA_PATTERN) | MLA_ARCHS | HYBRID_ARCHS
+# Gated DeltaNet hybrids; Qwen3.5/3.6 ("qwen35", "qwen35moe") use Qwen3-Next's ssm.* keys.
+HYBRID_ARCHS = frozenset({"qwen3next", "qwen35", "qwen35moe"})
+SWA_ARCHS_WITH_GLOBAL_HEADS = frozenset({"gemma4"})
+KNOWN_ARCHS = (
+    FULL_ATTENTION_ARCHS | set(SWA_PATTERN) | MLA_ARCHS | HYBRID_ARCHS | SWA_ARCHS_WITH_GLOBAL_HEADS
+)
 EXPERT_TENSOR_MARK = "_exps."  # llama.cpp names routed-expert tensors ffn_{gate,up,down}_exps
 
 
@@ -207,6 +224,20 @@ def spec_from_gguf_metadata(
             attention = AttentionSpec(
                 kind="sliding", sliding_window=window, sliding_layers=_swa_layers(f, arch, n_layers)
             )
+            if arch in SWA_ARCHS_WITH_GLOBAL_HEADS:
+                # gemma4.cpp: key_length is the global layers' head width, key_length_swa the
+                # windowed layers'; the spec's head_dim is the windowed one (most layers).
+                swa_head = f.opt_int(p + "attention.key_length_swa")
+                if swa_head and swa_head != head_dim:
+                    attention = dataclasses.replace(attention, global_head_dim=head_dim)
+                    head_dim = swa_head
+            if arch == "gemma3n":
+                attention = dataclasses.replace(
+                    attention, kv_shared_layers=max(n_layers - GEMMA3N_KV_LAYERS, 0)
+                )
+            shared = f.opt_int(p + "attention.shared_kv_layers", minimum=0)
+            if shared:
+                attention = dataclasses.replace(attention, kv_shared_layers=shared)
 
     # MoE
     moe = None

@@ -11,14 +11,25 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from forgeplanner.domain.model import AttentionSpec, ModelSpec, MoESpec
+from forgeplanner.domain.model import (
+    AttentionSpec,
+    ModelSpec,
+    MoESpec,
+    PerLayerEmbeddingSpec,
+    RecurrentSpec,
+)
 from forgeplanner.errors import DataError
-from models_db.formulas import Dims, count_params, recurrent_state_bytes_per_seq
+from models_db.formulas import (
+    Dims,
+    Gemma4Dims,
+    count_gemma4_params,
+    count_params,
+    recurrent_state_bytes_per_seq,
+)
 from models_db.importers._common import MAX_CONTEXT, MAX_LAYERS, Fields, slugify
 
 MAX_CONFIG_BYTES = 16 * 1024 * 1024  # real config.json files are a few KB
@@ -32,6 +43,10 @@ _FLAGS: dict[str, dict[str, object]] = {
     "qwen3": {"qk_norm": True},
     "qwen3_moe": {"qk_norm": True},
     "qwen3_next": {"qk_norm": True, "q_gate": True, "shared_gate": True},
+    # Qwen3.5 / Qwen3.6 (multimodal checkpoints; the decoder is in text_config): Qwen3-Next's
+    # gated attention + Gated DeltaNet layout (transformers models/qwen3_5*).
+    "qwen3_5_text": {"qk_norm": True, "q_gate": True, "shared_gate": True},
+    "qwen3_5_moe_text": {"qk_norm": True, "q_gate": True, "shared_gate": True},
     "gemma2": {"norms_per_layer": 4},
     "gemma3_text": {"norms_per_layer": 4, "qk_norm": True},
     "gpt_oss": {"qkv_bias": True, "o_bias": True, "attn_sinks": True, "expert_bias": True},
@@ -40,7 +55,23 @@ _FLAGS: dict[str, dict[str, object]] = {
     "glm4_moe": {"qkv_bias": True},
     "cohere": {"norms_per_layer": 1},
 }
-SUPPORTED_MODEL_TYPES = (*sorted(_FLAGS), "gemma3")
+# Gemma 4 has its own parameter formula (models_db.formulas.count_gemma4_params).
+SUPPORTED_MODEL_TYPES = (
+    *sorted(_FLAGS),
+    "gemma3",
+    "gemma4",
+    "gemma4_text",
+    "qwen3_5",
+    "qwen3_5_moe",
+)
+# Gated DeltaNet hybrids sized like Qwen3-Next.
+_GDN_TYPES = frozenset({"qwen3_next", "qwen3_5_text", "qwen3_5_moe_text"})
+_MULTIMODAL_TEXT = {
+    "gemma3": "gemma3_text",
+    "gemma4": "gemma4_text",
+    "qwen3_5": "qwen3_5_text",
+    "qwen3_5_moe": "qwen3_5_moe_text",
+}
 
 # transformers' default for tie_word_embeddings per config class.
 _TIED_DEFAULT = {"gemma2": True, "gemma3_text": True, "cohere": True}
@@ -69,31 +100,27 @@ _ARCH_TO_TYPE = {
     "Gemma2ForCausalLM": "gemma2",
     "Gemma3ForCausalLM": "gemma3_text",
     "Gemma3ForConditionalGeneration": "gemma3",
+    "Gemma4ForCausalLM": "gemma4_text",
+    "Gemma4ForConditionalGeneration": "gemma4",
     "GptOssForCausalLM": "gpt_oss",
     "Phi3ForCausalLM": "phi3",
     "DeepseekV3ForCausalLM": "deepseek_v3",
     "Glm4MoeForCausalLM": "glm4_moe",
     "CohereForCausalLM": "cohere",
+    "Qwen3_5ForConditionalGeneration": "qwen3_5",
+    "Qwen3_5MoeForConditionalGeneration": "qwen3_5_moe",
 }
 
 
 def _read_json(path: Path) -> tuple[dict[str, Any], bytes]:
+    """Regular files only, size-capped, strict JSON (forgeplanner.fileio / jsonio: a FIFO or
+    /dev/zero, huge integers, duplicate keys and deep nesting are one DataError each)."""
+    from forgeplanner import jsonio
+    from forgeplanner.fileio import read_input
+
     name = str(path)
-    try:
-        size = path.stat().st_size
-        if size > MAX_CONFIG_BYTES:
-            raise DataError(name, "(file)", size, f"{size} bytes is not a config.json")
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise DataError(name, "(file)", name, f"cannot read: {exc.strerror or exc}") from None
-    try:
-        data = json.loads(raw.decode("utf-8"))
-    except UnicodeDecodeError as exc:
-        raise DataError(name, "(file)", exc.object[exc.start : exc.end], "not UTF-8") from None
-    except json.JSONDecodeError as exc:
-        raise DataError(name, f"(line {exc.lineno})", exc.msg, "not valid JSON") from None
-    except RecursionError:
-        raise DataError(name, "(file)", "nesting", "JSON nested too deeply") from None
+    raw = read_input(path, MAX_CONFIG_BYTES, "config.json")
+    data = jsonio.loads(raw, name)
     if not isinstance(data, dict):
         raise DataError(name, "(top level)", type(data).__name__, "expected a JSON object")
     return data, raw
@@ -143,7 +170,7 @@ def _attention(f: Fields, mtype: str, n_layers: int, extra: dict[str, object]) -
             mla_q_lora_rank=f.opt_int("q_lora_rank"),
             indexer_head_dim=f.opt_int("index_head_dim"),
         )
-    if mtype == "qwen3_next":
+    if mtype in _GDN_TYPES:
         if types is not None:
             attn = tuple(i for i, t in enumerate(types) if t == "full_attention")
         else:
@@ -161,8 +188,33 @@ def _attention(f: Fields, mtype: str, n_layers: int, extra: dict[str, object]) -
             n_group=f.int_("linear_num_key_heads"),
             d_inner=d_inner,
         )
+        d_conv = f.int_("linear_conv_kernel_dim", minimum=2)
+        n_group = f.int_("linear_num_key_heads")
+        layers = tuple(i for i in range(n_layers) if i not in attn)
+        # The engine lays out the DeltaNet tensors from these HF names (as the catalog stores).
+        extra["attention.recurrent"] = {
+            "linear_conv_kernel_dim": d_conv,
+            "linear_key_head_dim": d_state,
+            "linear_num_key_heads": n_group,
+            "linear_value_head_dim": f.int_("linear_value_head_dim"),
+            "linear_num_value_heads": f.int_("linear_num_value_heads"),
+        }
+        recurrent = RecurrentSpec(
+            kind="gated_deltanet",
+            layers=layers,
+            conv_kernel=d_conv,
+            conv_elements=(d_conv - 1) * (d_inner + 2 * n_group * d_state),
+            state_elements=d_state * d_inner,
+            n_heads=f.int_("linear_num_value_heads"),
+            head_dim=f.int_("linear_value_head_dim"),
+            n_groups=n_group,
+            d_state=d_state,
+        )
         return AttentionSpec(
-            kind="hybrid", attention_layers=attn, recurrent_state_bytes_per_seq=state
+            kind="hybrid",
+            attention_layers=attn,
+            recurrent_state_bytes_per_seq=state,
+            recurrent=recurrent,
         )
     if mtype == "phi3":
         if f.has("sliding_window"):
@@ -213,7 +265,7 @@ def _moe(f: Fields, mtype: str, n_layers: int) -> tuple[MoESpec | None, dict[str
             expert_ffn=f.int_("intermediate_size"),
         )
         return spec, {"shared_ffn": 0}
-    if mtype in ("qwen3_moe", "qwen3_next"):
+    if mtype in ("qwen3_moe", "qwen3_next", "qwen3_5_moe_text"):
         step = f.int_("decoder_sparse_step", 1, maximum=n_layers)
         dense_list = f.data.get("mlp_only_layers") or []
         if not isinstance(dense_list, list) or dense_list != list(range(len(dense_list))):
@@ -254,13 +306,12 @@ def import_hf_config(path: str | Path, model_id: str | None = None) -> ModelSpec
     top = Fields(name, data)
     mtype = _model_type(top)
     f = top
-    if mtype == "gemma3" or isinstance(data.get("text_config"), Mapping):
+    if mtype in _MULTIMODAL_TEXT or isinstance(data.get("text_config"), Mapping):
         text = data.get("text_config")
         if not isinstance(text, Mapping):
             raise top.fail("text_config", text, "a multimodal config needs a text_config object")
         f = Fields(name, text, "text_config.")
-        if mtype == "gemma3":
-            mtype = "gemma3_text"
+        mtype = _MULTIMODAL_TEXT.get(mtype, mtype)
         if text.get("model_type") not in (None, mtype):
             inner = Fields(name, text, "text_config.")
             mtype = _model_type(inner)
@@ -273,6 +324,8 @@ def import_hf_config(path: str | Path, model_id: str | None = None) -> ModelSpec
         merged.update({k: v for k, v in f.data.items() if v is not None})
         f = Fields(name, merged, f.prefix)
 
+    if mtype == "gemma4_text":
+        return _import_gemma4(f, top, path, raw, model_id)
     extra: dict[str, object] = {}
     n_layers = f.int_("num_hidden_layers", maximum=MAX_LAYERS)
     hidden = f.int_("hidden_size")
@@ -382,4 +435,127 @@ def import_hf_config(path: str | Path, model_id: str | None = None) -> ModelSpec
         native_quant="MXFP4" if mtype == "gpt_oss" else None,
         origin="import:config.json",
         extra=extra,
+    )
+
+
+def _import_gemma4(
+    f: Fields, top: Fields, path: Path, raw: bytes, model_id: str | None
+) -> ModelSpec:
+    """Gemma 4 (Gemma4ForConditionalGeneration's text_config, model_type gemma4_text).
+
+    Field names per the released configs (copied in AI-Hypercomputer/maxtext
+    checkpoint_conversion/utils/hf_model_configs.py): `layer_types` marks global
+    (full_attention) and sliding layers; global layers use `global_head_dim` and
+    `num_global_key_value_heads` (null: num_key_value_heads), `attention_k_eq_v` drops their v
+    projection; `num_kv_shared_layers` last layers reuse earlier KV; E-models add a per-layer
+    embedding (`hidden_size_per_layer_input`, `vocab_size_per_layer_input`); the 26B runs
+    `num_experts` experts (`top_k_experts`, `moe_intermediate_size`) beside its dense MLP.
+    """
+    extra: dict[str, object] = {}
+    n_layers = f.int_("num_hidden_layers", maximum=MAX_LAYERS)
+    hidden = f.int_("hidden_size")
+    n_heads = f.int_("num_attention_heads")
+    n_kv = f.int_("num_key_value_heads", n_heads)
+    if n_kv > n_heads or n_heads % n_kv:
+        raise f.fail("num_key_value_heads", n_kv, f"must divide num_attention_heads ({n_heads})")
+    types = _layer_types(f, n_layers)
+    if types is None:
+        raise f.fail("layer_types", None, "Gemma 4 lists the type of every layer")
+    if "linear_attention" in types or "chunked_attention" in types:
+        raise f.fail("layer_types", types, "Gemma 4 layers are sliding or full attention")
+    attention = _attention(f, "gemma4_text", n_layers, extra)
+    global_kv = f.opt_int("num_global_key_value_heads")
+    if global_kv is not None and (global_kv > n_heads or n_heads % global_kv):
+        raise f.fail("num_global_key_value_heads", global_kv, f"must divide {n_heads} heads")
+    shared = f.int_("num_kv_shared_layers", 0, minimum=0, maximum=n_layers - 1)
+    k_eq_v = f.bool_("attention_k_eq_v", False)
+    attention = dataclasses.replace(
+        attention,
+        global_head_dim=f.int_("global_head_dim"),
+        global_n_kv_heads=global_kv,
+        global_v_is_k=k_eq_v,
+        kv_shared_layers=shared,
+    )
+    ple_dim = f.int_("hidden_size_per_layer_input", 0, minimum=0)
+    ple = None
+    if ple_dim:
+        ple = PerLayerEmbeddingSpec(
+            dim=ple_dim, vocab=f.int_("vocab_size_per_layer_input"), n_layers=n_layers
+        )
+    moe = None
+    if f.bool_("enable_moe_block", False):
+        expert_key = (
+            "moe_intermediate_size"
+            if f.has("moe_intermediate_size")
+            else ("expert_intermediate_size")
+        )
+        moe = MoESpec(
+            n_experts=f.int_("num_experts"),
+            experts_per_token=f.int_("top_k_experts"),
+            # llama.cpp builds the dense branch as the shared expert ("we use normal FFN as
+            # shared expert", src/models/gemma4.cpp).
+            shared_experts=1,
+            expert_ffn=f.int_(expert_key),
+            shared_expert_ffn=f.int_("intermediate_size"),
+        )
+    dims = Gemma4Dims(
+        hidden=hidden,
+        n_heads=n_heads,
+        n_kv_heads=n_kv,
+        head_dim=f.int_("head_dim"),
+        global_layers=tuple(t == "full_attention" for t in types),
+        global_head_dim=attention.global_head_dim or 0,
+        global_kv_heads=global_kv,
+        k_eq_v=k_eq_v,
+        ffn=f.int_("intermediate_size"),
+        vocab=f.int_("vocab_size"),
+        kv_shared_layers=shared,
+        double_wide_shared_mlp=f.bool_("use_double_wide_mlp", False),
+        ple_dim=ple_dim,
+        ple_vocab=ple.vocab if ple else 0,
+        n_experts=moe.n_experts if moe else 0,
+        experts_per_token=moe.experts_per_token if moe else 0,
+        expert_ffn=moe.expert_ffn if moe else 0,
+    )
+    total, active = count_gemma4_params(dims)
+    # Gemma 4 rope: rope_parameters per layer type (global theta, proportional partial rotary)
+    ropes = f.data.get("rope_parameters")
+    if isinstance(ropes, Mapping):
+        extra["rope_parameters"] = {k: v for k, v in ropes.items() if isinstance(v, Mapping)}
+    ctx = f.opt_int("max_position_embeddings", maximum=MAX_CONTEXT)
+    unknown = {
+        "license": "config.json carries no licence; check the model card",
+        "release_date": "config.json carries no release date",
+    }
+    if ctx is None:
+        unknown["max_context"] = "config.json has no max_position_embeddings"
+    extra["unknown"] = unknown
+    extra["params_computed_from"] = "dims (models_db.formulas.count_gemma4_params)"
+    source_name = top.str_("_name_or_path") or path.parent.name
+    digest = hashlib.sha256(raw).hexdigest()[:16]
+    name = source_name.rsplit("/", 1)[-1] or "gemma4"
+    return ModelSpec(
+        id=model_id or slugify(name),
+        name=name,
+        family="gemma4_text",
+        params_total=total,
+        params_active=active,
+        n_layers=n_layers,
+        hidden_size=hidden,
+        intermediate_size=dims.ffn,
+        n_heads=n_heads,
+        n_kv_heads=n_kv,
+        head_dim=dims.head_dim,
+        vocab_size=dims.vocab,
+        tie_word_embeddings=f.bool_("tie_word_embeddings", top.bool_("tie_word_embeddings", True)),
+        max_context=ctx,
+        attention=attention,
+        moe=moe,
+        license="",
+        source=f"config.json {path.resolve()} (sha256 {digest})",
+        hf_repo=source_name if "/" in source_name else "",
+        notes="Imported from a Hugging Face config.json; params computed from the dims.",
+        origin="import:config.json",
+        extra=extra,
+        per_layer_embedding=ple,
     )

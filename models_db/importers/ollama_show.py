@@ -9,7 +9,6 @@ and defaults to localhost.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import replace
@@ -117,23 +116,12 @@ def spec_from_show(
 
 def import_ollama_show(source: str | Path, model_id: str | None = None) -> ModelSpec:
     """Import a saved /api/show response (JSON file)."""
+    from forgeplanner import jsonio
+    from forgeplanner.fileio import read_input
+
     path = Path(source)
     name = str(path)
-    try:
-        size = path.stat().st_size
-        if size > MAX_RESPONSE_BYTES:
-            raise DataError(name, "(file)", size, "too large for an /api/show response")
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise DataError(name, "(file)", name, f"cannot read: {exc.strerror or exc}") from None
-    try:
-        data = json.loads(raw.decode("utf-8"))
-    except UnicodeDecodeError as exc:
-        raise DataError(name, "(file)", exc.object[exc.start : exc.end], "not UTF-8") from None
-    except json.JSONDecodeError as exc:
-        raise DataError(name, f"(line {exc.lineno})", exc.msg, "not valid JSON") from None
-    except RecursionError:
-        raise DataError(name, "(file)", "nesting", "JSON nested too deeply") from None
+    data = jsonio.loads(read_input(path, MAX_RESPONSE_BYTES, "/api/show response file"), name)
     model_name = data.get("model") if isinstance(data, dict) else None
     return spec_from_show(
         data,
@@ -151,17 +139,25 @@ def fetch_ollama_show(
     import httpx  # the ollama client's transport: timeouts surface as httpx errors
     import ollama
 
+    from forgeplanner.http_deadline import DeadlineTransport
+
     try:
-        client = ollama.Client(host=url, timeout=timeout)
+        # `timeout` is the whole exchange, not each read: a trickling server cannot stall it.
+        transport = DeadlineTransport(timeout, MAX_RESPONSE_BYTES)
+        client = ollama.Client(host=url, timeout=timeout, transport=transport)
         response = client.show(model)
     except ollama.ResponseError as exc:
         raise DataError(url, "model", model, f"Ollama says: {exc.error}") from None
     except (httpx.HTTPError, ConnectionError, OSError) as exc:
+        text = " ".join(str(exc).split()) or type(exc).__name__
         raise DataError(
-            url, "(connection)", url, f"cannot reach Ollama ({exc}); is `ollama serve` running?"
+            url, "(connection)", url, f"cannot reach Ollama ({text}); is `ollama serve` running?"
         ) from None
-    except ValueError as exc:  # pydantic validation of a malformed reply
-        raise DataError(url, "(response)", model, f"not an /api/show reply: {exc}") from None
+    except (ValueError, TypeError, AttributeError) as exc:
+        # Not JSON (JSONDecodeError), a reply pydantic refuses (ValidationError: many lines),
+        # an integer past 4,300 digits: one line.
+        text = " ".join(str(exc).split())[:160] or type(exc).__name__
+        raise DataError(url, "(response)", model, f"not an /api/show reply: {text}") from None
     return response.model_dump(by_alias=True, mode="json")
 
 

@@ -223,11 +223,11 @@ def test_estimate_with_measured_bandwidth_is_within_20pct_of_real_decode_on_a_0_
     One thread everywhere: this 2-core machine is shared by several developers, and with two
     threads llama.cpp's spinning barriers collapse whenever another process takes a core
     (2-thread decode swung from 24 to 1.3 tok/s here; the 2-thread check is in
-    docs/calibration.md, measured with load recorded). Runs alternate three times and
+    docs/cpu-backend.md, measured with load recorded). Runs alternate three times and
     medians are compared. Q8_0, the usual 8-bit quantization: with F16 the uncalibrated margin
     was thin (+17..+21.5 % in four runs on 2026-11-26: the F16 CPU constants over-estimate this
     shape by ~11 % in the calibration data, and the shared machine's decode speed drifts ~5 %);
-    Q8_0 measured -7.6 % (1 thread) and +6.9 % (2 threads) in docs/calibration.md."""
+    Q8_0 measured -7.6 % (1 thread) and +6.9 % (2 threads) in docs/cpu-backend.md."""
     from forgeplanner.bench.calibrate import calibrated_constants, label_of, to_fit
     from forgeplanner.bench.estimate_link import estimate_for_run, host_for_this_machine
     from forgeplanner.engine.estimate import default_constants

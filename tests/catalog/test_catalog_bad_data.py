@@ -127,26 +127,26 @@ CASES = [
         "MB/s",
     ),
     ("network.toml", 'id = "tb5-rdma"', 'id = "tb5rdma"', "link", "tb5-rdma"),
-    ("price_observations.toml", 'id = "ref-002"', 'id = "ref-001"', "observation.id", "ref-001"),
+    ("price_observations.toml", 'id = "u-002"', 'id = "u-001"', "observation.id", "u-001"),
     (
         "price_observations.toml",
         'date = "2022-06-30"',
         'date = "June 2022"',
-        "observation[ref-001].date",
+        "observation[u-001].date",
         "June 2022",
     ),
     (
         "price_observations.toml",
         'config = "mac-studio-m1-max-24c-32gb"',
         'config = "mac-studio-m1-ultra-48c-64gb"',
-        "observation[ref-001].config",
+        "observation[u-001].config",
         "mac-studio-m1-ultra-48c-64gb",
     ),
     (
         "price_observations.toml",
         'condition = "refurbished"',
         'condition = "mint"',
-        "observation[ref-001]",
+        "observation[u-001]",
         "condition 'mint' unknown",
     ),
     (
@@ -157,6 +157,56 @@ CASES = [
         "-227",
     ),
     ("sources.toml", 'date = "2026-09-30"', 'date = "2026-13-30"', "l4167.date", "2026-13-30"),
+    # dated price lists and storage options
+    (
+        "machines.toml",
+        'date = "2026-05-02"\nlabel = "May 2026: 256GB tier withdrawn"',
+        'date = "2024-10-01"\nlabel = "May 2026: 256GB tier withdrawn"',
+        "machine[mac-mini-m4].price_list[0].date",
+        "2024-10-01",
+    ),
+    (
+        "machines.toml",
+        "rescale = { value = 1.5, ",
+        "rescale = { value = 15, ",
+        "machine[mac-mini-m4].price_list[1].rescale.value",
+        "15",
+    ),
+    (
+        "machines.toml",
+        'steps = { base = { value = 899, src = ["m4mini-2026-price"], grade = "L"',
+        'steps = { basis = { value = 899, src = ["m4mini-2026-price"], grade = "L"',
+        "machine[mac-mini-m4].price_list[2026-06-25].steps",
+        "basis",
+    ),
+    (
+        "machines.toml",
+        'ssd-1tb = { value = 400, src = ["refurb-was-prices"], grade = "A"',
+        'ssd-1tb = { value = 400, src = ["refurb-was-prices"], grade = "A+"',
+        "machine[mac-mini-m4].price.ssd-1tb.grade",
+        "A+",
+    ),
+    (
+        "machines.toml",
+        '{ gb = 2000, step = "ssd-2tb" }]\nten_gbe',
+        '{ gb = 2000, step = "ssd-3tb" }]\nten_gbe',
+        "machine[mac-mini-m4].configs[0].storage",
+        "ssd-3tb",
+    ),
+    (
+        "machines.toml",
+        "withdraw = [{ storage_gb = 256 }]",
+        'withdraw = [{ config = "mac-mini-m4-10c-48gb" }]',
+        "machine[mac-mini-m4].price_list[2026-05-02]",
+        "mac-mini-m4-10c-48gb",
+    ),
+    (
+        "price_observations.toml",
+        'config = "mac-studio-m1-max-24c-32gb"\nstorage_gb = 512',
+        'config = "mac-studio-m1-max-24c-32gb"\nstorage_gb = 640',
+        "observation[u-001].storage_gb",
+        "640",
+    ),
 ]
 
 

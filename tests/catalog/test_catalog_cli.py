@@ -67,9 +67,12 @@ def test_tables_show_unknown(capsys):
     assert main(["catalog", "chips"]) == 0
     out = capsys.readouterr().out
     assert "m3-max-30c" in out and "unknown" in out
-    assert main(["catalog", "show", "mac-studio-m4-max-40c-64gb"]) == 0
+    assert main(["catalog", "show", "mac-studio-m2-max-38c-64gb"]) == 0
     out = capsys.readouterr().out
-    assert "launch_price_usd   unknown" in out and "3.412" in out
+    assert "launch_price_usd     unknown" in out and "bin-38c" in out
+    assert "mac-studio-m2-max-38c-64gb-2tb" in out  # each storage option's dated prices
+    assert main(["catalog", "show", "mac-studio-m4-max-40c-64gb"]) == 0
+    assert "3.412" in capsys.readouterr().out
     assert main(["catalog", "links"]) == 0
     assert "tb5-rdma" in capsys.readouterr().out
 
@@ -79,3 +82,32 @@ def test_unknown_id_is_one_line_error(capsys):
     err = capsys.readouterr().err
     assert err.startswith("forgeplanner: error: unknown catalog id 'mac-mini-m9-1c-1gb'")
     assert err.count("\n") == 1
+
+
+def test_list_storage_configurations(capsys):
+    rows = _json(capsys, "catalog", "list", "--storage", "--json")["storage_configurations"]
+    cat = load_catalog()
+    assert len(rows) == sum(len(c.storage_options) for c in cat.configs.values())
+    row = next(r for r in rows if r["id"] == "mac-studio-m4-max-40c-64gb-1tb")
+    assert row["launch_price_usd"]["value"] == 2699 and row["discontinued"] == "2026-08-25"
+    assert [h["status"] for h in row["history"]] == ["sold", "sold", "not-offered"]
+    assert main(["catalog", "list", "--storage", "--kind", "mac-studio"]) == 0
+    out = capsys.readouterr().out
+    assert "mac-studio-m2-ultra-76c-192gb-8tb" in out and "with a launch price" in out
+
+
+def test_show_storage_configuration_and_intel_memory(capsys):
+    opt = _json(capsys, "catalog", "show", "mac-mini-m4-10c-16gb-256gb", "--json")
+    body = opt["storage_configuration"]
+    assert body["storage_gb"] == 256 and body["configuration"]["id"] == "mac-mini-m4-10c-16gb"
+    assert [h["date"] for h in body["history"]] == [
+        "2024-10-29",
+        "2026-05-02",
+        "2026-06-25",
+        "2026-08-25",
+    ]
+    chip = _json(capsys, "catalog", "show", "intel-2018-i3", "--json")["chip"]
+    assert chip["memory"]["type"] == "DDR4" and chip["memory"]["mts"] == 2666
+    assert chip["mem_bandwidth_gbps"]["derived"].startswith("peak = channels x 8 B x MT/s")
+    assert main(["catalog", "show", "intel-2014-i5-1400mhz"]) == 0
+    assert "LPDDR3-1600 x2 channels" in capsys.readouterr().out

@@ -19,7 +19,7 @@ from forgeplanner.engine.cluster import (
     topology_notes,
 )
 from forgeplanner.engine.cluster_commands import all_commands
-from forgeplanner.engine.cluster_costs import _per_layer_weights, layer_costs
+from forgeplanner.engine.cluster_costs import layer_costs
 from forgeplanner.engine.memory import estimate_memory
 from forgeplanner.engine.quant import get_quant
 from forgeplanner.engine.weights import weights_breakdown
@@ -66,7 +66,7 @@ def toy_costs(n_layers: int = 8, **kw) -> LayerCosts:
 
 
 def test_per_layer_weights_add_up_to_the_engine_without_reconciling(models):
-    # The per-layer loop must reproduce the engine's own total by itself (no correction).
+    # The per-layer table must reproduce the engine's own total by itself (no correction).
     for mid, quant in [
         ("llama-3.1-70b", "Q4_K_M"),
         ("llama-3.1-8b", "Q3_K_M"),
@@ -77,8 +77,12 @@ def test_per_layer_weights_add_up_to_the_engine_without_reconciling(models):
         ("llama-3.1-70b", "MLX-4bit"),
     ]:
         m = models.get(mid)
-        per, _, inp, out = _per_layer_weights(m, get_quant(quant))
-        assert sum(per) + inp + out == weights_breakdown(m, quant).total_bytes, (mid, quant)
+        wb = weights_breakdown(m, get_quant(quant))
+        per, inp, out = wb.layer_bytes, wb.input_bytes, wb.output_bytes
+        assert sum(per) + inp + out == wb.total_bytes == sum(wb.bytes_by_group.values()), (
+            mid,
+            quant,
+        )
 
 
 def test_layer_costs_match_the_memory_engine(llama70b, opts8k):

@@ -138,3 +138,19 @@ def test_a_hop_that_costs_more_than_it_saves_leaves_the_node_idle():
     assert fastest_contiguous_split([1] * 10, [remote, host], min_layers=0) == (0, 10)
     cheap = StageCosts((0.0009,) * 10, fixed_bytes=0, budget_bytes=100, overhead_s=1e-4)
     assert fastest_contiguous_split([1] * 10, [cheap, host], min_layers=0) == (10, 0)
+
+
+def test_identical_nodes_split_evenly_whatever_the_rounding() -> None:
+    """Every split of identical nodes has the same total time up to float rounding; the
+    slowest stage decides, so 80 layers go 40/40 and 3 nodes 27/26/27 (no rounding-noise pick)."""
+    import math
+
+    # per-layer seconds whose partial sums round differently from different starts
+    t = tuple(0.001 + math.sin(i) * 1e-13 for i in range(80))
+    node = StageCosts(layer_seconds=t, fixed_bytes=0, budget_bytes=10**12, overhead_s=3e-4)
+    assert fastest_contiguous_split([10] * 80, [node, node]) == (40, 40)
+    assert fastest_contiguous_split([10] * 80, [node, node, node]) in {
+        (27, 26, 27),
+        (26, 27, 27),
+        (27, 27, 26),
+    }

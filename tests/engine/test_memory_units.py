@@ -393,7 +393,8 @@ def test_registry_lookup() -> None:
     assert get_quant("q4_k_m").name == "Q4_K_M"
     with pytest.raises(NotFoundError, match="valid: BF16, F16"):
         get_quant("Q4_K_XL")
-    assert len(QUANT_NAMES) == 29
+    # 25 GGUF schemes (incl. MXFP4, NVFP4; Unsloth UD-* mixes are accepted, not listed), 10 MLX
+    assert len(QUANT_NAMES) == 35
 
 
 def test_quants_for_runtime_and_model() -> None:
@@ -401,7 +402,18 @@ def test_quants_for_runtime_and_model() -> None:
     assert gg[0] in ("BF16", "F16") and "MLX-4bit" not in gg and "MXFP4" not in gg
     assert "MXFP4" in [q.name for q in quants_for(GPT_OSS_20B, "ollama")]
     mx = [q.name for q in quants_for(LLAMA_8B, "mlx")]
-    assert mx == ["MLX-bf16", "MLX-8bit", "MLX-6bit", "MLX-4bit", "MLX-3bit"]
+    assert mx == [
+        "MLX-bf16",
+        "MLX-8bit",
+        "MLX-mxfp8",
+        "MLX-6bit",
+        "MLX-5bit",
+        "MLX-4bit",
+        "MLX-nvfp4",
+        "MLX-mxfp4",
+        "MLX-3bit",
+        "MLX-2bit",
+    ]
     tiers = [q.quality_tier for q in quants_for(DEEPSEEK_V3, "llama.cpp")]
     assert tiers == sorted(tiers)
 

@@ -11,15 +11,18 @@ from forgeplanner.engine.quant import get_quant
 from forgeplanner.engine.speed import (
     HostSpeedInputs,
     RuntimeConstants,
+    _lookup,
     _mean_min,
     attention_shape,
-    decode_terms,
+    decode_design,
+    dot,
     kv_read_multiplier,
     model_speed_inputs,
+    prefill_design,
     prefill_flops_per_token,
-    prefill_terms,
     quant_class,
     speed_point,
+    terms,
     ttft_seconds,
     weights_read_per_token,
 )
@@ -30,17 +33,13 @@ MODELS = load_models()
 
 # Round numbers so every expected value below can be checked by hand.
 C = RuntimeConstants(
-    a_bw=1.0,
-    a_ultra=0.5,
-    a_core=2.0,
-    dequant={"float": 0.0, "q8": 1.0, "legacy4": 3.0},
-    tau_token_s=0.001,
-    tau_layer_s=0.0001,
-    kv_read_factor=2.0,
-    compute={"float": 1.25, "q8": 1.5, "legacy4": 1.5, "kquant": 2.0},
-    c_ultra=0.25,
-    a_reread=1.5,
-)
+    decode={"stream": 1.0, "stream:M4": 1.2, "stream_ultra": 0.5, "kv": 2.0, "core": 2.0,
+            "dequant:q8": 1.0, "dequant:legacy4": 3.0, "attn": 1.0, "layer": 1e-4,
+            "token": 1e-3},
+    prefill={"mm": 1.5, "mm:float": 1.25, "mm:kquant": 2.0, "mm_gen:M5": -0.5, "mm_na": -0.25,
+             "mm_ultra": 0.25, "reread": 1.5, "attn_fa": 1.0, "attn_nofa": 2.0, "call": 0.01},
+    uses_neural_accelerators=True,
+)  # fmt: skip
 
 
 def test_mean_min_hand_values():
@@ -67,49 +66,60 @@ def test_attention_flops_full_and_sliding():
     assert float(gemma.flops_at(2048)) == 40_960 * 2048 + 237_568 * 1024
 
 
-def test_decode_terms_hand_computed():
-    stream, dequant, fixed = decode_terms(
-        C,
-        weights_read_bytes=1e9,
-        kv_bytes=1e6,
-        kv_multiplier=4.0,
-        active_params=5e8,
-        n_layers=10,
-        bandwidth=1e11,
-        flops=1e12,
-        is_ultra=1.0,
-        dequant_coeff=3.0,
-    )
-    # read = 1e9 + 1e6 * 4 * 2 = 1.008e9; x ((1 + 0.5)/1e11 + 2/1e12) = x 1.7e-11
-    assert stream == pytest.approx(1.008e9 * 1.7e-11)
-    assert dequant == pytest.approx(5e8 * 3.0 / 1e12)  # 1.5 ms
-    assert fixed == pytest.approx(0.001 + 0.0001 * 10)  # 2 ms
+def test_coefficient_lookup_falls_back_along_classes_and_to_the_pooled_term():
+    assert _lookup(C.decode, "stream:M4") == 1.2
+    assert _lookup(C.decode, "stream:M7") == 1.0  # unknown generation: pooled streaming
+    assert _lookup(C.prefill, "mm:iquant") == 2.0  # i-quants borrow the k-quant kernels
+    assert _lookup(C.prefill, "mm:q8") == 1.5  # no class coefficient: the pooled matmul
+    assert _lookup(C.decode, "dequant:float") == 0.0  # floats: nothing to dequantize
+    assert _lookup(C.prefill, "mm_gen:M1") == 0.0  # no adjustment for that generation
 
 
-def test_prefill_terms_hand_computed():
-    compute, reread = prefill_terms(
-        C,
-        flops_per_token=1e10,
-        weights_total_bytes=4e9,
-        n_ubatch=500,
-        bandwidth=1e11,
-        flops=1e13,
-        is_ultra=1.0,
-        compute_coeff=1.25,
-    )
-    assert compute == pytest.approx(1e10 * (1.25 + 0.25) / 1e13)  # 1.5 ms
-    assert reread == pytest.approx(4e9 * 1.5 / (500 * 1e11))  # 0.12 ms
+def test_decode_design_and_dot_hand_computed():
+    d = decode_design(
+        weights_read_bytes=1e9, experts_read_bytes=0.0, kv_bytes=1e6 * 4, active_params=5e8,
+        n_layers=10, attn_flops=1e9, bandwidth=1e11, flops=1e12, is_ultra=1.0,
+        generation="M4", qclass="legacy4",
+    )  # fmt: skip
+    assert d["stream:M4"] == pytest.approx(1e-2)  # 1 GB / 100 GB/s
+    assert d["kv"] == pytest.approx(4e6 / 1e11)
+    assert d["dequant:legacy4"] == pytest.approx(5e8 / 1e12)
+    parts = terms(C.decode, d)
+    assert parts["stream:M4"] == pytest.approx(1.2e-2)
+    assert parts["stream_ultra"] == pytest.approx(0.5e-2)
+    assert parts["kv"] == pytest.approx(2 * 4e-5)
+    assert parts["core"] == pytest.approx(2 * 1.004e9 / 1e12)
+    assert parts["dequant:legacy4"] == pytest.approx(3 * 5e-4)
+    assert parts["attn"] == pytest.approx(1e-3)
+    assert parts["layer"] == pytest.approx(1e-3)
+    assert parts["token"] == pytest.approx(1e-3)
+    assert float(dot(C.decode, d)) == pytest.approx(sum(parts.values()))
 
 
-def test_formulas_broadcast_over_arrays():
+def test_prefill_design_neural_accelerators_and_generation_adjustment():
+    kw = dict(weight_flops=1e10, expert_flops=0.0, attn_flops=1e9, weights_total_bytes=4e9,
+              n_ubatch=500, n_layers=10, bandwidth=1e11, flops=1e13, is_ultra=0.0,
+              prompt_tokens=1000, qclass="kquant", flash_attention=True)  # fmt: skip
+    plain = prefill_design(generation="M4", neural_accelerators=False, **kw)
+    m5 = prefill_design(generation="M5", neural_accelerators=True, **kw)
+    t_plain = float(dot(C.prefill, plain))
+    # 1e10/1e13 x 2.0 (k-quant) + 1e9/1e13 x 1.0 (fa) + 4e9 x 1.5 / (500 x 1e11) + 0.01 / 1000
+    assert t_plain == pytest.approx(2e-3 + 1e-4 + 1.2e-4 + 1e-5)
+    # M5 with accelerators: 2.0 - 0.5 (generation) - 0.25 (accelerators)
+    assert float(dot(C.prefill, m5)) == pytest.approx(t_plain - 1e-3 * 0.75)
+
+
+def test_designs_broadcast_over_arrays():
     w = np.array([[1e9, 2e9]])
     bw = np.array([[1e11], [2e11]])
-    s, _, _ = decode_terms(
-        C, weights_read_bytes=w, kv_bytes=0.0, kv_multiplier=1.0, active_params=1e9,
-        n_layers=10, bandwidth=bw, flops=1e12, is_ultra=0.0, dequant_coeff=0.0,
+    d = decode_design(
+        weights_read_bytes=w, experts_read_bytes=0.0, kv_bytes=0.0, active_params=1e9,
+        n_layers=10, attn_flops=0.0, bandwidth=bw, flops=1e12, is_ultra=0.0,
+        generation="M1", qclass="float",
     )  # fmt: skip
+    s = dot(C.decode, d)
     assert s.shape == (2, 2)
-    assert s[1, 1] == pytest.approx(2e9 * (1.0 / 2e11 + 2.0 / 1e12))
+    assert s[1, 1] == pytest.approx(2e9 / 2e11 + 2 * 2e9 / 1e12 + 1e-3 + 1e-3)
 
 
 def test_prefill_flops_per_token():
@@ -129,7 +139,8 @@ def test_kv_read_multiplier():
 def test_quant_classes():
     names = {"F16": "float", "BF16": "float", "Q8_0": "q8", "Q4_0": "legacy4", "IQ4_NL": "legacy4",
              "Q4_K_M": "kquant", "Q6_K": "kquant", "IQ2_XXS": "iquant", "MXFP4": "mxfp4",
-             "MLX-4bit": "mlx_affine", "MLX-bf16": "float"}  # fmt: skip
+             "NVFP4": "nvfp4", "UD-Q4_K_XL": "kquant", "MLX-4bit": "mlx_affine",
+             "MLX-mxfp4": "mlx_fp4", "MLX-bf16": "float"}  # fmt: skip
     for q, cls in names.items():
         assert quant_class(get_quant(q)) == cls, q
 
@@ -169,10 +180,11 @@ def test_kv_bytes_at_depth_respects_window():
 
 def test_speed_point_slows_with_depth_and_ttft():
     m = model_speed_inputs(MODELS.get("llama-3.1-8b"), "Q4_K_M")
-    h = HostSpeedInputs(4e11, 1.4e13, 0.0, True, "test", "test")
-    c = dataclasses.replace(C, dequant={"kquant": 1.0})
+    h = HostSpeedInputs(4e11, 1.4e13, 0.0, True, "test", "test", "M3")
+    c = dataclasses.replace(C, decode={**C.decode, "dequant:kquant": 1.0})
     p0 = speed_point(c, m, h, depth=0, prompt_tokens=512, prompt_start=0, n_ubatch=512)
     p1 = speed_point(c, m, h, depth=32768, prompt_tokens=512, prompt_start=32768, n_ubatch=512)
+    assert p0.decode_s == pytest.approx(sum(p0.decode_terms.values()))
     assert p1.decode_s > p0.decode_s
     assert p1.prefill_s_per_token > p0.prefill_s_per_token
-    assert ttft_seconds(512, 1024.0, 20.0) == pytest.approx(0.5 + 0.05)
+    assert ttft_seconds(512, 1 / 1024.0, 1 / 20.0) == pytest.approx(0.5 + 0.05)

@@ -6,9 +6,16 @@ import pytest
 
 from catalog import load_catalog
 from forgeplanner.domain.units import GiB
-from forgeplanner.engine.speed_constants import PER_CORE_FP32_FLOPS
 from forgeplanner.errors import ForgePlannerError, NotFoundError
-from forgeplanner.host import chip_fp32, host_from_chip, host_from_chip_name, host_from_config
+from forgeplanner.host import (
+    chip_fp32,
+    host_from_chip,
+    host_from_chip_name,
+    host_from_config,
+    per_core_fp32_table,
+)
+
+PER_CORE_FP32_FLOPS = per_core_fp32_table()
 
 CAT = load_catalog()
 

@@ -1,4 +1,5 @@
-"""`forgeplanner gate`: exit 0 allow, 1 deny, 2 escalate, 3 malformed policy."""
+"""`forgeplanner gate`: exit 0 allow, 1 deny, 2 escalate; 3 malformed policy, 4 plan cannot be
+judged, 5 bad command line, 6 internal error. The gate judges recomputed figures."""
 
 from __future__ import annotations
 
@@ -11,11 +12,20 @@ from forgeplanner.cli.main import main
 from forgeplanner.plan.files import read_plan, write_plan
 from tests.plan.samples import sample_plan
 
+STUDIO = "mac-studio-m2-ultra-76c-192gb"
+
 
 @pytest.fixture
-def plan_file(tmp_path: Path) -> Path:
+def plan_file(tmp_path: Path, capsys) -> Path:
+    """A real plan: one Studio at a price the user entered ($3,999: a user price is the user's
+    own data and survives the gate's recompute), one model; estimates from the engine."""
     path = tmp_path / "lab.fplan"
-    write_plan(path, sample_plan())
+    assert main(["plan", "new", "lab", "--out", str(path), "--no-db"]) == 0
+    assert main(["plan", "add-machine", str(path), STUDIO, "--condition", "used",
+                 "--price-usd", "3999", "--no-db"]) == 0  # fmt: skip
+    assert main(["plan", "add-model", str(path), "llama-3.3-70b", "--quant", "Q4_K_M",
+                 "--no-db"]) == 0  # fmt: skip
+    capsys.readouterr()
     return path
 
 
@@ -50,10 +60,47 @@ def test_malformed_policy_exits_3_not_escalate(tmp_path, plan_file, capsys) -> N
     assert "malformed policy" in err and "budget.max" in err
 
 
-def test_missing_plan_is_an_ordinary_error(tmp_path, capsys) -> None:
+def test_missing_plan_has_its_own_exit_code(tmp_path, capsys) -> None:
     policy = _policy(tmp_path, "[budget]\nmax_usd = 1\n")
-    assert main(["gate", str(tmp_path / "none.fplan"), "--policy", str(policy)]) == 2
+    assert main(["gate", str(tmp_path / "none.fplan"), "--policy", str(policy)]) == 4
     assert "no such plan file" in capsys.readouterr().err
+
+
+def test_plan_with_invalid_layout_inputs_cannot_be_judged(tmp_path, capsys) -> None:
+    """The hand-made sample's alternative has a cluster layout without its node list: the
+    gate cannot recompute it, so judging that alternative is refused (4) instead of trusting
+    the stored layout."""
+    path = tmp_path / "sample.fplan"
+    plan = sample_plan()
+    write_plan(path, plan)
+    policy = _policy(tmp_path, "[budget]\nmax_usd = 1\n")
+    broken = next(a.name for a in plan.alternatives if a.build.cluster is not None)
+    assert main(["gate", str(path), "--policy", str(policy), "--alternative", broken]) == 4
+    err = capsys.readouterr().err
+    assert "cluster layout inputs are incomplete" in err and err.count("\n") == 1
+
+
+def test_usage_error_is_not_escalate(tmp_path, capsys) -> None:
+    assert main(["gate", str(tmp_path / "x.fplan")]) == 5
+    err = capsys.readouterr().err
+    assert "--policy" in err and err.count("\n") == 1
+
+
+def test_edited_figures_are_recomputed_not_trusted(tmp_path, plan_file, capsys) -> None:
+    """An edited file claiming a $1 catalog price and no power draw is judged on the
+    catalog's figures: the budget DENYs and a note names what was recomputed."""
+    doc = json.loads(plan_file.read_text())
+    machine = doc["plan"]["build"]["machines"][0]
+    machine["price"].update({"usd": 1.0, "basis": "launch", "as_of": "2023-06"})
+    machine["max_w"] = 0.0
+    plan_file.write_text(json.dumps(doc))
+    policy = _policy(tmp_path, "[budget]\nmax_usd = 3000\n[power]\nmax_watts = 100\n")
+    assert main(["gate", str(plan_file), "--policy", str(policy), "--json"]) == 1
+    captured = capsys.readouterr()
+    out = json.loads(captured.out)
+    by_rule = {v["rule"]: v["outcome"] for v in out["verdicts"]}
+    assert by_rule == {"budget": "DENY", "power": "DENY"}
+    assert "judged on recomputed figures" in captured.err and "$1 ->" in captured.err
 
 
 def test_record_stores_verdicts_in_the_plan(tmp_path, plan_file, capsys) -> None:

@@ -71,7 +71,8 @@ def test_allow_deny_escalate_and_sign_off_through_git(plan_repo, capsys):
     assert "a DENY cannot be signed off" in capsys.readouterr().err
     assert _git(plan_repo, "checkout", "--", "lab.fplan").returncode == 0
     # ESCALATE: a second Studio puts the build in the review band; refused until signed off
-    assert main(["plan", "add-machine", plan, "mac-studio-m2-max-30c-64gb", "--no-db"]) == 0
+    second = ["mac-studio-m2-max-30c-64gb", "--price-usd", "2399", "--price-date", "2023-06-05"]
+    assert main(["plan", "add-machine", plan, *second, "--no-db"]) == 0
     c = _git(plan_repo, "commit", "-am", "second studio")
     assert c.returncode != 0 and "ESCALATE budget build" in c.stderr
     assert "governance sign-off" in c.stderr
@@ -176,3 +177,25 @@ def test_latency_is_measured(plan_repo, capsys):
     d = json.loads(capsys.readouterr().out)
     assert d["in_process"]["runs"] == 5 and d["in_process"]["median_ms"] > 0
     assert d["hook_process"]["runs"] == 1 and d["hook_process"]["median_ms"] > 0
+
+
+def test_check_has_the_gates_exit_codes_and_judges_recomputed_figures(plan_repo, capsys):
+    """Errors are never verdicts (3 policy, 4 plan, 5 command line), and a price edited in the
+    file does not fool the hook: it judges the figures recomputed from the catalog."""
+    policy, plan = str(plan_repo / "policy.toml"), plan_repo / "lab.fplan"
+    check = ["governance", "check", "--no-record", "--policy", policy]
+    assert main([*check, str(plan_repo / "missing.fplan")]) == 4
+    assert main(["governance", "check", str(plan)]) == 5  # no --policy
+    assert main(check) == 5  # no plan
+    assert main([*check, "--bogus", str(plan)]) == 5
+    capsys.readouterr()
+    # a 70B at Q8_0 does not fit the Studio: DENY, even with the file's verdict edited
+    add = ["plan", "add-model", str(plan), "llama-3.1-70b", "--quant", "Q8_0", "--no-db"]
+    assert main(add) == 0
+    doc = json.loads(plan.read_text())
+    for est in doc["plan"]["build"]["estimates"]:
+        est["verdict"] = "fits"
+        est["headroom_bytes"] = 30 * 2**30
+    plan.write_text(json.dumps(doc))
+    assert main([*check, str(plan)]) == 1
+    assert "DENY memory-headroom llama-3.1-70b" in capsys.readouterr().err

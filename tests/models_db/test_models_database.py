@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import csv
+import json
 import tomllib
 from pathlib import Path
 
 import pytest
 
 from forgeplanner.errors import DataError, NotFoundError
-from models_db import load_models, read_models_file, spec_from_dict, spec_to_dict
+from models_db import load_models, read_models_file, reference_csv, spec_from_dict, spec_to_dict
 from models_db.loader import DATA_FILE
-from models_db.reference_csv import convert, to_toml
+from models_db.reference_csv import CSV_FILE, generate
 
-REFERENCE_CSV = Path("/work/shared/reference/models.csv")
+REFERENCE_CSV = CSV_FILE
 
 REQUIRED_IDS = (
     "llama-2-7b llama-3.1-8b llama-3.2-1b llama-3.2-3b llama-3.1-70b llama-3.3-70b llama-3.1-405b "
@@ -44,21 +45,52 @@ def test_every_model_has_a_source_and_round_trips():
         assert spec_from_dict(spec_to_dict(m), "roundtrip") == m
 
 
-@pytest.mark.skipif(not REFERENCE_CSV.exists(), reason="team reference folder not present")
 def test_data_file_matches_reference_table():
-    """The shipped file is what the converter makes from the sourced table (nothing hand-edited
-    out of sync); and the headline numbers match the table row by row."""
-    assert to_toml(convert(REFERENCE_CSV)) == DATA_FILE.read_text(encoding="utf-8")
+    """The shipped file is exactly what the generator makes from the reviewed table (nothing
+    hand-edited out of sync); and the headline numbers match the table row by row."""
+    assert generate(REFERENCE_CSV) == DATA_FILE.read_text(encoding="utf-8")
     db = load_models()
     with REFERENCE_CSV.open(newline="", encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
-    assert len(rows) == len(db.all()) == 56
+    assert len(rows) == len(db.all()) >= 120
     for row in rows:
         m = db.get(row["id"])
         assert m.params_total == round(float(row["params_total_b"]) * 1e9)
-        assert m.n_layers == int(row["n_layers"]) and m.head_dim == int(row["head_dim"])
+        assert m.n_layers == int(row["n_layers"])
         assert m.vocab_size == int(row["vocab_size"])
         assert m.attention.kind in (row["attention"], "full")
+
+
+def test_hand_edit_of_generated_file_is_caught(tmp_path, monkeypatch, capsys):
+    """`python -m models_db.reference_csv --check` (and the test above) refuse a models.toml that
+    was edited by hand instead of regenerated from models.csv."""
+    edited = tmp_path / "models.toml"
+    text = DATA_FILE.read_text(encoding="utf-8")
+    edited.write_text(text.replace("n_layers = 80", "n_layers = 81", 1), encoding="utf-8")
+    monkeypatch.setattr(reference_csv, "TOML_FILE", edited)
+    assert reference_csv.main(["--check"]) == 1
+    assert "hand-edited" in capsys.readouterr().out
+    edited.write_text(text, encoding="utf-8")
+    assert reference_csv.main(["--check"]) == 0
+
+
+def test_every_model_has_source_licence_and_release_date_or_a_reason():
+    db = load_models()
+    complete = 0
+    for m in db.all():
+        unknown = m.extra.get("unknown", {})
+        assert m.source.strip() and m.extra.get("review") in ("primary", "secondary", "unverified")
+        assert m.license or unknown.get("license"), m.id
+        assert m.release_date or unknown.get("release_date"), m.id
+        if m.license:
+            assert m.extra.get("license_source") or "icen" in m.source, m.id
+        if m.release_date:
+            assert m.extra.get("release_date_source"), m.id
+        complete += bool(m.license and m.release_date)
+    # The issue asks for at least 120 models each with source, licence and release date; 122
+    # of the 125 rows have both (the 3 without one are listed, with reasons, in docs/models.md).
+    # This floor keeps what was sourced from silently regressing.
+    assert complete >= 122, f"only {complete} models have both a licence and a release date"
 
 
 def test_gemma3_sliding_pattern():
@@ -111,8 +143,10 @@ def test_unknowns_are_unknown_with_reasons():
     db = load_models()
     glm = db.get("glm-5")
     assert glm.max_context is None and "max_context" in glm.extra["unknown"]
-    assert glm.license == "" and glm.extra["unknown"]["license"]
+    assert glm.license == "MIT" and "Gallery" in str(glm.extra["license_source"])
     assert "n_kv_heads" in glm.extra["derived"]
+    glm52 = db.get("glm-5.2")
+    assert glm52.license == "" and glm52.extra["unknown"]["license"]
     assert db.get("deepseek-v3.1").max_context is None
     phi3 = db.get("phi-3-mini")
     assert phi3.attention.kind == "full" and phi3.attention.sliding_window is None
@@ -185,3 +219,12 @@ def test_unknown_without_reason_is_refused(tmp_path):
 def test_shipped_file_is_plain_toml():
     data = tomllib.loads(GOOD)
     assert {m["id"] for m in data["models"]} == set(load_models().ids())
+
+
+def test_new_layouts_survive_the_user_database_codec():
+    """Every catalog model (Gemma 4 global heads, PLE tables, Mamba-2/KDA state, aliases)
+    round-trips through the JSON codec the user database stores models with."""
+    from forgeplanner.store.codec import model_from_json, model_to_json
+
+    for m in load_models().all():
+        assert model_from_json(json.loads(json.dumps(model_to_json(m)))) == m, m.id

@@ -344,3 +344,54 @@ def test_split_gguf_merges_all_shards(tmp_path):
     with pytest.raises(DataError) as err:
         import_gguf(shards[0])
     assert err.value.field == "split.count" and "split-00002-of-00003.gguf" in err.value.problem
+
+
+def test_qwen35_hybrid_uses_the_qwen3next_state_keys(meta_gguf):
+    """Qwen3.5/3.6 GGUFs ("qwen35"/"qwen35moe") carry the same ssm.* keys as Qwen3-Next; the
+    Qwen3.5-9B dims give the catalog row's per-sequence state."""
+    kv = {
+        "qwen35.block_count": 32,
+        "qwen35.embedding_length": 64,
+        "qwen35.attention.head_count": 16,
+        "qwen35.attention.head_count_kv": 4,
+        "qwen35.attention.key_length": 256,
+        "qwen35.context_length": 262144,
+        "qwen35.feed_forward_length": 128,
+        "qwen35.full_attention_interval": 4,
+        "qwen35.ssm.conv_kernel": 4,
+        "qwen35.ssm.state_size": 128,
+        "qwen35.ssm.group_count": 16,
+        "qwen35.ssm.inner_size": 4096,
+    }
+    a = import_gguf(meta_gguf("qwen35", kv)).attention
+    assert a.kind == "hybrid" and len(a.attention_layers) == 8
+    from models_db import load_models
+
+    assert a.recurrent_state_bytes_per_seq == (
+        load_models().get("qwen3.5-9b").attention.recurrent_state_bytes_per_seq
+    )
+
+
+def test_gemma4_global_heads_and_shared_kv_layers(meta_gguf):
+    """gemma4: key_length is the global layers' width, key_length_swa the windowed ones';
+    attention.shared_kv_layers sets the KV-sharing tail (llama.cpp src/models/gemma4.cpp)."""
+    n = 12
+    kv = {
+        "gemma4.block_count": n,
+        "gemma4.embedding_length": 64,
+        "gemma4.attention.head_count": 8,
+        "gemma4.attention.head_count_kv": 2,
+        "gemma4.attention.key_length": 512,
+        "gemma4.attention.value_length": 512,
+        "gemma4.attention.key_length_swa": 256,
+        "gemma4.attention.value_length_swa": 256,
+        "gemma4.attention.sliding_window": 512,
+        "gemma4.attention.sliding_window_pattern": [(i + 1) % 6 != 0 for i in range(n)],
+        "gemma4.attention.shared_kv_layers": 4,
+        "gemma4.context_length": 131072,
+        "gemma4.feed_forward_length": 128,
+    }
+    spec = import_gguf(meta_gguf("gemma4", kv))
+    a = spec.attention
+    assert a.kind == "sliding" and a.sliding_layers == (0, 1, 2, 3, 4, 6, 7, 8, 9, 10)
+    assert spec.head_dim == 256 and a.global_head_dim == 512 and a.kv_shared_layers == 4

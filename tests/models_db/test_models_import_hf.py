@@ -117,10 +117,10 @@ def test_bad_configs_name_file_field_value(tmp_path, base, changes, field, value
 @pytest.mark.parametrize(
     ("content", "field"),
     [
-        (b"{not json", "(line 1)"),
+        (b"{not json", "line 1 column 2"),
         (b"[1, 2]", "(top level)"),
-        (b"\xff\xfe\x00", "(file)"),
-        (b"[" * 100_000, "(file)"),
+        (b"\xff\xfe\x00", "byte 0"),
+        (b"[" * 100_000, "line 1 column 65"),  # refused before decoding: nested deeper than 64
     ],
 )
 def test_unparseable_config(tmp_path, content, field):
@@ -134,3 +134,47 @@ def test_unparseable_config(tmp_path, content, field):
 def test_missing_file(tmp_path):
     with pytest.raises(DataError, match="cannot read"):
         import_hf_config(tmp_path / "nope.json")
+
+
+@pytest.mark.parametrize("model_id", ["qwen3.5-9b", "qwen3.5-35b-a3b"])
+def test_qwen35_multimodal_configs_match_the_catalog(model_id):
+    """Qwen3.5 configs (text_config of a *ForConditionalGeneration; values of the catalog rows)
+    import as Gated DeltaNet hybrids with the catalog's params and per-sequence state."""
+    from models_db import load_models
+
+    cat = load_models().get(model_id)
+    spec = import_hf_config(HF / f"{model_id}.json")
+    assert abs(spec.params_total - cat.params_total) <= 500_000
+    if cat.params_active is not None:
+        assert spec.params_active is not None
+        assert abs(spec.params_active - cat.params_active) <= 500_000
+    a = spec.attention
+    assert a.kind == "hybrid" and a.attention_layers == cat.attention.attention_layers
+    assert a.recurrent_state_bytes_per_seq == cat.attention.recurrent_state_bytes_per_seq
+    assert (
+        a.recurrent is not None and a.recurrent.bytes_per_seq() == a.recurrent_state_bytes_per_seq
+    )
+    assert spec.extra["attention.recurrent"] == cat.extra["attention.recurrent"]
+
+
+@pytest.mark.parametrize(
+    "model_id", ["gemma-4-e2b", "gemma-4-e4b", "gemma-4-31b", "gemma-4-26b-a4b"]
+)
+def test_gemma4_configs_carry_the_new_layout(model_id):
+    """The released Gemma 4 config.json files (as copied in maxtext, see data/README.md):
+    global layers' own head width and KV heads, K = V, KV-shared tail, per-layer embeddings and
+    the 26B's experts beside its dense MLP, all as the catalog rows carry them."""
+    cat = load_models().get(model_id)
+    spec = import_hf_config(HF / f"{model_id}.json")
+    a, r = spec.attention, cat.attention
+    assert a == r  # sliding layers, window, global_head_dim 512, global KV heads, K = V, sharing
+    assert a.global_head_dim == 512 and spec.head_dim == 256
+    assert spec.per_layer_embedding == cat.per_layer_embedding
+    assert spec.moe == cat.moe
+    if model_id == "gemma-4-26b-a4b":
+        assert spec.moe is not None and spec.moe.shared_expert_ffn == 2112
+        assert (a.global_n_kv_heads, a.global_v_is_k) == (2, True)
+    if model_id == "gemma-4-e2b":
+        assert a.kv_shared_layers == 20 and spec.per_layer_embedding is not None
+        assert spec.per_layer_embedding.params == 262_144 * 35 * 256
+    assert "count_gemma4_params" in str(spec.extra["params_computed_from"])

@@ -24,6 +24,7 @@ from forgeplanner.platform.gitops import (
     write_repository,
 )
 from forgeplanner.platform.manifests import K8S_VERSION
+from forgeplanner.platform.network_policy import CLIENT_LABEL
 
 SHELF = [
     "cp=mac-mini-2018-i3-8gb",
@@ -314,3 +315,29 @@ def test_kustomize_cli_runs_from_this_environment(kubectl):
     )
     assert "Kustomize Version: v5" in proc.stdout
     assert Path(kubectl).parent == Path(sys.executable).parent
+
+
+def test_only_labelled_pods_reach_the_macs_and_prometheus_is_one(repo, kubectl):
+    """The inference Macs' servers have no authentication: the repository carries the same
+    NetworkPolicies as the plain manifests, and the pods that must reach the Macs (Prometheus,
+    the blackbox exporter) carry the inference-client label."""
+    result, _exp, _files, root = repo
+    objs = _kustomize(kubectl, root / "components/inference/overlays/prod")
+    policies = [o for o in objs if o["kind"] == "NetworkPolicy"]
+    mac = result.addresses["studio"]
+    assert {p["metadata"]["namespace"] for p in policies} >= {"monitoring"}
+    for p in policies:
+        assert p["spec"]["podSelector"]["matchExpressions"][0]["key"] == CLIENT_LABEL
+        blocked = [b["ipBlock"]["except"] for r in p["spec"]["egress"] for b in r["to"]
+                   if "ipBlock" in b]  # fmt: skip
+        assert [f"{mac}/32"] in blocked
+    monitoring = _kustomize(kubectl, root / "components/monitoring/overlays/prod")
+    clients = {
+        o["metadata"]["name"]
+        for o in monitoring
+        if o["kind"] in ("StatefulSet", "Deployment")
+        and o["spec"]["template"]["metadata"]["labels"].get(CLIENT_LABEL) == "true"
+    }
+    assert "prometheus" in clients
+    assert ("blackbox-exporter" in clients) == (result.layout.runtime != "llama.cpp")
+    assert "grafana" not in clients  # it reads Prometheus, never the Macs

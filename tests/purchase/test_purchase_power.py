@@ -82,6 +82,6 @@ def test_running_cost_cli(capsys):
     assert out["annual_energy"]["kwh"] == pytest.approx(kwh, abs=0.01)
     assert out["annual_energy"]["cost"] == pytest.approx(kwh * 0.3, abs=0.01)
     assert main(["prices", "running-cost", "mac-mini-m4-10c-16gb", "--hours-at-load", "25"]) == 2
-    assert "0-24" in capsys.readouterr().err
+    assert "[0, 24]" in capsys.readouterr().err
     assert main(["prices", "running-cost", "mac-mini-m4-10c-16gbx2"]) == 0
     assert "total" in capsys.readouterr().out

@@ -15,6 +15,7 @@ from forgeplanner.cli.main import main
 from forgeplanner.prices_import import (
     ImportError_,
     match_title,
+    match_title_details,
     parse_amount,
     parse_condition,
     parse_date,
@@ -106,6 +107,62 @@ def test_match_title_never_guesses():
     assert match_title("ThinkPad 32GB", cat) is None
 
 
+@pytest.mark.parametrize(
+    ("title", "config_id", "storage"),
+    [
+        ("M2 Ultra 76C 192GB", "mac-studio-m2-ultra-76c-192gb", None),
+        ("Mac Studio M2 Ultra 24C/76C 192GB 2TB", "mac-studio-m2-ultra-76c-192gb", 2000),
+        ("Apple Mac Studio M2 Ultra 76-core GPU 192GB", "mac-studio-m2-ultra-76c-192gb", None),
+        ("Mac Studio M2 Ultra 76-core 128GB 1TB SSD", "mac-studio-m2-ultra-76c-128gb", 1000),
+        # titles as listed on eBay (2026-06-19) and Apple's refurbished store
+        (
+            "Apple Mac Studio M1 Max Chip A2615 10C CPU 32C GPU 64GB RAM 1TB SSD 10GBE In BOX",
+            "mac-studio-m1-max-32c-64gb",
+            1000,
+        ),
+        (
+            "Apple Mac Studio M3 Ultra, 512GB RAM, 2TB SSD, 32-Core 80-Core GPU",
+            "mac-studio-m3-ultra-80c-512gb",
+            2000,
+        ),
+        (
+            "Mac Studio M3 Ultra, 96GB RAM, 28Core CPU, 1TB SSD",
+            "mac-studio-m3-ultra-60c-96gb",
+            1000,
+        ),
+        (
+            "Apple Mac Studio M4 Max 32-Core 36GB RAM 512GB SSD 10GbE 2025",
+            "mac-studio-m4-max-32c-36gb",
+            512,
+        ),
+        (
+            "Refurbished Mac mini Apple M4 Pro Chip with 12‑Core CPU and 16‑Core GPU, 24GB, 512GB",
+            "mac-mini-m4-pro-16c-24gb",
+            512,
+        ),
+        ("Refurbished Mac mini 3.2GHz 6-core Intel Core i7 32GB", "mac-mini-2018-i7-32gb", None),
+        ("Mac Studio M5 Max 40-core GPU 128GB", "mac-studio-m5-max-40c-128gb", None),
+    ],
+)
+def test_match_real_listing_titles(title, config_id, storage):
+    m = match_title_details(title, load_catalog())
+    assert (m.config_id, m.storage_gb) == (config_id, storage)
+
+
+@pytest.mark.parametrize(
+    ("title", "why"),
+    [
+        ("Mac Studio M2 Ultra 192GB", "ambiguous between"),  # 60- or 76-core GPU?
+        ("APPLE MAC STUDIO | APPLE M2 MAX | 512GB | 32GB", "ambiguous between"),
+        ("Mac Studio M2 Ultra 24C/60C 196GB 2TB", "no memory size"),  # 196GB: a typo, no guess
+        ("Refurbished Mac mini Intel", "no CPU, clock or year"),
+    ],
+)
+def test_unmatched_titles_say_why(title, why):
+    m = match_title_details(title, load_catalog())
+    assert m.config_id is None and why in m.reason
+
+
 def test_read_listings_german_export(tmp_path):
     path = tmp_path / "sold.csv"
     path.write_text(GERMAN, encoding="utf-8")
@@ -115,6 +172,8 @@ def test_read_listings_german_export(tmp_path):
     )
     rows = {r.line: r for r in imp.rows}
     assert rows[3].config_id == "mac-mini-m4-pro-20c-64gb" and rows[3].currency == "EUR"
+    assert rows[3].storage_gb == 1000  # "64GB 1TB": the storage is read from the title
+    assert rows[7].match_reason.startswith("no memory size")
     assert rows[3].price_usd == pytest.approx(1899 * 1.08)
     assert "EUR 1,899.00 at 1.08 USD/EUR" in rows[3].source
     assert rows[2].date == dt.date(2026, 10, 2) and rows[2].condition == "used"

@@ -131,8 +131,8 @@ def test_budget_watts_and_condition(capsys):
     ids = {o["machines"][0]["config_id"] for o in new["options"]}
     assert "mac-studio-m3-ultra-80c-512gb" not in ids  # withdrawn 2026-03
     withdrawn = {r["config_id"]: r["reason"] for r in new["rejected"]}
-    assert withdrawn["mac-studio-m3-ultra-80c-512gb"] == (
-        "withdrawn by Apple 2026-03: not sold new"
+    assert withdrawn["mac-studio-m3-ultra-80c-512gb"].startswith(
+        f"not sold new by Apple on {TODAY}: withdrawn by Apple 2026-03; no dated remaining-stock"
     )
     assert all(o["price_basis"].startswith("new") for o in new["options"] if o["price_usd"])
 
@@ -217,7 +217,8 @@ def test_clusters_agree_with_the_cluster_command(capsys):
     assert plan["decode_tps"] == pytest.approx(o["decode_tps"], abs=1e-3)
     assert plan["verdict"] == o["verdict"]
     single = _run(capsys, "catalog", "show", m["config_id"], "--json")["configuration"]
-    assert o["max_w"] == single["max_w"]["value"] * m["count"]
+    watts = single["max_w"]["value"]  # unknown for the 2026 models (Apple has not published)
+    assert o["max_w"] == (None if watts is None else watts * m["count"])
 
 
 def test_table_output_and_errors(capsys):
@@ -229,7 +230,7 @@ def test_table_output_and_errors(capsys):
     assert main(["recommend", "--model", "nope-1b", "--context", "2048"]) == 2
     assert "unknown model 'nope-1b'" in capsys.readouterr().err
     assert main(["recommend", "--model", "llama-3.2-1b", "--context", "0"]) == 2
-    assert "--context must be a positive" in capsys.readouterr().err
+    assert "--context: 0 is out of range: expected 1.." in capsys.readouterr().err
     assert (
         main(["recommend", "--model", "llama-3.2-1b", "--context", "2048", "--quant-min", "Q9_X"])
         == 2

@@ -222,7 +222,8 @@ def detail_html(cat: Any, cfg: Any, figures: list[dict[str, Any]]) -> str:
         )
     chip = cat.chips.get(cfg.chip_id)
     head = (
-        f"<h3>{e(cfg.machine)}, {cfg.memory_gb} GB, {cfg.storage_gb} GB SSD</h3>"
+        f"<h3>{e(cfg.machine)}, {cfg.memory_gb} GB, "
+        f"{'storage not stated' if cfg.storage_gb is None else f'{cfg.storage_gb} GB SSD'}</h3>"
         f"<p><code>{e(cfg.id)}</code> &middot; chip {e(chip.name if chip else cfg.chip_id)}"
         f"{f' ({chip.gpu_cores}-core GPU)' if chip and chip.gpu_cores else ''}"
         f" &middot; released {e(cfg.release_date)}"
