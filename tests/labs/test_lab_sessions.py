@@ -4,6 +4,7 @@ a file, progress saved, the record sealed and exported in every format."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -72,6 +73,14 @@ def test_l001_completes_from_an_answers_file_and_exports(tmp_path, capsys):
     assert [r["runner"] for r in record["runs"]] == ["builtin"]
     assert verify_bytes((tmp_path / "l001.json").read_bytes()).ok
     assert main(["evidence", "verify", str(tmp_path / "l001.json")]) == 0
+    # signed like a plan's record (the test key of tests/evidence), and verified by its key
+    keys = Path(__file__).parents[1] / "evidence" / "data"
+    signed = tmp_path / "l001.signed.json"
+    sign = ["evidence", "sign", str(tmp_path / "l001.json"), "--out", str(signed)]
+    assert main([*sign, "--key", str(keys / "signer_ed25519"), "--signer", "Ann"]) == 0
+    pub = ["--signer", str(keys / "signer_ed25519.pub")]
+    assert main(["evidence", "verify", str(signed), *pub]) == 0
+    assert main(["evidence", "verify", str(tmp_path / "l001.json"), *pub]) == 1  # unsigned
     # a changed byte anywhere is named
     record["runs"][0]["raw_output"] += " "
     (tmp_path / "bad.json").write_text(json.dumps(record))
