@@ -3,7 +3,7 @@
 Both use every core and the same working set (two arrays of --array-mb MB each), run
 alternately (likwid, ours, likwid, ours, ...) so that load from other processes on a shared
 machine hits both alike. Reports the median of each and the ratio ours / likwid; the target
-is >= 0.90 (issue 5). `--variants` also runs likwid's AVX-512 and non-temporal-store copies
+is >= 0.90. `--variants` also runs likwid's AVX-512 and non-temporal-store copies
 for context (numpy's copy is memcpy, which may use non-temporal stores on large blocks).
 
     .venv/bin/python benchmarks/bench_copy_vs_likwid.py [--reps 7] [--array-mb 500]

@@ -9,7 +9,7 @@ Each measurement runs in a fresh subprocess so that its peak RSS (ru_maxrss) is 
 - import: import_gguf of (a) that 0.5B file (152k-token SPM vocabulary: GGUFReader's per-item
   parsing dominates) and (b) a 1.6 GiB file with a 300-token vocabulary and big tensors, which
   shows the weights are never read (RSS stays near the interpreter's own).
-Targets (issue 2 / brief): import reads no weights; a ~0.5B model is written "in seconds".
+Targets: import reads no weights; a ~0.5B model is written "in seconds".
 """
 
 from __future__ import annotations

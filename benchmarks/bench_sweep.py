@@ -5,7 +5,7 @@
 
 Runs `python -m forgeplanner sweep --json` as a subprocess several times, takes the wall time
 of each (spawn to exit), and reports the median rate = evaluations / median wall seconds.
-Goal (issue 3): >= 200,000 evaluations per second over >= 100,000 evaluations.
+Goal: >= 200,000 evaluations per second over >= 100,000 evaluations.
 """
 
 from __future__ import annotations

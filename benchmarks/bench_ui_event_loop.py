@@ -1,4 +1,4 @@
-"""Maximum event-loop stall of the desktop app while it works (issue 4: never over 50 ms).
+"""Maximum event-loop stall of the desktop app while it works (goal: never over 50 ms).
 
 A 5 ms QTimer heartbeat (Qt.PreciseTimer) runs in the GUI thread; a stall is how late a beat
 arrives (gap between beats minus 5 ms). Phases, in one process on the real main window:

@@ -1,4 +1,4 @@
-"""Fit view: context slider valueChanged -> chart redrawn, latency (issue 4: within one frame
+"""Fit view: context slider valueChanged -> chart redrawn, latency (goal: within one frame
 at 60 Hz, 16.7 ms).
 
 The real FitView on the real main window (offscreen). For each step the clock starts in a slot

@@ -1,6 +1,6 @@
 """Process start -> screenshot written, per view: `forgeplanner gui --view KEY --screenshot PATH`.
 
-Goal (issue 4): within 3 s of process start on this machine. Each view is run --reps times as a
+Goal: within 3 s of process start on this machine. Each view is run --reps times as a
 fresh process (the wall time includes the Python interpreter, imports, data loading, the first
 paint and writing the PNG); reports median and max per view.
 

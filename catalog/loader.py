@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import functools
 import re
-import tomllib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,6 +67,8 @@ class _File:
     """One data file being read: its path for error messages and its parsed content."""
 
     def __init__(self, path: Path) -> None:
+        import tomllib  # here: a run served by the data cache never parses TOML
+
         self.path = path
         self.name = str(path)
         try:
@@ -1168,12 +1169,27 @@ def _load(data_dir: Path) -> Catalog:
     )
 
 
+# Between runs the application may keep the validated catalog (forgeplanner.services.datacache
+# installs one): a callable (name, data files, build) -> the value build() makes from them. The
+# catalog itself knows no directories.
+_persistent: Callable[[str, list[Path], Callable[[], Catalog]], Catalog] | None = None
+
+
+def set_persistent_cache(cache: Callable[..., Catalog] | None) -> None:
+    global _persistent
+    _persistent = cache
+
+
 @functools.lru_cache(maxsize=8)
 def _load_cached(data_dir: str) -> Catalog:
-    return _load(Path(data_dir))
+    path = Path(data_dir)
+    if _persistent is None:
+        return _load(path)
+    return _persistent("catalog", [path / name for name in FILES.values()], lambda: _load(path))
 
 
 def load_catalog(data_dir: str | Path | None = None) -> Catalog:
     """The hardware catalog, validated and cached per process (per data directory)."""
-    path = Path(data_dir) if data_dir is not None else DATA_DIR
-    return _load_cached(str(path.resolve()))
+    if data_dir is None:  # the common call: no path to resolve
+        return _load_cached(str(DATA_DIR))
+    return _load_cached(str(Path(data_dir).resolve()))

@@ -12,9 +12,7 @@ Unknown figures stay unknown (None) with the reason in the basis string, never g
 
 from __future__ import annotations
 
-import platform
 import re
-import subprocess
 from typing import Any
 
 from forgeplanner.domain.estimates import HostSpec
@@ -199,6 +197,8 @@ def host_from_chip_name(
 
 
 def _sysctl(name: str) -> str | None:
+    import subprocess  # here: only this machine's probe runs tools; estimates start faster
+
     try:
         out = subprocess.run(
             ["/usr/sbin/sysctl", "-n", name], capture_output=True, text=True, timeout=5, check=False
@@ -214,6 +214,8 @@ _GPU_CORES = re.compile(r'"gpu-core-count"\s*=\s*(\d+)')
 def _gpu_cores() -> int | None:
     """Apple GPU core count: the AGX accelerator's `gpu-core-count` property in the I/O
     registry (sysctl does not expose it)."""
+    import subprocess
+
     try:
         out = subprocess.run(
             ["/usr/sbin/ioreg", "-rd1", "-c", "IOAccelerator"],
@@ -230,6 +232,8 @@ def _gpu_cores() -> int | None:
 
 def probe_this_machine() -> dict[str, Any]:
     """Raw facts about this machine (psutil/platform; on macOS sysctl)."""
+    import platform
+
     import psutil
 
     facts: dict[str, Any] = {
@@ -259,59 +263,78 @@ def probe_this_machine() -> dict[str, Any]:
     return facts
 
 
-def _num(value: object, scale: float = 1.0) -> float | None:
-    return float(value) * scale if isinstance(value, (int, float)) and value > 0 else None
-
-
 def stored_measurements(hostname: str) -> dict[str, Any]:
-    """Latest measurements of this machine in the user store: bandwidth (and, for CPU hosts,
-    compute) from a host calibration or the built-in benchmark (`forgeplanner bench`).
-    Keys: bandwidth, bandwidth_basis, flops, flops_basis (values None when not stored)."""
+    """This machine's measurements in the user store: bandwidth from the latest host
+    calibration, else (and compute, for CPU hosts) from the built-in benchmark runs
+    (`forgeplanner bench run builtin`), chosen by forgeplanner.measurement.host_runs: the median of
+    the recent quiet runs; noisy runs never. Keys: bandwidth, bandwidth_basis, flops,
+    flops_basis (values None when not stored or every run was noisy, the basis says which),
+    and which runs were used (`*_runs`), their load tier (`*_tier`: quiet, accepted, not
+    recorded, calibration) and the noisy runs left out (`*_left_out`)."""
     out: dict[str, Any] = {
         "bandwidth": None,
         "bandwidth_basis": "unknown: no stored bandwidth benchmark for this machine "
-        "(run `forgeplanner bench builtin`)",
+        "(run `forgeplanner bench run builtin`)",
         "flops": None,
         "flops_basis": "unknown: no stored compute benchmark for this machine",
     }
     try:
+        from forgeplanner.measurement.host_runs import host_measurements
         from forgeplanner.store.db import open_store
         from forgeplanner.store.repos import BenchRunRepo, CalibrationRepo
     except ImportError:  # pragma: no cover - the store ships with the package
         return out
     try:
         with open_store() as store, store.session() as s:
+            runs = [
+                r
+                for r in BenchRunRepo(s).list(status="ok")
+                if r.fingerprint.get("hostname") == hostname
+            ]
+            out.update(host_measurements(runs))
+            # the latest host calibration wins (it is fitted on this machine's quiet
+            # llama.cpp runs, forgeplanner.bench.calibrate)
+            done_bw = done_fl = False
             for rec in CalibrationRepo(s).list():
                 if rec.fingerprint.get("hostname") != hostname:
                     continue
-                if rec.bandwidth_bytes_per_s and out["bandwidth"] is None:
+                if rec.bandwidth_bytes_per_s and not done_bw:
                     out["bandwidth"] = float(rec.bandwidth_bytes_per_s)
                     out["bandwidth_basis"] = f"measured: calibration {rec.id}"
-                if rec.compute_flops and out["flops"] is None:
+                    out["bandwidth_runs"], out["bandwidth_tier"] = tuple(rec.run_ids), "calibration"
+                    done_bw = True
+                if rec.compute_flops and not done_fl:
                     out["flops"] = float(rec.compute_flops)
                     out["flops_basis"] = f"measured: calibration {rec.id}"
-            for run in BenchRunRepo(s).list(status="ok"):
-                if run.fingerprint.get("hostname") != hostname:
-                    continue
-                meas = run.measured or {}
-                # the built-in runner stores GB/s and GFLOPS; accept bytes/s and FLOP/s too
-                bw = _num(meas.get("bandwidth_bytes_per_s")) or _num(
-                    meas.get("memory_bandwidth_gbps"), GB
-                )
-                if bw and out["bandwidth"] is None:
-                    out["bandwidth"] = bw
-                    out["bandwidth_basis"] = (
-                        f"measured: {run.runner} run {run.id} ({bw / GB:.1f} GB/s)"
-                    )
-                fl = _num(meas.get("compute_flops")) or _num(meas.get("matmul_gflops"), 1e9)
-                if fl and out["flops"] is None:
-                    out["flops"] = fl
-                    out["flops_basis"] = f"measured: {run.runner} run {run.id} matmul"
+                    done_fl = True
     except ForgePlannerError:
         raise
     except Exception as exc:  # a broken store must not break `estimate`; say why
         out["bandwidth_basis"] = f"unknown: could not read the benchmark store ({exc})"
     return out
+
+
+def _catalog_unless_quiet(
+    chip: ChipSpec, bw: float | None, bw_basis: str, tier: str | None, memory_bytes: int
+) -> tuple[float | None, str]:
+    """This Mac's bandwidth: the stored measurement when it comes from a calibration or from
+    runs judged quiet (or kept with --accept-load); else the catalog figure, saying why. A run
+    stored before load sampling is not trusted over a published figure: it may be the one
+    loaded run that made estimates wrong (forgeplanner.measurement.host_runs)."""
+    from forgeplanner.measurement.load import NOT_RECORDED
+
+    if bw is not None and tier != NOT_RECORDED:
+        return bw, bw_basis
+    # some bins' bandwidth depends on the memory fitted (unified memory in whole GB)
+    fig = chip.bandwidth_figure(round(memory_bytes / 2**30))
+    if fig.value is None:
+        return bw, bw_basis
+    why = (
+        f"no quiet built-in run of this machine ({bw_basis.removeprefix('measured: ')})"
+        if bw is not None
+        else f"no quiet built-in run of this machine ({bw_basis.removeprefix('unknown: ')})"
+    )
+    return float(fig.value) * GB, f"catalog: {fig.value} GB/s ({fig.source}); {why}"
 
 
 def host_this_machine(
@@ -334,6 +357,10 @@ def host_this_machine(
             chip = None
     # Apple GPU: peak from the catalog chip; CPU hosts: a stored matmul measurement
     flops, flops_basis = stored["flops"], stored["flops_basis"]
+    if chip is not None:
+        bw, bw_basis = _catalog_unless_quiet(
+            chip, bw, bw_basis, stored.get("bandwidth_tier"), int(facts["memory_bytes"])
+        )
     gpu_cores = 0
     tier = None
     chip_id = None
@@ -368,6 +395,19 @@ def describe_bandwidth(host: HostSpec) -> str:
     if host.bandwidth_bytes_per_s is None:
         return host.bandwidth_basis
     return f"{host.bandwidth_bytes_per_s / GB:.0f} GB/s ({host.bandwidth_basis})"
+
+
+def host_measurements_summary(host: HostSpec) -> dict[str, Any]:
+    """The figures an estimate for this machine used and where they came from (the runs,
+    the calibration or the catalog; forgeplanner.measurement.host_runs): the `host_measurements`
+    key of `estimate --this-machine --json`."""
+    bw = host.bandwidth_bytes_per_s
+    return {
+        "bandwidth_gbps": None if bw is None else bw / GB,
+        "bandwidth_basis": host.bandwidth_basis,
+        "fp32_flops": host.fp32_flops,
+        "fp32_flops_basis": host.fp32_flops_basis,
+    }
 
 
 def wired_limit_bytes(mb: int) -> int:

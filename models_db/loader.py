@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import tomllib
+from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 
@@ -65,6 +65,8 @@ class ModelDB:
 
 def read_models_file(path: Path) -> ModelDB:
     """Parse and validate a models TOML file; any problem is one DataError (file, field, value)."""
+    import tomllib  # here: a run served by the data cache never parses TOML
+
     name = str(path)
     try:
         raw = path.read_bytes()
@@ -98,7 +100,19 @@ def read_models_file(path: Path) -> ModelDB:
     return ModelDB(tuple(models), name)
 
 
+# Between runs the application may keep the validated database (forgeplanner.services.datacache
+# installs one): a callable (name, data files, build) -> the value build() makes from them.
+_persistent: Callable[[str, list[Path], Callable[[], ModelDB]], ModelDB] | None = None
+
+
+def set_persistent_cache(cache: Callable[..., ModelDB] | None) -> None:
+    global _persistent
+    _persistent = cache
+
+
 @cache
 def load_models() -> ModelDB:
     """The shipped model database, parsed once per process."""
-    return read_models_file(DATA_FILE)
+    if _persistent is None:
+        return read_models_file(DATA_FILE)
+    return _persistent("models", [DATA_FILE], lambda: read_models_file(DATA_FILE))

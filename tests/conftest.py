@@ -31,6 +31,28 @@ def llamacpp_bin():
     return build_llamacpp_tools(log=lambda msg: print(f"[llama.cpp tools] {msg}"))
 
 
+@pytest.fixture(scope="session")
+def pdftotext() -> str:
+    """poppler's pdftotext, to read exported PDFs back as text. Installed from the system's
+    packages (poppler-utils) when missing, as CI's fresh machine lacks it; a failed install
+    fails the test: the PDF content must be checked, never skipped."""
+    import shutil
+    import subprocess
+
+    found = shutil.which("pdftotext")
+    if found:
+        return found
+    apt = shutil.which("apt-get")
+    assert apt, "pdftotext (poppler-utils) is needed and there is no apt-get to install it"
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    for argv in ([apt, "update", "-qq"], [apt, "install", "-y", "-qq", "poppler-utils"]):
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=900, env=env)
+        assert done.returncode == 0, f"{' '.join(argv)}: {done.stderr[-2000:]}"
+    found = shutil.which("pdftotext")
+    assert found, "poppler-utils installed but pdftotext is not on PATH"
+    return found
+
+
 def _prometheus_promtool() -> str:
     """promtool from Debian's `prometheus` package: on PATH, else the package's promtool
     extracted once into the cache (`apt-get download` + `dpkg-deb -x`: no service is

@@ -1,9 +1,13 @@
-"""Architecture contracts: import-linter (pyproject), and the core running with Qt absent."""
+"""Architecture contracts: import-linter (pyproject), the layers covering every module, no
+import by name that climbs a layer, and the core running with Qt absent."""
 
 from __future__ import annotations
 
+import pkgutil
+import re
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -49,11 +53,61 @@ for argv in (["--version"], ["catalog", "list", "--json"], ["models", "list", "-
 def test_import_linter_contracts_hold() -> None:
     lint = Path(sys.executable).with_name("lint-imports")
     result = subprocess.run(
-        [str(lint), "--config", str(ROOT / "pyproject.toml")],
+        [str(lint), str(ROOT / "pyproject.toml")],
         cwd=ROOT, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
     assert "broken" not in result.stdout.lower() or "0 broken" in result.stdout
+
+
+def _layers() -> list[list[str]]:
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    contracts = [c for c in config["tool"]["importlinter"]["contracts"] if c["type"] == "layers"]
+    assert len(contracts) == 1, "one layers contract for the whole house"
+    assert "ignore_imports" not in contracts[0], "no exceptions to the layers"
+    return [[m.strip() for m in re.split(r"[|:]", layer)] for layer in contracts[0]["layers"]]
+
+
+def _layer_of(module: str, layers: list[list[str]]) -> int | None:
+    for i, layer in enumerate(layers):
+        if any(module == m or module.startswith(m + ".") for m in layer):
+            return i
+    return None
+
+
+def test_every_top_level_module_is_in_one_layer() -> None:
+    layers = _layers()
+    named = [m for layer in layers for m in layer]
+    assert len(named) == len(set(named))
+    modules = ["catalog", "models_db", "ui"]
+    modules += [
+        f"forgeplanner.{info.name}"
+        for info in pkgutil.iter_modules([str(ROOT / "forgeplanner")])
+        if info.name != "__init__"
+    ]
+    missing = [m for m in modules if _layer_of(m, layers) is None]
+    assert not missing, f"put these modules in a layer of the contract: {missing}"
+
+
+# importlib.import_module("x.y") / import_module(f"x.{name}"): the static part of the name.
+_BY_NAME = re.compile(r"""import_module\(\s*f?["']([A-Za-z_][\w.]*)""")
+
+
+def test_no_import_by_name_climbs_a_layer() -> None:
+    """import-linter cannot see an import by name; those that exist (lazy command modules, view
+    modules, preloading) must stay within their layer or go down, never up."""
+    layers = _layers()
+    climbing = []
+    for package in ("forgeplanner", "catalog", "models_db", "ui"):
+        for path in sorted((ROOT / package).rglob("*.py")):
+            module = ".".join(path.relative_to(ROOT).with_suffix("").parts)
+            source = _layer_of(module, layers)
+            for target in _BY_NAME.findall(path.read_text(encoding="utf-8")):
+                target = target.rstrip(".")
+                where = _layer_of(target, layers)
+                if source is not None and where is not None and where < source:
+                    climbing.append(f"{module} imports {target} by name")
+    assert not climbing, climbing
 
 
 def test_core_imports_and_runs_with_qt_absent(tmp_path: Path) -> None:

@@ -33,7 +33,7 @@ class PlanDocument(QObject):
     """The current plan: an immutable value replaced as a whole on every edit.
 
     Every change goes through `set_plan`, which pushes an undoable command; `plan_changed`
-    carries the new plan. The plan developer extends this class (load/save, dirty state)
+    carries the new plan. The plan view extends its use (load/save, dirty state)
     without changing the contract views rely on: read `plan`, listen to `plan_changed`, edit
     with `set_plan(new_plan, "what changed")`.
     """
@@ -58,7 +58,7 @@ class PlanDocument(QObject):
         self._plan = plan
         self.plan_changed.emit(plan)
 
-    # -- files and dirty state (the plan developer's extension; see ui/views/plan_view.py) ----
+    # -- files and dirty state (used by ui/views/plan_view.py) ------------------------------------
     path: Any = None  # pathlib.Path of the .fplan the plan came from or was saved to
 
     def replace_plan(self, plan: Any, path: Any = None) -> None:

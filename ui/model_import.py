@@ -30,8 +30,7 @@ def import_model_job(path: str | Path, save: bool = True):
     """`job(token)` for ui.workers.start_worker."""
 
     def job(token: Any) -> Generator[ImportProgress, None, ImportResult | None]:
-        from forgeplanner.user_models import detect_kind, save_user_model
-        from models_db.importers import import_gguf, import_hf_config, import_ollama_show
+        from forgeplanner.services.models import detect_kind, read_model_file, save_user_model
 
         p = Path(path)
         yield ImportProgress(str(p), "detect")
@@ -39,12 +38,7 @@ def import_model_job(path: str | Path, save: bool = True):
         if token.cancelled:
             return None
         yield ImportProgress(str(p), "read")
-        if kind == "gguf":
-            spec = import_gguf(p)
-        elif kind == "ollama":
-            spec = import_ollama_show(p)
-        else:
-            spec = import_hf_config(p / "config.json" if p.is_dir() else p)
+        spec, kind = read_model_file(p, kind=kind)
         if token.cancelled:
             return None
         saved_as = spec.id
@@ -61,7 +55,7 @@ def import_ollama_job(model: str, url: str, save: bool = True):
     """`job(token)` importing `model` from a running Ollama at `url` (localhost by default)."""
 
     def job(token: Any) -> Generator[ImportProgress, None, ImportResult | None]:
-        from forgeplanner.user_models import save_user_model
+        from forgeplanner.services.models import save_user_model
         from models_db.importers import import_ollama_model
 
         where = f"{url} ({model})"
@@ -80,6 +74,6 @@ def import_ollama_job(model: str, url: str, save: bool = True):
 
 def user_models() -> list[Any]:
     """The user's imported models from the store."""
-    from forgeplanner.user_models import list_user_models
+    from forgeplanner.services.models import list_user_models
 
     return list(list_user_models())

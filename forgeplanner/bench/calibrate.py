@@ -28,6 +28,7 @@ import numpy as np
 
 from forgeplanner.bench.stats import error_pct
 from forgeplanner.domain.estimates import HostSpec, RunOptions
+from forgeplanner.measurement.host_runs import TIER_WORDS, select_runs
 from forgeplanner.store import CalibrationRecord, CalibrationRepo, RunRecord, Store
 
 RUNTIME = "llama.cpp"
@@ -262,10 +263,22 @@ def calibrate(store: Store, fingerprint: dict[str, Any], host: HostSpec | None =
     host = host or _uncalibrated_host(fingerprint, store)
     base = default_constants()
     with store.session() as s:
-        runs = BenchRunRepo(s).list(runner=RUNTIME, fingerprint_key=fingerprint["key"], status="ok")
-        runs = [BenchRunRepo(s).get(r.id, raw=False) for r in runs]
+        stored = BenchRunRepo(s).list(
+            runner=RUNTIME, fingerprint_key=fingerprint["key"], status="ok"
+        )
+    # the same load hygiene as the host's bandwidth (forgeplanner.measurement.host_runs): quiet runs
+    # (else runs kept with --accept-load, else runs stored before load sampling); never noisy
+    sel = select_runs(stored, window_days=None, max_runs=None)
+    runs = list(sel.used)
     samples = samples_from_runs(runs, base, host)
     if not any(x.test == "tg" for x in samples):
+        if sel.left_out and not sel.used:
+            run_id, why = sel.left_out[0]
+            raise ForgePlannerError(
+                f"nothing to calibrate: every llama.cpp run on this machine was noisy (run "
+                f"{run_id}: {why}); rerun it while the machine is idle, or keep a loaded run "
+                "with `forgeplanner bench run llama.cpp ... --accept-load`"
+            )
         raise ForgePlannerError(
             "nothing to calibrate: no successful llama.cpp runs on this machine yet; run "
             "`forgeplanner bench run llama.cpp --model qwen2.5-0.5b` (or --gguf PATH) first"
@@ -274,6 +287,8 @@ def calibrate(store: Store, fingerprint: dict[str, Any], host: HostSpec | None =
     before, after = errors_before_after(runs, samples, fitted, base, host)
     details = {
         **fitted.details,
+        "runs_load": TIER_WORDS.get(sel.tier or "", ""),
+        "runs_left_out": {str(i): why for i, why in sel.left_out},
         "host_bandwidth_gbps": None
         if host.bandwidth_bytes_per_s is None
         else host.bandwidth_bytes_per_s / 1e9,
@@ -295,18 +310,15 @@ def calibrate(store: Store, fingerprint: dict[str, Any], host: HostSpec | None =
 
 
 def _uncalibrated_host(fingerprint: dict[str, Any], store: Store) -> HostSpec:
-    """This machine as the engine sees it without a calibration: the latest built-in
-    bandwidth and compute measurements."""
-    from forgeplanner.bench.estimate_link import host_for_this_machine, latest_builtin
+    """This machine as the engine sees it without a calibration: bandwidth and compute from
+    its built-in runs (median of the recent quiet ones, forgeplanner.measurement.host_runs)."""
+    from forgeplanner.bench.estimate_link import builtin_measurements, host_for_this_machine
 
     host = host_for_this_machine(fingerprint, store)
-    found = latest_builtin(fingerprint["key"], store)
-    if found is not None and found[1].get("bandwidth_bytes_per_s"):
-        run_id, measured = found
+    found = builtin_measurements(fingerprint["key"], store)
+    if found["bandwidth"] is not None:
         host = replace(
-            host,
-            bandwidth_bytes_per_s=float(measured["bandwidth_bytes_per_s"]),
-            bandwidth_basis=f"measured: run {run_id} (builtin)",
+            host, bandwidth_bytes_per_s=found["bandwidth"], bandwidth_basis=found["bandwidth_basis"]
         )
     return host
 

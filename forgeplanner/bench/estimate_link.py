@@ -1,6 +1,6 @@
 """The estimate a run is checked against, made *before* the run, and the error per metric.
 
-Estimates come from the speed developer's engine (`forgeplanner.engine.estimate.estimate`)
+Estimates come from the speed engine (`forgeplanner.engine.estimate.estimate`)
 for the host built by `forgeplanner.host.host_this_machine` (which reads this machine's stored
 bandwidth). Two things the host builder cannot know on a non-Apple machine are filled from
 this machine's own measurements, and the basis says so:
@@ -20,50 +20,50 @@ from forgeplanner.domain.model import ModelSpec
 METRICS = ("decode_tps", "prefill_tps")
 
 
-def latest_builtin(fingerprint_key: str, store) -> tuple[int, dict[str, Any]] | None:
+def builtin_measurements(fingerprint_key: str, store) -> dict[str, Any]:
+    """This machine's bandwidth and compute from its built-in runs, by the load-hygiene rule
+    of forgeplanner.measurement.host_runs (median of the recent quiet runs, noisy runs left out)."""
+    from forgeplanner.measurement.host_runs import host_measurements
     from forgeplanner.store import BenchRunRepo
 
     with store.session() as s:
-        for run in BenchRunRepo(s).list(runner="builtin", fingerprint_key=fingerprint_key):
-            if run.status == "ok" and run.measured:
-                return run.id, run.measured
-    return None
+        runs = BenchRunRepo(s).list(runner="builtin", fingerprint_key=fingerprint_key, status="ok")
+    return host_measurements(runs)
 
 
 def host_for_this_machine(fingerprint: dict[str, Any], store) -> HostSpec:
     """host_this_machine(), with this machine's measurements from `store` (matched by
     fingerprint key, more precise than the host builder's hostname match): bandwidth from the
-    latest calibration, else the latest built-in run; compute from the built-in matmul where
-    the catalog has no figure."""
+    latest calibration, else the built-in runs (median of the recent quiet ones); compute
+    from the built-in matmul where the catalog has no figure. The bases name the runs."""
     from forgeplanner.host import host_this_machine
+    from forgeplanner.measurement.load import NOT_RECORDED
     from forgeplanner.store import CalibrationRepo
 
     host = host_this_machine()
     with store.session() as s:
         cal = CalibrationRepo(s).latest(fingerprint["key"])
-    found = latest_builtin(fingerprint["key"], store)
+    found = builtin_measurements(fingerprint["key"], store)
     if cal is not None and cal.bandwidth_bytes_per_s:
         host = replace(
             host,
             bandwidth_bytes_per_s=cal.bandwidth_bytes_per_s,
             bandwidth_basis=f"measured: calibration {cal.id}",
         )
-    elif found is not None and found[1].get("bandwidth_bytes_per_s"):
-        host = replace(
-            host,
-            bandwidth_bytes_per_s=float(found[1]["bandwidth_bytes_per_s"]),
-            bandwidth_basis=f"measured: run {found[0]} (builtin)",
-        )
-    if (
-        found is not None
-        and found[1].get("compute_flops")
-        and (host.fp32_flops is None or host.fp32_flops_basis.startswith("measured"))
+    elif found["bandwidth"] is not None and not (
+        found["bandwidth_tier"] == NOT_RECORDED and host.bandwidth_basis.startswith("catalog")
     ):
         host = replace(
-            host,
-            fp32_flops=float(found[1]["compute_flops"]),
-            fp32_flops_basis=f"measured: float32 matmul, run {found[0]}",
+            host, bandwidth_bytes_per_s=found["bandwidth"], bandwidth_basis=found["bandwidth_basis"]
         )
+    elif not host.bandwidth_basis.startswith("catalog"):
+        # no usable run in this store (none, or every one noisy): unknown, and the basis
+        # says why, never a figure from another store's runs
+        host = replace(host, bandwidth_bytes_per_s=None, bandwidth_basis=found["bandwidth_basis"])
+    if found["flops"] is not None and (
+        host.fp32_flops is None or host.fp32_flops_basis.startswith("measured")
+    ):
+        host = replace(host, fp32_flops=found["flops"], fp32_flops_basis=found["flops_basis"])
     return host
 
 

@@ -422,6 +422,89 @@ def run_llama_cpp_python(
     )
 
 
+@dataclass(frozen=True, slots=True)
+class ToolChoice:
+    """Which program will run a llama.cpp benchmark."""
+
+    tool: str  # "llama-bench" | "llama-cpp-python"
+    binary: Path | None  # llama-bench's path; None for the llama-cpp-python fallback
+    version: str = ""  # what `llama-bench --version` answered (llama-cpp-python's version)
+
+
+def choose_llamacpp_tool(
+    llama_bench: Path | None, llama_cpp_python: str | None, *, rpc: bool
+) -> ToolChoice:
+    """llama-bench when found, else the llama-cpp-python fallback (not for RPC clusters:
+    only llama-bench drives RPC servers); one error that says how to install what is missing
+    (pure: takes what was found)."""
+    from forgeplanner.bench.llamacpp_tools import INSTALL_HINT
+
+    if llama_bench is not None:
+        return ToolChoice("llama-bench", llama_bench)
+    if rpc:
+        raise LlamaBenchError(
+            "RPC clusters need llama-bench (not found; llama-cpp-python cannot drive RPC "
+            f"servers): {INSTALL_HINT}"
+        )
+    if llama_cpp_python is None:
+        raise LlamaBenchError(
+            f"neither llama-bench nor llama-cpp-python is available: {INSTALL_HINT}, or "
+            "`pip install llama-cpp-python`"
+        )
+    return ToolChoice("llama-cpp-python", None, llama_cpp_python)
+
+
+VERSION_CHECK_TIMEOUT_S = 30.0
+
+
+def probe_llama_bench(path: Path) -> str:
+    """Run `llama-bench --version` and return its version line; LlamaBenchError (one line
+    naming the binary and how to get a working one) when it is missing, not executable, or
+    does not run (a binary for another CPU, a missing shared library, a wrong file)."""
+    import os
+
+    from forgeplanner.bench.llamacpp_tools import INSTALL_HINT
+    from forgeplanner.bench.process import ProcessTimeout, run_to_end
+
+    if not path.is_file():
+        raise LlamaBenchError(f"llama-bench not found at {path}: {INSTALL_HINT}")
+    if not os.access(path, os.X_OK):
+        raise LlamaBenchError(f"llama-bench at {path} is not executable: {INSTALL_HINT}")
+    try:
+        res = run_to_end([str(path), "--version"], timeout=VERSION_CHECK_TIMEOUT_S)
+    except (OSError, ProcessTimeout) as exc:
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise LlamaBenchError(
+            f"llama-bench at {path} does not run ({why}): {INSTALL_HINT}"
+        ) from exc
+    text = (res.stdout + res.stderr).strip()
+    if res.returncode != 0 or not _VERSION.search(text):
+        last = text.splitlines()[-1][:160] if text else "no output"
+        raise LlamaBenchError(
+            f"llama-bench at {path} does not run (`--version` exited {res.returncode}: "
+            f"{last}): {INSTALL_HINT}"
+        )
+    return parse_version(text)["version"]
+
+
+def check_llamacpp_tools(*, rpc: bool = False, binary: str | Path | None = None) -> ToolChoice:
+    """What will run the benchmark, checked before anything slow (writing a synthetic model
+    takes tens of seconds): a given binary must exist and answer `--version`, else llama-bench
+    is looked up ($FORGEPLANNER_LLAMACPP_BIN, PATH, the build cache) and must answer too, else
+    llama-cpp-python (not for RPC clusters)."""
+    if binary is not None:
+        path = Path(binary)
+        return ToolChoice("llama-bench", path, probe_llama_bench(path))
+    from forgeplanner.bench.llamacpp_tools import find_llamacpp_tool
+
+    choice = choose_llamacpp_tool(
+        find_llamacpp_tool("llama-bench"), llama_cpp_python_version(), rpc=rpc
+    )
+    if choice.binary is not None:
+        return ToolChoice(choice.tool, choice.binary, probe_llama_bench(choice.binary))
+    return choice
+
+
 def run_llamacpp(
     spec: LlamaBenchSpec,
     cancel: CancelLike | None = None,
@@ -430,10 +513,7 @@ def run_llamacpp(
     timeout: float = DEFAULT_TIMEOUT_S,
 ) -> BenchGen[LlamaRun]:
     """llama-bench when found (or given), else the llama-cpp-python fallback."""
-    if binary is None:
-        from forgeplanner.bench.llamacpp_tools import find_llamacpp_tool
-
-        binary = find_llamacpp_tool("llama-bench")
-    if binary is None:
+    choice = check_llamacpp_tools(rpc=bool(spec.rpc), binary=binary)
+    if choice.binary is None:
         return (yield from run_llama_cpp_python(spec, cancel, timeout=timeout))
-    return (yield from run_llama_bench(binary, spec, cancel, timeout=timeout))
+    return (yield from run_llama_bench(choice.binary, spec, cancel, timeout=timeout))

@@ -13,19 +13,37 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from forgeplanner.bench.builtin import BuiltinConfig, run_builtin
 from forgeplanner.bench.estimate_link import errors, estimate_for_run, host_for_this_machine
 from forgeplanner.bench.fingerprint import machine_fingerprint, tool_versions
-from forgeplanner.bench.llamacpp import LlamaBenchSpec, LlamaRun, run_llamacpp
+from forgeplanner.bench.llamacpp import (
+    LlamaBenchSpec,
+    LlamaRun,
+    RpcEndpoint,
+    check_llamacpp_tools,
+    check_rpc_servers,
+    run_llamacpp,
+)
 from forgeplanner.bench.progress import BenchGen, Cancelled, CancelLike, Progress
 from forgeplanner.bench.result import headline
 from forgeplanner.domain.model import ModelSpec
 from forgeplanner.domain.units import GB
 from forgeplanner.errors import ForgePlannerError
+from forgeplanner.measurement.load import (
+    DEFAULT_RULE,
+    NOT_JUDGED,
+    NOT_RECORDED,
+    QUIET,
+    LoadSampler,
+    NoiseRule,
+    load_block,
+    spreads_of,
+    verdict_of,
+)
 from forgeplanner.store import BenchRunRepo, RunRecord, Store
 from forgeplanner.store.codec import model_to_json
 
@@ -64,31 +82,83 @@ def _start(
         )
 
 
+@dataclass(frozen=True, slots=True)
+class LoadPolicy:
+    """How a run's load is judged (forgeplanner.measurement.load): the rule's thresholds, whether
+    the user keeps the run even if it is noisy (`--accept-load`), and, for runs whose work
+    happens outside this process tree, why they are not judged."""
+
+    rule: NoiseRule = DEFAULT_RULE
+    accept_load: bool = False
+    not_judged_reason: str = ""
+    interval_s: float = 1.0
+
+
+def _load_note(load: dict[str, Any], runner: str) -> str:
+    """The run's note when it was noisy (the reasons are in measured["load"])."""
+    if not load.get("noisy"):
+        return ""
+    use = {"builtin": "this machine's bandwidth and compute", "llama.cpp": "`calibrate`"}
+    if runner not in use:
+        return "noisy run (see its load)"
+    if load.get("accepted"):
+        return (
+            f"noisy run, kept with --accept-load: used by {use[runner]} only while no quiet "
+            "run exists"
+        )
+    return f"noisy run (see its load): not used by {use[runner]}"
+
+
 def _record(
     store: Store,
     run_id: int,
     work: Callable[[], BenchGen[tuple[dict[str, Any], dict[str, Any] | None, str | None, str]]],
+    policy: LoadPolicy | None = None,
+    runner: str = "",
 ) -> BenchGen[RunRecord]:
-    """Drive `work` (yielding progress, returning measured, error_pct, raw, message) and
-    finish the run row with ok / cancelled / failed."""
+    """Drive `work` (yielding progress, returning measured, error_pct, raw, message) while
+    the load is sampled, store the load and its verdict in measured["load"], and finish the
+    run row with ok / cancelled / failed."""
+    policy = policy or LoadPolicy()
+    sampler = LoadSampler(policy.interval_s).start()
     try:
         measured, err, raw, message = yield from work()
     except Cancelled as exc:
+        sampler.close()
         with store.session() as s:
             BenchRunRepo(s).finish(run_id, status="cancelled", message=str(exc))
         raise
     except (ForgePlannerError, OSError, RuntimeError, ValueError) as exc:
+        sampler.close()
         with store.session() as s:
             BenchRunRepo(s).finish(run_id, status="failed", message=str(exc))
         raise
     except GeneratorExit:
+        sampler.close()
         with store.session() as s:
             BenchRunRepo(s).finish(run_id, status="cancelled", message="stopped by the caller")
         raise
+    except BaseException:
+        sampler.close()
+        raise
+    load = load_block(
+        sampler.stop(),
+        rule=policy.rule,
+        spreads=spreads_of(measured),
+        judged=not policy.not_judged_reason,
+        not_judged_reason=policy.not_judged_reason,
+        accepted=policy.accept_load,
+    )
+    measured = {**measured, "load": load}
+    note = _load_note(load, runner)
+    message = "; ".join(m for m in (message, note) if m)
     with store.session() as s:
+        verdict = verdict_of(measured)
         return BenchRunRepo(s).finish(
-            run_id, status="ok", measured=measured, error_pct=err, raw_output=raw, message=message
-        )
+            run_id, status="ok", measured=measured, error_pct=err, raw_output=raw,
+            message=message, load_verdict=verdict,
+            other_cpu_share=load["other_cpu_share"],
+        )  # fmt: skip
 
 
 # ------------------------------------------------------------------------------- built-in
@@ -109,7 +179,11 @@ def builtin_estimate(fingerprint: dict[str, Any]) -> dict[str, Any]:
 
 
 def record_builtin(
-    store: Store, config: BuiltinConfig | None = None, cancel: CancelLike | None = None
+    store: Store,
+    config: BuiltinConfig | None = None,
+    cancel: CancelLike | None = None,
+    *,
+    load: LoadPolicy | None = None,
 ) -> BenchGen[RunRecord]:
     config = config or BuiltinConfig()
     fp = machine_fingerprint()
@@ -149,7 +223,7 @@ def record_builtin(
         raw = json.dumps(measured, sort_keys=True, indent=1)
         return measured, err or None, raw, ""
 
-    return (yield from _record(store, run_id, work))
+    return (yield from _record(store, run_id, work, load, "builtin"))
 
 
 # ------------------------------------------------------------------------------- llama.cpp
@@ -187,12 +261,25 @@ SYNTHETIC_QUANTS = ("F16", "Q8_0", "Q4_0", "F32")
 
 
 def target_from_model(
-    model_id: str, quant: str = "Q8_0", *, max_bytes: int | None = None
+    model_id: str,
+    quant: str = "Q8_0",
+    *,
+    max_bytes: int | None = None,
+    rpc: tuple[RpcEndpoint, ...] = (),
+    binary: str | Path | None = None,
 ) -> BenchGen[ModelTarget]:
-    """A random-weight GGUF with the real shape of a catalog model (cached by id and quant)."""
+    """A random-weight GGUF with the real shape of a catalog model (cached by id and quant).
+
+    Writing it takes tens of seconds, so first the llama.cpp tool that will run it must be
+    there and run (llama-bench answering `--version`: `binary`, else the one found; or
+    llama-cpp-python when `rpc` is empty), and with `rpc` the RPC servers must answer: a
+    missing piece is one error before any work."""
     from forgeplanner.bench.synthetic_gguf import write_synthetic_gguf
     from models_db import load_models
 
+    check_llamacpp_tools(rpc=bool(rpc), binary=binary)
+    if rpc:
+        check_rpc_servers(rpc)
     quant = quant.upper()
     if quant not in SYNTHETIC_QUANTS:
         raise ForgePlannerError(
@@ -239,9 +326,14 @@ def record_llamacpp(
     timeout: float = 3600.0,
     constants=None,
     host=None,
+    load: LoadPolicy | None = None,
 ) -> BenchGen[RunRecord]:
     from forgeplanner.bench.calibrate import constants_for
 
+    # before a run row is written: the tool (and a cluster's RPC servers) must be there
+    tool = check_llamacpp_tools(rpc=bool(spec.rpc), binary=binary)
+    if spec.rpc:
+        check_rpc_servers(spec.rpc)
     fp = machine_fingerprint()
     mark_interrupted(store, fp)
     host = host or host_for_this_machine(fp, store)
@@ -282,7 +374,7 @@ def record_llamacpp(
     )
 
     def work():
-        run: LlamaRun = yield from run_llamacpp(spec, cancel, binary=binary, timeout=timeout)
+        run: LlamaRun = yield from run_llamacpp(spec, cancel, binary=tool.binary, timeout=timeout)
         measured: dict[str, Any] = dict(headline(run.results))
         measured["tests"] = [r.to_dict() for r in run.results]
         measured["tool"] = run.tool
@@ -299,11 +391,11 @@ def record_llamacpp(
         err = None if spec.rpc else errors(est, measured)
         return measured, err, run.raw_output, "; ".join(notes)
 
-    return (yield from _record(store, run_id, work))
+    return (yield from _record(store, run_id, work, load, "llama.cpp"))
 
 
 def run_summary(rec: RunRecord) -> dict[str, Any]:
-    """The CLI's JSON for one run (issue 5 contract: id, measured, estimate, error_pct,
+    """The CLI's JSON for one run (stable contract: id, measured, estimate, error_pct,
     fingerprint; builtin runs also flatten their metrics to the top level)."""
     measured = rec.measured or {}
     est = rec.estimate or {}
@@ -332,6 +424,12 @@ def run_summary(rec: RunRecord) -> dict[str, Any]:
         **{k: v for k, v in est.items() if k not in ("explain",)},
     }  # fmt: skip
     out["error_pct"] = rec.error_pct or {}
+    # the machine's load during the run and its verdict (forgeplanner.measurement.load): `noisy`
+    # is None when the load was not recorded (older runs) or not judged (Ollama)
+    out["load"] = measured.get("load")
+    verdict = verdict_of(measured)
+    out["load_verdict"] = verdict
+    out["noisy"] = None if verdict in (NOT_RECORDED, NOT_JUDGED) else verdict != QUIET
     out["fingerprint"] = rec.fingerprint
     out["tool_versions"] = rec.tool_versions
     out["params"] = {k: v for k, v in rec.params.items() if k != "model_spec"}
@@ -362,6 +460,7 @@ def record_ollama(
     *,
     catalog_model: str | None = None,
     quant: str | None = None,
+    load: LoadPolicy | None = None,
 ) -> BenchGen[RunRecord]:
     from forgeplanner.bench.ollama_runner import run_ollama
 
@@ -395,7 +494,13 @@ def record_ollama(
         measured["ollama_version"] = run.version
         return measured, errors(est, measured) if est else None, json.dumps(run.raw, indent=1), ""
 
-    return (yield from _record(store, run_id, work))
+    # the model runs in the Ollama server, outside this process tree: its work would count
+    # as other processes' load, so the load is recorded but not judged
+    policy = replace(
+        load or LoadPolicy(),
+        not_judged_reason="the model runs in the Ollama server, outside this process tree",
+    )
+    return (yield from _record(store, run_id, work, policy, "ollama"))
 
 
 def record_mlx(
@@ -405,6 +510,7 @@ def record_mlx(
     *,
     catalog_model: str | None = None,
     quant: str | None = None,
+    load: LoadPolicy | None = None,
 ) -> BenchGen[RunRecord]:
     from forgeplanner.bench.mlx_runner import MlxError, mlx_unavailable_reason, run_mlx
 
@@ -430,4 +536,4 @@ def record_mlx(
         measured["tests"] = [r.to_dict() for r in run.results]
         return measured, errors(est, measured) if est else None, run.raw_output, ""
 
-    return (yield from _record(store, run_id, work))
+    return (yield from _record(store, run_id, work, load, "mlx"))

@@ -4,8 +4,8 @@ Used to benchmark and validate engines (llama.cpp) on this machine without downl
 the tensor shapes, tensor types and therefore bytes read per token are those of the real model;
 only the values are random. Written with the official `gguf` package (GGUFWriter for the file,
 gguf.quants.quantize for Q8_0/Q4_0), with an SPM ("llama") tokenizer that has the 256 byte
-tokens, which llama.cpp needs to tokenize any text (checked to load and generate, see
-/work/shared/guide/LLAMACPP.md).
+tokens, which llama.cpp needs to tokenize any text (tests/models_db/test_models_synthetic_gguf.py
+loads one in real llama.cpp and generates).
 
 Memory stays flat: tensor infos are declared first, then every tensor is filled and written one
 at a time, so peak memory is about one tensor, not the model.

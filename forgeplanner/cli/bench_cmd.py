@@ -38,6 +38,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 _ints = argtypes.token_list
 
 
+ACCEPT_LOAD_HELP = (
+    "keep this run for estimates even if the machine is busy (it is still flagged noisy, and "
+    "used only when no quiet run exists): for a machine that is never idle"
+)
+
+
 def _register_bench(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "bench",
@@ -58,6 +64,7 @@ def _register_bench(subparsers: argparse._SubParsersAction) -> None:
     b.add_argument(
         "--decode-mb", type=argtypes.mebibytes, default=512, help="decode-simulation weights, MiB"
     )
+    b.add_argument("--accept-load", action="store_true", help=ACCEPT_LOAD_HELP)
     add_json_flag(b)
     b.set_defaults(func=_run_builtin)
 
@@ -84,6 +91,7 @@ def _register_bench(subparsers: argparse._SubParsersAction) -> None:
         help="default: llama-bench's own default (-fa auto); the estimate uses the same",
     )
     ll.add_argument("--timeout", type=argtypes.seconds, default=3600.0, help="seconds")
+    ll.add_argument("--accept-load", action="store_true", help=ACCEPT_LOAD_HELP)
     add_json_flag(ll)
     ll.set_defaults(func=_run_llamacpp)
 
@@ -104,6 +112,7 @@ def _register_bench(subparsers: argparse._SubParsersAction) -> None:
     mx.add_argument("-r", "--repetitions", type=argtypes.repetitions, default=5)
     mx.add_argument("--catalog-model", metavar="ID")
     mx.add_argument("--quant", help="e.g. MLX-4bit")
+    mx.add_argument("--accept-load", action="store_true", help=ACCEPT_LOAD_HELP)
     add_json_flag(mx)
     mx.set_defaults(func=_run_mlx)
     run.set_defaults(func=lambda _a: (run.print_help(), 2)[1])
@@ -251,8 +260,49 @@ def _print_run(summary: dict[str, Any]) -> None:
             )  # fmt: skip
         if est.get("basis"):
             print(f"\nestimate basis: {est['basis']}")
+        if est.get("bandwidth_basis"):
+            print(f"host bandwidth: {_f(est.get('bandwidth_gbps'), '{:.1f} GB/s')} "
+                  f"({est['bandwidth_basis']})")  # fmt: skip
+    _print_load(summary)
     if summary.get("message"):
         print(f"note: {summary['message']}")
+
+
+def _print_load(summary: dict[str, Any]) -> None:
+    """The load during the run and the verdict (forgeplanner.measurement.load)."""
+    load = summary.get("load")
+    if not load:
+        print("\nload during the run: not recorded (run stored before load sampling)")
+        return
+    verdict = summary["load_verdict"]
+    head = {"noisy": "NOISY", "accepted": "NOISY, kept with --accept-load"}.get(verdict, verdict)
+    if verdict == "not judged":
+        head += f" ({load.get('not_judged_reason')})"
+    print(f"\nload during the run: {head}")
+    gib = 2**30
+    rows = [
+        ("other processes' CPU share", f"{100 * load['other_cpu_share']:.0f} % "
+         f"(peak {100 * load['other_cpu_share_peak']:.0f} %)"),
+        ("this run's CPU share",
+         f"{100 * load['own_cpu_share']:.0f} % of {load['cpu_count']} CPUs"),
+        ("steal (hypervisor)", f"{100 * load['steal_share']:.0f} %"),
+        ("load average (1 min)", f"{_f(load.get('loadavg_1m_start'), '{:.2f}')} at start, "
+         f"{_f(load.get('loadavg_1m_end'), '{:.2f}')} at end"),
+        ("memory available (lowest)", f"{load['memory_available_min_bytes'] / gib:.1f} of "
+         f"{load['memory_total_bytes'] / gib:.1f} GiB"),
+        ("swapped in / out", f"{load['swap_in_bytes'] / 2**20:.0f} / "
+         f"{load['swap_out_bytes'] / 2**20:.0f} MiB"),
+        ("sampled", f"{load['samples']} times over {load['duration_s']:.1f} s"),
+    ]  # fmt: skip
+    busiest = load.get("busiest_others") or []
+    if busiest:
+        text = ", ".join(
+            f"{p['name']} ({p['pid']}) {100 * p['cpu_share']:.0f} %" for p in busiest[:3]
+        )
+        rows.append(("busiest other processes", text))
+    print_table(["load", "value"], rows)
+    for why in load.get("reasons") or []:
+        print(f"noisy: {why}")
 
 
 def _output(rec, args: argparse.Namespace) -> int:
@@ -271,7 +321,7 @@ def _output(rec, args: argparse.Namespace) -> int:
 
 def _run_builtin(args: argparse.Namespace) -> int:
     from forgeplanner.bench.builtin import BuiltinConfig
-    from forgeplanner.bench.session import record_builtin
+    from forgeplanner.bench.session import LoadPolicy, record_builtin
     from forgeplanner.domain.units import MiB
 
     _check_builtin_sizes(args)
@@ -282,7 +332,9 @@ def _run_builtin(args: argparse.Namespace) -> int:
         decode_weight_bytes=args.decode_mb * MiB,
     )
     with _store() as store:
-        rec = _drive(record_builtin(store, cfg), args)
+        rec = _drive(
+            record_builtin(store, cfg, load=LoadPolicy(accept_load=args.accept_load)), args
+        )
         return _output(rec, args)
 
 
@@ -345,20 +397,27 @@ def _run_llamacpp(args: argparse.Namespace) -> int:
     import sys
 
     from forgeplanner.bench.llamacpp import parse_rpc_list, rpc_server_command
-    from forgeplanner.bench.session import record_llamacpp, target_from_gguf, target_from_model
+    from forgeplanner.bench.session import (
+        LoadPolicy,
+        record_llamacpp,
+        target_from_gguf,
+        target_from_model,
+    )
 
     with _store() as store:
+        rpc = parse_rpc_list(args.rpc) if args.rpc else ()
         if args.gguf:
             target = target_from_gguf(args.gguf)
-        else:
-            target = _drive(target_from_model(args.model, args.quant), args)
+        else:  # checks the tools (and RPC servers) before writing the model
+            target = _drive(target_from_model(args.model, args.quant, rpc=rpc), args)
             print(f"note: {target.note}", file=sys.stderr)
         spec = _llama_spec(args, str(target.gguf_path))
         if args.rpc:
             print("cluster run over llama.cpp RPC; on each node start:", file=sys.stderr)
             for ep in parse_rpc_list(args.rpc):
                 print("  " + " ".join(rpc_server_command(ep)), file=sys.stderr)
-        rec = _drive(record_llamacpp(store, target, spec, timeout=args.timeout), args)
+        policy = LoadPolicy(accept_load=args.accept_load)
+        rec = _drive(record_llamacpp(store, target, spec, timeout=args.timeout, load=policy), args)
         code = _output(rec, args)
         if target.synthetic and not args.json:
             print(f"note: {target.note}")
@@ -384,12 +443,16 @@ def _run_ollama(args: argparse.Namespace) -> int:
 
 def _run_mlx(args: argparse.Namespace) -> int:
     from forgeplanner.bench.mlx_runner import MlxSpec
-    from forgeplanner.bench.session import record_mlx
+    from forgeplanner.bench.session import LoadPolicy, record_mlx
 
     spec = MlxSpec(args.model, args.n_prompt, args.n_gen, args.repetitions)
+    policy = LoadPolicy(accept_load=args.accept_load)
     with _store() as store:
         rec = _drive(
-            record_mlx(store, spec, catalog_model=args.catalog_model, quant=args.quant), args
+            record_mlx(
+                store, spec, catalog_model=args.catalog_model, quant=args.quant, load=policy
+            ),
+            args,
         )
         return _output(rec, args)
 
@@ -430,6 +493,7 @@ def _rpc_commands(args: argparse.Namespace) -> int:
 def _list(args: argparse.Namespace) -> int:
     from forgeplanner.bench.fingerprint import machine_fingerprint
     from forgeplanner.bench.session import mark_interrupted, run_summary
+    from forgeplanner.measurement.load import load_summary
     from forgeplanner.store import BenchRunRepo
 
     with _store() as store:
@@ -453,8 +517,11 @@ def _list(args: argparse.Namespace) -> int:
             )
         rows.append((r.id, r.started_at.strftime("%Y-%m-%d %H:%M"), r.runner, r.status,
                      (r.model_ref or "").rsplit("/", 1)[-1][:32], what,
+                     load_summary(r.measured) if r.status == "ok" else "",
                      r.fingerprint.get("hostname", "")))  # fmt: skip
-    print_table(["id", "started (UTC)", "runner", "status", "model", "result", "machine"], rows)
+    print_table(
+        ["id", "started (UTC)", "runner", "status", "model", "result", "load", "machine"], rows
+    )
     return 0
 
 
@@ -486,7 +553,11 @@ def _calibrate(args: argparse.Namespace) -> int:
     if args.json:
         print_json({"calibration": d})
         return 0
-    print(f"calibration {rec.id} from llama.cpp runs {', '.join(map(str, rec.run_ids))}")
+    print(f"calibration {rec.id} from llama.cpp runs {', '.join(map(str, rec.run_ids))}"
+          f" ({d['details'].get('runs_load') or 'load not recorded'})")  # fmt: skip
+    left_out = d["details"].get("runs_left_out") or {}
+    for run_id, why in left_out.items():
+        print(f"left out run {run_id}: {why}")
     print_table(
         ["constant", "fitted"],
         [
@@ -580,7 +651,7 @@ def _lab_answer(args: argparse.Namespace) -> int:
 
 def _lab_export(args: argparse.Namespace) -> int:
     from forgeplanner.cli.plan_cmd import now_iso
-    from forgeplanner.labs.report import export_lab
+    from forgeplanner.export.lab_report import export_lab
 
     with _store() as store:
         out = export_lab(args.record_id, args.format, args.out, store, now_iso())
@@ -601,7 +672,7 @@ def _lab_report(rec, args: argparse.Namespace) -> int:
         ["step", "status", "note"],
         [(s["title"], s["status"], s.get("note", "")) for s in body["steps"]],
     )
-    from forgeplanner.labs.report import sheet_cell, sheet_tables
+    from forgeplanner.export.lab_report import sheet_cell, sheet_tables
 
     print("\nrecording sheet:")
     for k, v in body["sheet"].items():

@@ -7,7 +7,7 @@
         [--kv-type f16|q8_0|q4_0] [--[no-]flash-attention] [--passive-cooling]
         [--wired-limit-mb N] [--macos VER] [--json]
 
-JSON keys (stable, issue 3): memory.{weights_bytes, kv_cache_bytes, compute_bytes,
+JSON keys (stable): memory.{weights_bytes, kv_cache_bytes, compute_bytes,
 runtime_bytes, total_bytes}, budget.{physical_bytes, gpu_limit_bytes, basis}, verdict,
 headroom_bytes, sysctl_command, max_context_that_fits, best_quant_that_fits, decode_tps,
 prefill_tps, ttft_s, decode_tps_low/high and prefill_tps_low/high (the likely range: 10th-90th
@@ -211,7 +211,7 @@ def resolve_model(args: argparse.Namespace):
         from models_db.importers import import_gguf
 
         return import_gguf(args.gguf)
-    from forgeplanner.cli.model_lookup import find_model
+    from forgeplanner.services.models import find_model
 
     return find_model(args.model)
 
@@ -233,6 +233,11 @@ def run(args: argparse.Namespace) -> int:
     model = resolve_model(args)
     host = resolve_host(args)
     constants = _host_calibration(host, options) if args.this_machine else None
+    from forgeplanner import host as hosts
+
+    measured = hosts.host_measurements_summary(host) if args.this_machine else None
+    if measured is not None and not args.json:  # which runs (or figure) the estimate used
+        print(f"host bandwidth: {hosts.describe_bandwidth(host)}")
     try:
         if args.quant:
             e = estimate(model, args.quant, host, options, constants)
@@ -241,6 +246,8 @@ def run(args: argparse.Namespace) -> int:
             curve = _depth_curve(model, e, host, options)
             payload["decode_tps_by_depth"] = curve
             payload["published_runs"] = published_runs(model, host, options, e.quant)
+            if measured is not None:
+                payload["host_measurements"] = measured
             if args.json:
                 print_json(payload)
             else:
@@ -257,6 +264,8 @@ def run(args: argparse.Namespace) -> int:
         for e in qe.estimates
     ]
     payload["published_runs"] = published_runs(model, host, options, top.quant)
+    if measured is not None:
+        payload["host_measurements"] = measured
     if args.json:
         print_json(payload)
     else:

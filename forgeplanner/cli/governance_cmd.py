@@ -80,7 +80,7 @@ def _store():
 
 
 def _init(args: argparse.Namespace) -> int:
-    from forgeplanner.governance.plan_repo import PLAN_FILE, POLICY_FILE, init_plan_repo
+    from forgeplanner.plan.plan_repo import PLAN_FILE, POLICY_FILE, init_plan_repo
 
     root = init_plan_repo(args.directory)
     out = {"repo": str(root), "plan": str(root / PLAN_FILE), "policy": str(root / POLICY_FILE)}
@@ -89,7 +89,7 @@ def _init(args: argparse.Namespace) -> int:
 
 
 def _install(args: argparse.Namespace) -> int:
-    from forgeplanner.governance.hook import install_hook
+    from forgeplanner.plan.hook import install_hook
 
     path = install_hook(args.repo, args.policy, force=args.force)
     print_json({"hook": str(path)}) if args.json else print(f"installed {path}")
@@ -98,8 +98,8 @@ def _install(args: argparse.Namespace) -> int:
 
 def _check(args: argparse.Namespace) -> int:
     from forgeplanner.governance.gate import EXIT_MALFORMED_POLICY
-    from forgeplanner.governance.hook import check_files
     from forgeplanner.governance.policy import PolicyError
+    from forgeplanner.plan.hook import check_files
 
     if not args.staged and not args.plans:
         from forgeplanner.governance.gate import EXIT_USAGE
@@ -135,7 +135,7 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _sign_off(args: argparse.Namespace) -> int:
-    from forgeplanner.governance.hook import sign_off
+    from forgeplanner.plan.hook import sign_off
 
     with _store() as store:
         body = sign_off(args.plan, args.policy, args.who, args.why, store)
@@ -148,7 +148,7 @@ def _sign_off(args: argparse.Namespace) -> int:
 
 
 def _latency(args: argparse.Namespace) -> int:
-    from forgeplanner.governance.hook import measure_latency
+    from forgeplanner.plan.hook import measure_latency
 
     d: dict[str, Any] = measure_latency(
         args.plan, args.policy, runs=args.runs, process_runs=args.process_runs

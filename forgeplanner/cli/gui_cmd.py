@@ -1,13 +1,12 @@
 """`forgeplanner gui [--view KEY] [--screenshot PATH]`: the desktop app.
 
-Qt is imported only inside the handler; this module must not import `ui` at module level
-(import-linter: the core never imports the UI, so the import happens by name at run time).
+The command line is the top layer: it starts the desktop app, so it may import `ui`, but only
+inside the handlers, so that every other command (and `--help`) runs without Qt.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import os
 from pathlib import Path
 
@@ -46,7 +45,8 @@ def _handle(args: argparse.Namespace) -> int:
 
 
 def start_gui(view: str | None) -> int:
-    app = importlib.import_module("ui.app")
+    from ui import app
+
     return int(app.run(view=view))
 
 
@@ -59,5 +59,6 @@ def screenshot(view: str | None, path: str) -> int:
         from forgeplanner.errors import ForgePlannerError
 
         raise ForgePlannerError(f"screenshot directory does not exist: {out.parent}")
-    app = importlib.import_module("ui.app")
+    from ui import app
+
     return int(app.run(view=view or "hardware", screenshot=str(out)))

@@ -2,8 +2,10 @@
 
 Each command group lives in its own module under `forgeplanner.cli` and exposes
 `register(subparsers)`; the module adds its parser(s) and sets `func` to a handler
-`(args) -> int`. Heavy imports (numpy, pandas, SQLAlchemy, Qt) stay inside handlers so that
-`forgeplanner --version` and `gui --screenshot` start fast.
+`(args) -> int`. Only the module of the command being run is imported (a command's start-up
+pays for nothing else); the others appear in `--help` from `COMMANDS`, whose one-line help
+texts a test keeps equal to what each module registers. Heavy imports (numpy, pandas,
+SQLAlchemy, Qt) stay inside handlers.
 """
 
 from __future__ import annotations
@@ -18,21 +20,41 @@ from typing import Any, NoReturn
 from forgeplanner import __version__
 from forgeplanner.errors import ForgePlannerError
 
-# Order = order in --help.
-COMMAND_MODULES: tuple[str, ...] = (
-    "catalog_cmd",
-    "models_cmd",
-    "estimate_cmd",
-    "sweep_cmd",
-    "bench_cmd",
-    "recommend_cmd",
-    "prices_cmd",
-    "cluster_cmd",
-    "platform_cmd",
-    "plan_cmd",
-    "governance_cmd",
-    "gui_cmd",
-)
+# command -> (module under forgeplanner.cli, one-line help). Order = order in --help.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "catalog": ("catalog_cmd", "hardware catalog: chips, machine configurations, links"),
+    "models": ("models_cmd", "model database: list, show, import (config.json, GGUF, Ollama)"),
+    "estimate": ("estimate_cmd", "memory, fit and speed of a model on a machine"),
+    "sweep": ("sweep_cmd", "evaluate every configuration x model x quantization x context"),
+    "bench": (
+        "bench_cmd",
+        "benchmark this machine (built-in, llama.cpp, Ollama, MLX) and keep the runs",
+    ),
+    "calibrate": (
+        "bench_cmd",
+        "fit this machine's effective bandwidth/compute from its llama.cpp runs",
+    ),
+    "lab": ("bench_cmd", "guided lab sessions (L-001, L-002, L-003)"),
+    "recommend": ("recommend_cmd", "cheapest machines (or small clusters) that run your models"),
+    "prices": ("prices_cmd", "used-market and refurbished price observations; CSV import"),
+    "cluster": (
+        "cluster_cmd",
+        "spread one model over several Macs (llama.cpp RPC, exo, MLX distributed)",
+    ),
+    "platform": ("platform_cmd", "K3s platform layout: node roles, service placement, manifests"),
+    "plan": ("plan_cmd", "build plans (.fplan)"),
+    "export": ("plan_cmd", "export a plan (md, html, pdf, csv, xlsx, json evidence record)"),
+    "evidence": ("plan_cmd", "check and sign evidence records"),
+    "gate": (
+        "plan_cmd",
+        "evaluate a gate policy against a plan (exit 0 allow, 1 deny, 2 escalate)",
+    ),
+    "governance": (
+        "governance_cmd",
+        "the gate as a pre-commit hook, sign-offs, latency (learning track module 07)",
+    ),
+    "gui": ("gui_cmd", "start the desktop app"),
+}
 
 
 class Parser(argparse.ArgumentParser):
@@ -46,27 +68,45 @@ class Parser(argparse.ArgumentParser):
         self.exit(self.usage_exit_code, f"{self.prog}: error: {message} (see --help)\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def command_of(argv: Sequence[str]) -> str | None:
+    """The command named in argv (its first word that is not an option), if it is one."""
+    for arg in argv:
+        if arg == "--":
+            return None
+        if not arg.startswith("-"):
+            return arg if arg in COMMANDS else None
+    return None
+
+
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The parser for `argv`: the named command's module registers its full parser(s); every
+    other command is a placeholder with its one-line help. `argv=None`: every module, as
+    `--help` of each command needs."""
     parser = Parser(
         prog="forgeplanner",
         description="Plan, price, size and validate an Apple Silicon AI lab.",
     )
     parser.add_argument("--version", action="version", version=f"forgeplanner {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(f"forgeplanner.cli.{name}")
-        except ModuleNotFoundError as exc:
-            # A command group that has not been written yet; anything else missing is a bug.
-            if exc.name == f"forgeplanner.cli.{name}":
-                continue
-            raise
-        module.register(sub)
+    wanted = set(COMMANDS) if argv is None else {command_of(argv)}
+    modules = {COMMANDS[name][0] for name in wanted if name is not None}
+    registered: set[str] = set()
+    for name, (module_name, help_text) in COMMANDS.items():
+        if name in registered:
+            continue
+        if module_name in modules:
+            before = set(sub.choices)
+            importlib.import_module(f"forgeplanner.cli.{module_name}").register(sub)
+            registered |= set(sub.choices) - before
+        else:
+            sub.add_parser(name, help=help_text, add_help=False)
+            registered.add(name)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(argv)
     try:
         args, extras = parser.parse_known_args(argv)
     except SystemExit as exc:  # --help, --version, a usage error: its exit code, returned
@@ -88,6 +128,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         except SystemExit:
             pass
         return 2
+    _use_data_cache()
     previous = _terminate_cleanly() if args.command != "gui" else None
     try:
         return _run(args)
@@ -152,13 +193,23 @@ def _terminate_cleanly() -> Any:
         return None
 
 
-def _start_gui() -> int:
+def _use_data_cache() -> None:
+    """Keep the validated catalog and model database between runs (services.datacache)."""
+    from forgeplanner.services import datacache
+
     try:
-        gui = importlib.import_module("forgeplanner.cli.gui_cmd")
-    except ModuleNotFoundError:
-        print("forgeplanner: the desktop app is not built yet; see --help", file=sys.stderr)
-        return 2
-    return int(gui.start_gui(None))
+        datacache.install()
+    except (OSError, ForgePlannerError):
+        # No usable cache directory (FORGEPLANNER_HOME a file, a read-only home): every run
+        # reads the data files; a command that needs the user's folders says so itself.
+        pass
+
+
+def _start_gui() -> int:
+    from forgeplanner.cli.gui_cmd import start_gui
+
+    _use_data_cache()
+    return int(start_gui(None))
 
 
 if __name__ == "__main__":

@@ -17,7 +17,12 @@ from typing import TYPE_CHECKING, Any
 from forgeplanner.cli import argtypes
 from forgeplanner.cli.output import add_json_flag, print_json, print_table
 from forgeplanner.errors import ForgePlannerError
-from forgeplanner.user_models import detect_kind, list_user_models, save_user_model
+from forgeplanner.services.models import (
+    find_model,
+    list_user_models,
+    read_model_file,
+    save_user_model,
+)
 
 if TYPE_CHECKING:
     from forgeplanner.domain.model import ModelSpec
@@ -166,12 +171,6 @@ def _list(args: argparse.Namespace) -> int:
     return 0
 
 
-def _find(model_id: str) -> ModelSpec:
-    from forgeplanner.cli.model_lookup import find_model
-
-    return find_model(model_id)
-
-
 def _print_spec(spec: ModelSpec) -> None:
     a = spec.attention
     rows: list[list[Any]] = [
@@ -250,7 +249,7 @@ def _print_spec(spec: ModelSpec) -> None:
 def _show(args: argparse.Namespace) -> int:
     from models_db import spec_to_dict
 
-    spec = _find(args.id)
+    spec = find_model(args.id)
     if args.json:
         print_json({"model": spec_to_dict(spec)})
     else:
@@ -267,12 +266,7 @@ def _progress(message: str) -> None:
 
 
 def _do_import(args: argparse.Namespace) -> ModelSpec:
-    from models_db.importers import (
-        import_gguf,
-        import_hf_config,
-        import_ollama_model,
-        import_ollama_show,
-    )
+    from models_db.importers import import_ollama_model
 
     if args.ollama:
         if args.path:
@@ -290,13 +284,8 @@ def _do_import(args: argparse.Namespace) -> ModelSpec:
         from models_db.importers.ollama_registry import import_ollama_registry
 
         return import_ollama_registry(args.path, model_id=args.model_id, progress=_progress)
-    path = Path(args.path)
-    kind = detect_kind(path)
-    if kind == "gguf":
-        return import_gguf(path, model_id=args.model_id)
-    if kind == "ollama":
-        return import_ollama_show(path, model_id=args.model_id)
-    return import_hf_config(path, model_id=args.model_id)
+    spec, _kind = read_model_file(Path(args.path), model_id=args.model_id)
+    return spec
 
 
 def _import(args: argparse.Namespace) -> int:

@@ -156,7 +156,8 @@ def _register_plan(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--node", action="append", required=True, metavar="CONFIG_ID[xCOUNT]")
     p.add_argument("--link", default=None)
     p.add_argument("--mode", choices=("pipeline", "tensor"), default="pipeline")
-    p.add_argument("--runtime", default="llama.cpp", choices=("llama.cpp", "mlx", "ollama"))
+    # The runtimes that split a model over machines (services.cluster.CLUSTER_RUNTIMES).
+    p.add_argument("--runtime", default="llama.cpp", choices=("llama.cpp", "mlx"))
     _alt(p)
     _db(p)
     add_json_flag(p)
@@ -770,11 +771,22 @@ def _export(args: argparse.Namespace) -> int:
         from dataclasses import replace
 
         plan = replace(plan, verdicts=gate.verdicts)
+    warnings: list[str] = []
     evidence_id = None
     if args.format == "json" and not args.no_db:
         out, evidence_id = _export_evidence(plan, Path(args.out), gate, policy)
     else:
-        out = export_plan(plan, args.format, args.out, now=now_iso(), gate=gate, policy=policy)
+        out = export_plan(
+            plan,
+            args.format,
+            args.out,
+            now=now_iso(),
+            gate=gate,
+            policy=policy,
+            warn=warnings.append,
+        )
+    for w in warnings:
+        print(f"forgeplanner: warning: {w}", file=sys.stderr)
     if args.json:
         report: dict[str, Any] = {
             "format": args.format,
@@ -783,6 +795,8 @@ def _export(args: argparse.Namespace) -> int:
         }
         if evidence_id is not None:
             report["evidence_id"] = evidence_id
+        if warnings:
+            report["warnings"] = warnings
         print_json(report)
     else:
         kept = f"; evidence record {evidence_id} in the database" if evidence_id else ""

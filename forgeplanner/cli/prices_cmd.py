@@ -7,13 +7,15 @@
                                                              models with cross-validated errors
     forgeplanner prices import CSV [--map FIELD=COLUMN ...] [--currency USD] [--fx EUR=1.08 ...]
         [--decimal .|,] [--dayfirst] [--source TEXT] [--preview] [--json]
+    forgeplanner prices delete ID [ID ...] [--json]          remove your own observations
 
 `import` validates the whole file first (bad rows are reported with line numbers and nothing is
 written); `--preview` shows what would be imported (matches, duplicates) and writes nothing.
 JSON keys: list -> {"observations": [...]}; show -> {"config_id", "today", "as_of",
 "withdrawn", "discontinued", "new", "used", "storage_options", "observations"}; model ->
 {"depreciation": {...}}; import -> {"file", "columns", "rows", "new", "duplicates",
-"unmatched", "imported", "preview"}.
+"unmatched", "imported", "preview"}; delete -> {"deleted": [...]}. The work is done by
+`forgeplanner.services.prices` (the Recommend view and plans read prices there too).
 """
 
 from __future__ import annotations
@@ -129,21 +131,14 @@ def _pairs(items: list[str], flag: str) -> dict[str, str]:
     return out
 
 
-def _all_observations() -> tuple[Any, ...]:
-    from catalog import load_catalog
-    from forgeplanner.cli.recommend_cmd import user_price_observations
-
-    user, _ = user_price_observations()
-    return load_catalog().price_observations + user
-
-
 def _list(args: argparse.Namespace) -> int:
     from catalog import load_catalog
+    from forgeplanner.services.prices import all_observations
 
     cat = load_catalog()
     if args.config:
         cat.config(args.config)  # NotFoundError lists valid ids
-    obs = [o for o in _all_observations() if args.config in (None, o.config_id)]
+    obs = [o for o in all_observations(cat) if args.config in (None, o.config_id)]
     if args.json:
         print_json({"observations": [o.to_dict() for o in obs]})
         return 0
@@ -173,13 +168,13 @@ def _money(lo: float, hi: float | None = None) -> str:
 
 def _show(args: argparse.Namespace) -> int:
     from catalog import load_catalog
-    from forgeplanner.cli.recommend_cmd import _today
     from forgeplanner.engine import prices as px
+    from forgeplanner.services.prices import all_observations, price_day
 
     cat = load_catalog()
     cfg, only = cat.resolve(args.config_id)
-    day = _today(args.as_of)
-    obs = _all_observations()
+    day = price_day(args.as_of)
+    obs = all_observations(cat)
     model = px.fit_depreciation(cat.configs, obs, cat.chips)
     new = px.new_price(cfg, day, obs, model)
     used = px.used_price(cfg, obs, day, model)
@@ -245,9 +240,10 @@ def _show(args: argparse.Namespace) -> int:
 def _model(args: argparse.Namespace) -> int:
     from catalog import load_catalog
     from forgeplanner.engine import prices as px
+    from forgeplanner.services.prices import all_observations
 
     cat = load_catalog()
-    obs = _all_observations()
+    obs = all_observations(cat)
     model = px.fit_depreciation(cat.configs, obs, cat.chips)
     if model is None:
         raise PricesInputError("too few market observations to fit a depreciation model")
@@ -301,27 +297,17 @@ def _model(args: argparse.Namespace) -> int:
 
 
 def _import(args: argparse.Namespace) -> int:
-    from forgeplanner.prices_import import commit, read_listings
+    from forgeplanner.services.prices import ListingFormat, import_listings
 
-    mapping = _pairs(args.map, "--map")
-    fx: dict[str, float] = dict(args.fx)  # argtypes.fx_pair: (CODE, finite rate > 0)
-    from forgeplanner.store.db import open_store
-    from forgeplanner.store.repos import PriceRepo
-
-    with open_store() as store, store.session() as s:
-        repo = PriceRepo(s)
-        existing = {r.dedupe_key: r.id for r in repo.list()}
-        imp = read_listings(
-            args.csv,
-            mapping=mapping,
-            default_currency=args.currency,
-            fx=fx,
-            decimal=args.decimal,
-            dayfirst=args.dayfirst,
-            default_source=args.source,
-            existing_keys=existing,
-        )
-        added = [] if args.preview else commit(imp, repo)
+    fmt = ListingFormat(
+        mapping=_pairs(args.map, "--map"),
+        default_currency=args.currency,
+        fx=dict(args.fx),  # argtypes.fx_pair: (CODE, finite rate > 0)
+        decimal=args.decimal,
+        dayfirst=args.dayfirst,
+        default_source=args.source,
+    )
+    imp, added = import_listings(args.csv, fmt, preview=args.preview)
     payload = imp.to_dict()
     payload["imported"] = len(added)
     payload["preview"] = bool(args.preview)
@@ -359,8 +345,7 @@ def _import(args: argparse.Namespace) -> int:
 def _delete(args: argparse.Namespace) -> int:
     import re
 
-    from forgeplanner.store.db import open_store
-    from forgeplanner.store.repos import PriceRepo
+    from forgeplanner.services.prices import delete_observations
 
     ids: list[int] = []
     for text in args.ids:
@@ -371,8 +356,7 @@ def _delete(args: argparse.Namespace) -> int:
                 "observations are catalog data and cannot be deleted)"
             )
         ids.append(int(m.group(1)))
-    with open_store() as store, store.session() as s:
-        deleted = PriceRepo(s).delete(list(dict.fromkeys(ids)))
+    deleted = delete_observations(ids)
     if args.json:
         print_json({"deleted": [r.to_dict() for r in deleted]})
     else:
@@ -391,9 +375,11 @@ def _running_cost(args: argparse.Namespace) -> int:
     cat = load_catalog()
     items = []
     for text in args.machines:
-        cid, count = parse_node_arg(text, limit=MAX_MACHINES)
-        cfg = cat.config(cid)  # NotFoundError lists the valid ids
-        items.append(ShelfItem(cfg.id, count, cfg.idle_w, cfg.max_w, cfg.idle_btu_h, cfg.max_btu_h))
+        group = parse_node_arg(text, limit=MAX_MACHINES)
+        cfg = cat.config(group.config_id)  # NotFoundError lists the valid ids
+        items.append(
+            ShelfItem(cfg.id, group.count, cfg.idle_w, cfg.max_w, cfg.idle_btu_h, cfg.max_btu_h)
+        )
     try:
         shelf = shelf_totals(items)
         energy = annual_energy(shelf.idle_w, shelf.max_w, args.hours_at_load, args.tariff)

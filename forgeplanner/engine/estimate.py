@@ -387,7 +387,7 @@ def _r(s: SpeedEstimate | None, name: str) -> float | None:
 
 
 def estimate_to_dict(e: Estimate, best_quant: str | None = None) -> dict[str, object]:
-    """The stable JSON shape of issue 3 (CLI contract) for one estimate."""
+    """The stable JSON shape (the CLI contract, docs/estimate.md) for one estimate."""
     s = e.speed
     return {
         "model": e.model_id,

@@ -2,7 +2,7 @@
 rank by price and mark the price / speed / watts Pareto frontier. Pure functions.
 
 The numbers themselves come from the sizing engine (memory, fit verdict, speed) and the price
-and power engines; the caller (forgeplanner.cli.recommend_cmd.build_recommendation) evaluates
+and power engines; the caller (forgeplanner.services.recommend.build_recommendation) evaluates
 each machine or cluster with the same functions `forgeplanner estimate` / `forgeplanner cluster`
 use, so an option always agrees with those commands. This module only decides:
 

@@ -1,20 +1,19 @@
 """`export_plan`: one entry point for every export format, each written atomically.
 
-PDF is rendered by Qt's own PDF writer, which lives in `ui.export_pdf` (the core never imports
-Qt: the module is imported by name at run time, like the GUI command does, so `forgeplanner`
-without Qt still exports every other format).
+PDF is drawn with reportlab (forgeplanner.export.pdf), so every format exports headless,
+without Qt.
 """
 
 from __future__ import annotations
 
-import importlib
+from collections.abc import Callable
 from pathlib import Path
 
 from forgeplanner.domain.plan import Plan
 from forgeplanner.errors import ForgePlannerError
 from forgeplanner.evidence.record import build_record
 from forgeplanner.evidence.record import dumps as record_dumps
-from forgeplanner.fileio import atomic_path, atomic_write, pdf_verifier
+from forgeplanner.fileio import atomic_write
 from forgeplanner.governance.gate import GateResult
 from forgeplanner.governance.policy import Policy
 
@@ -67,17 +66,16 @@ def export_plan(
     now: str,
     gate: GateResult | None = None,
     policy: Policy | None = None,
+    warn: Callable[[str], None] | None = None,
 ) -> Path:
+    """Write `plan` as `fmt` to `out`. `warn` hears what an export had to leave out or shorten
+    (a PDF chart of a very large plan), as one line each."""
     out = Path(out)
     if fmt not in FORMATS:
         raise ForgePlannerError(f"unknown export format '{fmt}'; valid: {', '.join(FORMATS)}")
     if fmt == "pdf":
-        try:
-            pdf = importlib.import_module("ui.export_pdf")
-        except ImportError as exc:
-            raise ForgePlannerError(f"PDF export needs PySide6 (Qt's PDF writer): {exc}") from exc
-        with atomic_path(out, verify=pdf_verifier) as tmp:  # a writer cut short: no swap
-            pdf.write_pdf(plan, tmp)
-        return out
+        from forgeplanner.export.pdf import write_pdf
+
+        return write_pdf(plan, out, warn=warn)
     atomic_write(out, render_bytes(plan, fmt, now=now, gate=gate, policy=policy))
     return out

@@ -421,8 +421,9 @@ L003 = LabProtocol(
         LabStep(
             "latency",
             "Measure the gate's latency",
-            "The gate in process (read, parse, recompute, evaluate; 50 runs) and as the hook runs it (a "
-            "new forgeplanner process per commit; 5 runs): median and 95th percentile.",
+            "The gate in process (read, parse, recompute, evaluate; 50 runs) and as the hook "
+            "runs it (a new forgeplanner process per commit; 5 runs): median and 95th "
+            "percentile.",
             f"forgeplanner governance latency {_PLAN} --policy {_POLICY}",
             automated=True,
         ),

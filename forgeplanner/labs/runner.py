@@ -333,16 +333,33 @@ def _l003_change(step_id: str, expected: str) -> Callable[[_Session], BenchGen[d
     return fn
 
 
+def _forgeplanner_json(sess: _Session, argv: list[str], what: str) -> dict[str, Any]:
+    """A forgeplanner command (argv, no shell) in the lab's directory, its --json answer."""
+    import json
+
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "forgeplanner", *argv, "--json"], cwd=sess.workdir,
+            capture_output=True, text=True, timeout=1800, check=False,
+        )  # fmt: skip
+    except subprocess.TimeoutExpired as exc:
+        raise ForgePlannerError(f"{what} did not finish in {exc.timeout:.0f} s") from None
+    if proc.returncode != 0:
+        raise ForgePlannerError(f"{what}: {(proc.stderr or proc.stdout).strip()[-400:]}")
+    return json.loads(proc.stdout)
+
+
 def _l003_signoff(sess: _Session) -> BenchGen[dict[str, Any]]:
-    """The human part: sign-off from the answers (who, why), then the commit."""
-    from forgeplanner.governance.hook import sign_off
+    """The human part: sign-off from the answers (who, why) with the step's own command, then
+    the commit."""
     from forgeplanner.labs.protocols import L003_REPO as repo_name
 
     who, why = sess.answers.signoff.get("who"), sess.answers.signoff.get("why")
-    repo = sess.workdir / repo_name
     yield Progress("signoff", None, f"sign-off by {who}")
-    body = sign_off(str(repo / "lab.fplan"), str(repo / "policy.toml"), who or "", why or "",
-                    sess.store)  # fmt: skip
+    plan, policy = f"{repo_name}/lab.fplan", f"{repo_name}/policy.toml"
+    argv = ["governance", "sign-off", plan, "--policy", policy, "--who", who or "",
+            "--why", why or ""]  # fmt: skip
+    body = _forgeplanner_json(sess, argv, "sign-off")["signoff"]
     sess.evidence_ids.append(body["id"])
     mark = _last_evidence_id(sess)
     step = next(s for s in sess.lab.steps if s.id == "signoff")
@@ -361,13 +378,12 @@ def _l003_signoff(sess: _Session) -> BenchGen[dict[str, Any]]:
 
 
 def _l003_latency(sess: _Session) -> BenchGen[dict[str, Any]]:
-    from forgeplanner.governance.hook import measure_latency
-
-    repo = sess.workdir / L003_REPO
     runs, process_runs = sess.options.get("latency_runs", (50, 5))
     yield Progress("latency", None, f"{runs} gate runs, {process_runs} hook processes")
-    d = measure_latency(str(repo / "lab.fplan"), str(repo / "policy.toml"), runs=runs,
-                        process_runs=process_runs)  # fmt: skip
+    argv = ["governance", "latency", f"{L003_REPO}/lab.fplan", "--policy",
+            f"{L003_REPO}/policy.toml", "--runs", str(runs),
+            "--process-runs", str(process_runs)]  # fmt: skip
+    d = _forgeplanner_json(sess, argv, "gate latency")
     sess.sheet.update(
         gate_median_ms=round(d["in_process"]["median_ms"], 2),
         gate_p95_ms=round(d["in_process"]["p95_ms"], 2),

@@ -2,15 +2,14 @@
 
 Machines come from the hardware catalog (`catalog.load_catalog()`), models from the model
 database (`models_db.load_models()`), estimates from `forgeplanner.engine.estimate` on the
-host `forgeplanner.host.host_from_config` builds, cluster layouts from the cluster command's
-`build_cluster` glue, K3s layouts from the platform command's glue, new and used prices
+host `forgeplanner.host.host_from_config` builds, cluster and K3s layouts and the user's price
+observations from `forgeplanner.services` (what the CLI and the app use), new and used prices
 from `forgeplanner.engine.prices` and power and running cost from `forgeplanner.engine.power`.
 Nothing here computes a figure itself; an unknown figure stays unknown with the engine's reason.
 """
 
 from __future__ import annotations
 
-import importlib
 from datetime import date
 from typing import Any
 
@@ -34,16 +33,6 @@ CURVE_FRACTIONS: tuple[float, ...] = (0.0, 0.125, 0.25, 0.375, 0.5, 0.625, 0.75,
 
 
 _UNSET = object()
-
-
-def _optional(module: str) -> Any | None:
-    """A sibling feature's module, or None while it has not been built."""
-    try:
-        return importlib.import_module(module)
-    except ModuleNotFoundError as exc:
-        if exc.name == module:
-            return None
-        raise
 
 
 class EngineSources:
@@ -104,7 +93,7 @@ class EngineSources:
         if self._observations is None:
             user: tuple[Any, ...] = ()
             if self.user_prices:
-                from forgeplanner.cli.recommend_cmd import user_price_observations
+                from forgeplanner.services.prices import user_price_observations
 
                 user, _ = user_price_observations()
             self._observations = tuple(self.catalog.price_observations) + tuple(user)
@@ -151,13 +140,13 @@ class EngineSources:
 
     def spec(self, model_id: str) -> Any:
         """A shipped model, else one the user imported (`models import`); NotFoundError with
-        the nearest ids otherwise. Shipped ids win, as everywhere (cli.model_lookup)."""
+        the nearest ids otherwise. Shipped ids win, as everywhere (services.models.find_model)."""
         if model_id in self.models:
             return self.models.get(model_id)
         if self._user_models is None:
             self._user_models = {}
             if self.user_prices:  # the same switch: no user database at all
-                from forgeplanner.user_models import list_user_models
+                from forgeplanner.services.models import list_user_models
 
                 self._user_models = {m.id: m for m in list_user_models()}
         if model_id in self._user_models:
@@ -284,17 +273,18 @@ class EngineSources:
         raise ValueError(f"layout kind must be cluster or platform, got {kind!r}")
 
     def _cluster(self, inputs: dict[str, Any]) -> LayoutSection:
-        from forgeplanner.cli.cluster_cmd import build_cluster
+        from forgeplanner.services.cluster import ClusterRequest, NodeGroup, build_cluster
 
-        node_args = [f"{n['config_id']}x{n['count']}" for n in inputs["nodes"]]
-        result = build_cluster(
-            inputs["model_id"],
-            inputs["quant"],
-            node_args,
-            inputs.get("link"),
-            inputs.get("mode", "pipeline"),
+        request = ClusterRequest(
+            model_id=inputs["model_id"],
+            quant=inputs["quant"],
+            nodes=tuple(NodeGroup(n["config_id"], int(n["count"])) for n in inputs["nodes"]),
+            link_id=inputs.get("link"),
+            mode=inputs.get("mode", "pipeline"),
             context=int(inputs.get("context", 8192)),
+            runtime=inputs.get("runtime") or "llama.cpp",
         )
+        result = build_cluster(request, catalog=self.catalog)
         return LayoutSection(
             kind="cluster",
             inputs=dict(inputs),
@@ -303,23 +293,20 @@ class EngineSources:
         )
 
     def _platform(self, inputs: dict[str, Any]) -> LayoutSection:
-        cmd = _optional("forgeplanner.cli.platform_cmd")
-        if cmd is None or not hasattr(cmd, "build_platform"):
-            raise ForgePlannerError(
-                "the K3s platform layout (forgeplanner platform) is not available in this build"
-            )
-        result = cmd.build_platform(
-            [f"{n['name']}={n['config_id']}" for n in inputs["nodes"]],
+        from forgeplanner.services.platform import PlatformRequest, ShelfNode, build_platform
+
+        request = PlatformRequest(
+            nodes=tuple(ShelfNode(n["name"], n["config_id"]) for n in inputs["nodes"]),
             model_id=inputs.get("model_id"),
             quant=inputs.get("quant"),
             runtime=inputs.get("runtime") or "ollama",
             context=int(inputs.get("context", 8192)),
         )
-        data = result.to_dict() if hasattr(result, "to_dict") else result
+        result = build_platform(request, catalog=self.catalog)
         return LayoutSection(
             kind="platform",
             inputs=dict(inputs),
-            result=_plain(data),
+            result=_plain(result.to_dict()),
             basis="forgeplanner platform layout (engine.platform_layout)",
         )
 

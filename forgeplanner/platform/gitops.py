@@ -44,8 +44,8 @@ from typing import Any
 
 from forgeplanner.engine.platform_layout import LABEL_PREFIX, TELEMETRY_TAINT, PlatformLayout
 from forgeplanner.errors import ForgePlannerError
-from forgeplanner.governance.admission import admission_objects
 from forgeplanner.platform import observability as obs
+from forgeplanner.platform.admission import admission_objects
 from forgeplanner.platform.manifests import (
     PART_OF,
     inference_objects,
@@ -714,44 +714,10 @@ def read_repository(directory: str | os.PathLike[str]) -> dict[str, str]:
     }
 
 
-def build_gitops(
-    result: Any,
-    directory: str,
-    *,
-    context: int = 8192,
-    policy_path: str | None = None,
-    repo_url: str | None = None,
-    registry_host: str | None = None,
-) -> list[Path]:
-    """`platform layout ... --gitops DIR`: render and write the repository for a built
-    platform (`cli.platform_cmd.PlatformResult`)."""
-    from forgeplanner.platform.expectations import mac_expectations
-
-    opts = GitOpsOptions()
-    if repo_url:
-        opts = GitOpsOptions(repo_url=repo_url, registry_host=opts.registry_host)
-    if registry_host:
-        opts = GitOpsOptions(repo_url=opts.repo_url, registry_host=registry_host)
-    policy = None
-    if policy_path:
-        from forgeplanner.governance.policy import load_policy
-
-        policy = load_policy(policy_path)
-    exp = mac_expectations(result.layout, context)
-    objs = admission_objects(policy, result.layout, opts.registry_host, exp)
-    files = render_repository(result.layout, result.addresses, exp, opts, objs)
-    try:
-        return write_repository(files, directory)
-    except OSError as exc:
-        raise ForgePlannerError(
-            f"cannot write the GitOps repository to {directory}: {exc}"
-        ) from None
-
-
 def promote_directory(directory: str) -> list[str]:
     """`platform promote DIR`: copy lab's tags and chart versions into prod, file by file
     (each written atomically). Returns the changed paths."""
-    from forgeplanner.plan.files import atomic_write
+    from forgeplanner.fileio import atomic_write
 
     files = read_repository(directory)
     changed = promote(files)

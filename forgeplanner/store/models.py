@@ -129,6 +129,10 @@ class BenchRun(Base):
     message: Mapped[str] = mapped_column(Text, default="")
     pid: Mapped[int | None] = mapped_column(Integer)
     hostname: Mapped[str | None] = mapped_column(String(255))
+    # the machine's load during the run (forgeplanner.measurement.load; the full block is in
+    # measured["load"]): quiet | noisy | accepted | not judged; NULL = not recorded
+    load_verdict: Mapped[str | None] = mapped_column(String(16), index=True)
+    other_cpu_share: Mapped[float | None] = mapped_column(Float)
 
 
 class Calibration(Base):

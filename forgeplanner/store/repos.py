@@ -414,6 +414,9 @@ class RunRecord:
     raw_sha256: str | None
     message: str
     raw_output: str | None = field(default=None, repr=False)
+    # load during the run (forgeplanner.measurement.load): None = not recorded (older runs)
+    load_verdict: str | None = None
+    other_cpu_share: float | None = None
 
     def to_dict(self, *, raw: bool = False) -> dict[str, Any]:
         d = {
@@ -432,6 +435,8 @@ class RunRecord:
             "tool_versions": self.tool_versions,
             "raw_sha256": self.raw_sha256,
             "message": self.message,
+            "load_verdict": self.load_verdict,
+            "other_cpu_share": self.other_cpu_share,
         }
         if raw:
             d["raw_output"] = self.raw_output
@@ -464,6 +469,8 @@ class BenchRunRepo:
             raw_sha256=row.raw_sha256,
             message=row.message,
             raw_output=row.raw_output if raw else None,
+            load_verdict=row.load_verdict,
+            other_cpu_share=row.other_cpu_share,
         )
 
     def start(
@@ -506,7 +513,11 @@ class BenchRunRepo:
         raw_output: str | None = None,
         message: str = "",
         estimate: dict[str, Any] | None = None,
+        load_verdict: str | None = None,
+        other_cpu_share: float | None = None,
     ) -> RunRecord:
+        """`load_verdict` / `other_cpu_share`: the machine's load during the run as judged by
+        forgeplanner.measurement.load (the full block goes in `measured["load"]`)."""
         if status not in RUN_STATUSES:
             raise ValueError(f"status '{status}' unknown; valid: {', '.join(RUN_STATUSES)}")
         row = self._row(run_id)
@@ -514,6 +525,8 @@ class BenchRunRepo:
         row.finished_at = _to_db(utcnow())
         row.measured = measured
         row.error_pct = error_pct
+        row.load_verdict = load_verdict
+        row.other_cpu_share = other_cpu_share
         if estimate is not None:
             row.estimate = estimate
         if raw_output is not None:

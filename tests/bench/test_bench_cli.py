@@ -1,4 +1,4 @@
-"""The CLI contract of issue 5 (fast parts; the llama.cpp runs are in test_llamacpp_real.py)."""
+"""The benchmark CLI contract (fast parts; the llama.cpp runs are in test_llamacpp_real.py)."""
 
 from __future__ import annotations
 

@@ -24,11 +24,14 @@ from forgeplanner.bench.llamacpp import (
 from forgeplanner.bench.process import free_port, stop_process, tcp_reachable
 from forgeplanner.bench.progress import Cancelled, drive
 from forgeplanner.bench.session import (
+    LoadPolicy,
     record_builtin,
     record_llamacpp,
     target_from_gguf,
 )
 from forgeplanner.bench.synthetic_gguf import SyntheticShape, write_synthetic_gguf
+from forgeplanner.errors import ForgePlannerError
+from forgeplanner.measurement.load import QUIET
 from forgeplanner.store import BenchRunRepo, Store
 
 pytestmark = pytest.mark.slow
@@ -187,11 +190,14 @@ def test_calibration_from_runs_is_used_by_later_estimates(
     bench = llamacpp_bin / "llama-bench"
     cfg = BuiltinConfig(kernels=("matmul", "decode"), threads=1, matmul_n=512,
                         decode_weight_bytes=qwen05_f16.stat().st_size, decode_tokens=3)  # fmt: skip
-    drive(record_builtin(store, cfg), bar=False)
+    # this test checks the calibration, not the load rule (test_load_hygiene.py): the runs are
+    # kept whatever the shared machine's load, as a user of a never-idle machine would
+    keep = LoadPolicy(accept_load=True)
+    drive(record_builtin(store, cfg, load=keep), bar=False)
     target = target_from_gguf(qwen05_f16)
     spec = LlamaBenchSpec(str(qwen05_f16), n_prompt=(32,), n_gen=(16,), repetitions=2, threads=1,
                           repack=False)  # fmt: skip
-    drive(record_llamacpp(store, target, spec, binary=bench), bar=False)
+    drive(record_llamacpp(store, target, spec, binary=bench, load=keep), bar=False)
     cal = calibrate(store, machine_fingerprint())
     assert cal.bandwidth_bytes_per_s and cal.bandwidth_bytes_per_s > 0
     assert cal.compute_flops and cal.compute_flops > 0
@@ -227,7 +233,13 @@ def test_estimate_with_measured_bandwidth_is_within_20pct_of_real_decode_on_a_0_
     medians are compared. Q8_0, the usual 8-bit quantization: with F16 the uncalibrated margin
     was thin (+17..+21.5 % in four runs on 2026-11-26: the F16 CPU constants over-estimate this
     shape by ~11 % in the calibration data, and the shared machine's decode speed drifts ~5 %);
-    Q8_0 measured -7.6 % (1 thread) and +6.9 % (2 threads) in docs/cpu-backend.md."""
+    Q8_0 measured -7.6 % (1 thread) and +6.9 % (2 threads) in docs/cpu-backend.md.
+
+    The load of every run is recorded (forgeplanner.measurement.load): only quiet built-in runs may
+    become the host bandwidth and only quiet llama.cpp runs are compared with their estimate
+    (under load this check failed: a loaded built-in run became the host bandwidth). When the
+    shared machine is never quiet, the test checks instead that the estimate reports no host
+    bandwidth and says why."""
     from forgeplanner.bench.calibrate import calibrated_constants, label_of, to_fit
     from forgeplanner.bench.estimate_link import estimate_for_run, host_for_this_machine
     from forgeplanner.engine.estimate import default_constants
@@ -253,40 +265,65 @@ def test_estimate_with_measured_bandwidth_is_within_20pct_of_real_decode_on_a_0_
         return LlamaBenchSpec(str(path), n_prompt=(16,), n_gen=(64,), repetitions=3, threads=1)
 
     cal_store = Store(f"sqlite:///{tmp_path / 'calibration.db'}")
-    bw, real, uncal = [], [], []
+    builtin_runs, pairs, loaded = [], [], []
+    cal = est = None
     try:
         for _ in range(3):
             b = drive(record_builtin(store, cfg), bar=False)
-            bw.append(b.measured["bandwidth_bytes_per_s"])
+            builtin_runs.append(b)
             r = drive(record_llamacpp(store, target, ls(qwen05_q8), binary=bench), bar=False)
-            assert r.estimate["bandwidth_basis"] == f"measured: run {b.id} (builtin)"
-            real.append(r.measured["decode_tps"])
-            uncal.append(r.estimate["decode_tps"])
+            quiet_ids = [x.id for x in builtin_runs if x.load_verdict == QUIET]
+            basis = r.estimate["bandwidth_basis"]
+            if quiet_ids:
+                # the estimate uses this machine's quiet built-in runs and names them
+                assert "quiet builtin run" in basis, basis
+                assert str(quiet_ids[-1]) in basis
+            else:
+                # every built-in run was noisy: no host bandwidth, and the estimate says why
+                # instead of taking a loaded figure (the issue's 54 % error)
+                assert r.estimate.get("decode_tps") is None, r.estimate
+                assert basis.startswith("unknown:") and "noisy" in basis, basis
+            if r.load_verdict == QUIET and r.estimate.get("decode_tps"):
+                pairs.append((r.measured["decode_tps"], r.estimate["decode_tps"]))
+            else:
+                loaded.append((r.id, r.load_verdict, basis))
             drive(record_builtin(cal_store, cfg), bar=False)
             drive(record_llamacpp(cal_store, held, ls(held.gguf_path), binary=bench), bar=False)
         fp = machine_fingerprint()
-        cal = calibrate(cal_store, fp)
-        host = host_for_this_machine(fp, cal_store)
-        consts = calibrated_constants(default_constants(), to_fit(cal), host, label_of(cal))
-        est = estimate_for_run(spec, "Q8_0", host, prompt_tokens=16, constants=consts)
+        try:
+            cal = calibrate(cal_store, fp)
+        except ForgePlannerError as exc:  # only when no held-out run was quiet
+            assert "noisy" in str(exc), exc
+        if cal is not None:
+            host = host_for_this_machine(fp, cal_store)
+            consts = calibrated_constants(default_constants(), to_fit(cal), host, label_of(cal))
+            est = estimate_for_run(spec, "Q8_0", host, prompt_tokens=16, constants=consts)
     finally:
         cal_store.close()
-    real_med = statistics.median(real)
-    uncal_med = statistics.median(uncal)
-    err_uncal = 100 * (uncal_med - real_med) / real_med
-    err = 100 * (est["decode_tps"] - real_med) / real_med
+    # Estimates are compared only with real runs taken while the machine was quiet, from
+    # quiet bandwidth runs: a loaded llama-bench run measures the neighbours as much as the
+    # model. On a busy shared machine there may be none; the assertions above then checked
+    # that nothing loaded became the host's bandwidth.
+    gbps = [(x.id, x.load_verdict, round(x.measured["bandwidth_bytes_per_s"] / 1e9, 2))
+            for x in builtin_runs]  # fmt: skip
     print(
-        f"\n0.5B check (Q8_0, 1 thread): real decode {[round(x, 2) for x in real]} tok/s "
-        f"(median {real_med:.2f}); measured bandwidth {[round(x / 1e9, 2) for x in bw]} GB/s "
-        f"-> uncalibrated estimates {[round(x, 2) for x in uncal]} (median {uncal_med:.2f}, "
-        f"{err_uncal:+.1f} %); effective bandwidth from the held-out model "
-        f"{cal.bandwidth_bytes_per_s / 1e9:.2f} GB/s -> estimate {est['decode_tps']:.2f} tok/s "
-        f"({err:+.1f} %)"
+        f"\n0.5B check (Q8_0, 1 thread): built-in runs {gbps}"
+        f"; quiet (real, estimate) pairs {[(round(a, 2), round(e, 2)) for a, e in pairs]}; "
+        f"left out {loaded}"
     )
-    assert "llama.cpp CPU-backend constants measured on" in r.estimate["basis"]
-    assert "host calibration" in est["basis"]
-    assert abs(err_uncal) <= 20.0
-    assert abs(err) <= 20.0
+    if pairs:
+        real_med = statistics.median(a for a, _ in pairs)
+        uncal_med = statistics.median(e for _, e in pairs)
+        err_uncal = 100 * (uncal_med - real_med) / real_med
+        print(f"uncalibrated: median estimate {uncal_med:.2f} vs real {real_med:.2f} tok/s "
+              f"({err_uncal:+.1f} %)")  # fmt: skip
+        assert "llama.cpp CPU-backend constants measured on" in r.estimate["basis"]
+        assert abs(err_uncal) <= 20.0
+        if cal is not None and est is not None:
+            err = 100 * (est["decode_tps"] - real_med) / real_med
+            print(f"calibrated on the held-out model: {est['decode_tps']:.2f} tok/s ({err:+.1f} %)")
+            assert "host calibration" in est["basis"]
+            assert abs(err) <= 20.0
 
 
 def test_lab_l002_runs_its_ladder_and_stores_the_record(llamacpp_bin: Path, store: Store) -> None:

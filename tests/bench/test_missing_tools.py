@@ -1,4 +1,4 @@
-"""A missing llama.cpp tool says how to get it (issue 5: "a missing binary ... gives a clear
+"""A missing llama.cpp tool says how to get it ("a missing binary ... gives a clear
 message with how to install or start it")."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from forgeplanner.bench.llamacpp_tools import INSTALL_HINT
 
 
 def test_rpc_run_without_llama_bench_says_how_to_install_it(tmp_path, monkeypatch) -> None:
-    # Found by the acceptance audit: the message said llama-bench was needed but not how to
+    # A regression: the message once said llama-bench was needed but not how to
     # get it. Nothing on PATH, an empty tools cache, no override: llama-bench is nowhere.
     monkeypatch.setenv("PATH", str(tmp_path / "empty-bin"))
     monkeypatch.setenv("FORGEPLANNER_TOOLS_DIR", str(tmp_path / "tools"))

@@ -1,4 +1,4 @@
-"""`forgeplanner estimate` and `forgeplanner sweep`: the JSON contract of issue 3 and one-line
+"""`forgeplanner estimate` and `forgeplanner sweep`: the JSON contract and one-line
 errors for bad input."""
 
 from __future__ import annotations
@@ -202,8 +202,8 @@ def test_flash_attention_is_tri_state(capsys):
 
 
 def test_raised_limit_reports_the_exact_sysctl_and_what_macos_keeps(capsys):
-    # Found by the acceptance audit: the JSON carried the sysctl but not the memory then left
-    # for macOS, which issue 3 asks for alongside it (the table already showed it).
+    # A regression: the JSON once carried the sysctl but not the memory then left
+    # for macOS, which is asked for alongside it (the table already showed it).
     d = run_json(
         capsys,
         *("estimate", "--model", "llama-3.1-70b", "--machine", "mac-studio-m2-max-30c-64gb"),
@@ -227,7 +227,7 @@ def test_raised_limit_reports_the_exact_sysctl_and_what_macos_keeps(capsys):
 @pytest.mark.parametrize(
     ("argv", "expect"),
     [
-        # Found by the acceptance audit: both were accepted silently.
+        # A regression: both were once accepted silently.
         (["--depth", "9000", "--context", "8192"], "--depth 9000 is more than --context 8192"),
         (["--macos", "banana"], "--macos 'banana' is not a macOS version; valid: e.g."),
     ],
@@ -250,7 +250,7 @@ def test_real_macos_versions_are_accepted(capsys, version):
 
 
 def test_sweep_output_is_a_normal_readable_file(capsys, tmp_path):
-    # Found by the acceptance audit: the atomic write (mkstemp) left the table private (0600),
+    # A regression: the atomic write (mkstemp) once left the table private (0600),
     # unlike every other file ForgePlanner writes (manifests, synthetic GGUFs, plans).
     out = tmp_path / "grid.csv"
     run_json(capsys, "sweep", "--context", "2048", "--out", str(out))

@@ -1,7 +1,7 @@
 """A model the user imported (`forgeplanner models import`) is a valid `--model ID` for every
 command that sizes a model, not only for `models list|show`.
 
-Found by the acceptance audit: `models import config.json --id my-llama` saved the model and
+A regression: `models import config.json --id my-llama` once saved the model and
 `models list` showed it, but `estimate --model my-llama` said "unknown model 'my-llama'"."""
 
 from __future__ import annotations

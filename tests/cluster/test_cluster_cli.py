@@ -165,7 +165,7 @@ ULTRA_TB5 = "mac-studio-m3-ultra-80c-256gb"  # Thunderbolt 5
 
 
 def test_a_tb5_link_to_a_tb4_machine_is_computed_at_tb4(capsys):
-    # Found by the acceptance audit: the note said "the link runs at the slower end's speed"
+    # A regression: the note once said "the link runs at the slower end's speed"
     # while the numbers used Thunderbolt 5's bandwidth.
     args = ("--model", "llama-3.1-405b", "--quant", "Q4_K_M", "--node", ULTRA_TB4,
             "--node", ULTRA_TB5)  # fmt: skip

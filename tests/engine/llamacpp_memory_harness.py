@@ -4,7 +4,8 @@ Writes random-weight GGUF files of given shapes with the official `gguf` package
 with llama.cpp's own quantizer (`llama_model_quantize`, so the per-tensor mixes are llama.cpp's,
 not ours), loads them with `llama_model_load_from_file` + `llama_init_from_model` and parses the
 buffer sizes llama.cpp logs (`CPU_Mapped model buffer size`, `CPU KV buffer size`,
-`CPU compute buffer size`; /work/shared/guide/LLAMACPP.md).
+`CPU compute buffer size`, as llama.cpp logs them while loading: src/llama-model.cpp,
+src/llama-kv-cache.cpp, src/llama-context.cpp).
 
 A minimal writer lives here because `forgeplanner/bench/synthetic_gguf.py` did not exist when
 this was written; it only needs the `llama` and `gemma3` tensor layouts.

@@ -22,7 +22,6 @@ from forgeplanner.engine.compute_buffer import compute_bytes
 from forgeplanner.engine.kv_cache import kv_cache_breakdown
 from forgeplanner.engine.weights import weights_breakdown
 
-pytest.importorskip("llama_cpp")
 pytestmark = pytest.mark.slow
 
 from tests.engine.llamacpp_memory_harness import (  # noqa: E402

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import kubernetes_validate
 
-from forgeplanner.cli.platform_cmd import build_platform
-from forgeplanner.governance.admission import admission_objects, memory_limits
 from forgeplanner.governance.policy import parse_policy
-from forgeplanner.platform.expectations import mac_expectations
+from forgeplanner.platform.admission import admission_objects, memory_limits
 from forgeplanner.platform.manifests import K8S_VERSION
+from forgeplanner.services.platform import mac_expectations
+from tests.platform.shelf import build
 
 POLICY = b"""
 [memory]
@@ -17,7 +17,7 @@ min_headroom_gib = 8
 
 
 def test_policy_objects_follow_the_gate_and_validate():
-    r = build_platform(["a=mac-mini-2018-i7-32gb", "studio=mac-studio-m2-max-30c-64gb"])
+    r = build(["a=mac-mini-2018-i7-32gb", "studio=mac-studio-m2-max-30c-64gb"])
     exp = mac_expectations(r.layout)
     limit = exp["studio"].gpu_limit_bytes
     policy = parse_policy(POLICY, "policy.toml")
@@ -45,7 +45,7 @@ def test_policy_objects_follow_the_gate_and_validate():
 
 
 def test_without_an_inference_mac_there_is_no_memory_policy():
-    r = build_platform(["a=mac-mini-2018-i7-32gb"])
+    r = build(["a=mac-mini-2018-i7-32gb"])
     objs = admission_objects(None, r.layout, "harbor.lab.internal", mac_expectations(r.layout))
     assert not [o for o in objs if "memory" in o["metadata"]["name"]]
     assert [o for o in objs if o["metadata"]["name"] == "forgeplanner-registry"]

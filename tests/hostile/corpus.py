@@ -185,7 +185,7 @@ def _cases() -> list[Case]:
         (("--min-decode-tps", "nan"), r"--min-decode-tps: 'nan' is not a finite number"),
         (("--hours-at-load", "25"), r"--hours-at-load: 25 is out of range"),
         (("--tariff", "nan"), r"--tariff: 'nan' is not a finite number"),
-        (("--today", "2026-02-30"), r"--today: '2026-02-30' is not a date"),
+        (("--today", "2026-02-30"), r"--as-of/--today: '2026-02-30' is not a date"),
     ]:
         add(Case(f"recommend {extra[0]} {extra[1]}", (*rec, *extra), 2, usage + msg))
     add(
@@ -403,7 +403,7 @@ def _cases() -> list[Case]:
             ("gate", "{d}/p.fplan", "--policy", "{policy}"),
             4,
             r"'NaN': NaN is not a JSON number",
-            {"p.fplan": _text_edit('"usd": 3549.0', '"usd": NaN')},
+            {"p.fplan": _text_edit('"usd": 3200.0', '"usd": NaN')},
         )
     )
     add(
@@ -460,10 +460,10 @@ def _cases() -> list[Case]:
             _text_edit('"count": 1,', '"count": 1, "count": 2,'),
             r"duplicate key 'count'",
         ),
-        ("NaN price", _text_edit('"usd": 3549.0', '"usd": NaN'), r"NaN is not a JSON number"),
-        ("Infinity", _text_edit('"usd": 3549.0', '"usd": Infinity'), r"Infinity is not a JSON"),
-        ("1e400", _text_edit('"usd": 3549.0', '"usd": 1e400'), r"too large for a 64-bit float"),
-        ("negative price", _text_edit('"usd": 3549.0', '"usd": -1'), r"price \(USD\) must be 0.."),
+        ("NaN price", _text_edit('"usd": 3200.0', '"usd": NaN'), r"NaN is not a JSON number"),
+        ("Infinity", _text_edit('"usd": 3200.0', '"usd": Infinity'), r"Infinity is not a JSON"),
+        ("1e400", _text_edit('"usd": 3200.0', '"usd": 1e400'), r"too large for a 64-bit float"),
+        ("negative price", _text_edit('"usd": 3200.0', '"usd": -1'), r"price \(USD\) must be 0.."),
         (
             "negative watts",
             _plan_edit(lambda d: _machine(d).update(max_w=-1000.0)),
@@ -484,13 +484,13 @@ def _cases() -> list[Case]:
             _text_edit('"schema_version": 2', '"schema_version": 99'),
             r"written by a newer ForgePlanner",
         ),
-        ("bad basis", _text_edit('"basis": "list"', '"basis": "free"'), r"price basis 'free'"),
+        ("bad basis", _text_edit('"basis": "observed"', '"basis": "free"'), r"price basis 'free'"),
         (
             "bad as_of",
-            _text_edit('"as_of": "2026-03"', '"as_of": "tomorrow"'),
+            _text_edit('"as_of": "2026-06-19"', '"as_of": "tomorrow"'),
             r"date 'tomorrow' is not YYYY-MM-DD",
         ),
-        ("price as text", _text_edit('"usd": 3549.0', '"usd": "1.2.3"'), r"expected a number"),
+        ("price as text", _text_edit('"usd": 3200.0', '"usd": "1.2.3"'), r"expected a number"),
         ("trailing garbage", lambda t: t.encode() + b"}", r"not valid JSON: Extra data"),
         (
             "unknown field",

@@ -69,7 +69,7 @@ def test_signoff_needs_who_and_why():
 
 
 def test_table_valued_sheet_fields_render_as_tables_in_reading_order():
-    from forgeplanner.labs.report import sheet_cell, sheet_tables
+    from forgeplanner.export.lab_report import sheet_cell, sheet_tables
 
     # as stored: canonical JSON sorts the keys of every row
     ladder = [

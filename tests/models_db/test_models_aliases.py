@@ -8,8 +8,8 @@ import json
 import pytest
 
 from forgeplanner.cli.main import main
-from forgeplanner.cli.model_lookup import find_model
 from forgeplanner.errors import DataError, NotFoundError
+from forgeplanner.services.models import find_model
 from models_db import load_models, read_models_file
 from models_db.loader import DATA_FILE
 

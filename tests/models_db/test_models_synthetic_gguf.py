@@ -151,7 +151,7 @@ def llama_no_repack(monkeypatch):
     AMX, decoding any Q8_0/Q4_0 model through the AMX buffer segfaults inside ggml (checked:
     F16/F32 fine, the same Q8_0 file fine with use_extra_bufts=False). The weights, shapes and
     kernels under test are the same; only the CPU-specific repacked copy is skipped."""
-    llama_cpp = pytest.importorskip("llama_cpp")
+    import llama_cpp
     import llama_cpp.llama_cpp as capi
 
     original = capi.llama_model_default_params

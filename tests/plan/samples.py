@@ -174,3 +174,22 @@ def sample_plan(name: str = "70B at home", model_name: str = "Llama 3.3 70B") ->
         ),
     )
     return edit.attach_run(plan, run(), NOW)
+
+
+def large_plan(n_models: int, name: str = "Large lab") -> Plan:
+    """A plan of `n_models` models on one machine (one estimate each, every row told apart by
+    its model id and its largest context), for the size limits of the exports."""
+    base = sample_plan(name=name)
+    models = tuple(
+        PlanModel(f"model-{i:03d}", "Q4_K_M", "llama.cpp", 8192, name=f"Model {i:03d}")
+        for i in range(1, n_models + 1)
+    )
+    estimates = tuple(
+        replace(
+            estimate(decode=5.0 + (i % 37)),
+            model_id=m.model_id,
+            max_context_that_fits=100_000 + i,
+        )
+        for i, m in enumerate(models, start=1)
+    )
+    return replace(base, build=replace(base.build, models=models, estimates=estimates))

@@ -8,8 +8,10 @@ from pathlib import Path
 import pytest
 
 from forgeplanner.cli.main import main
+from forgeplanner.domain.runtime import Runtime
 from forgeplanner.evidence.record import raw_digest
 from forgeplanner.plan.files import read_plan
+from forgeplanner.services.cluster import ClusterRequest, NodeGroup, build_cluster
 
 STUDIO = "mac-studio-m2-ultra-76c-192gb"
 MINI = "mac-mini-m4-pro-20c-64gb"
@@ -253,3 +255,54 @@ def test_used_price_is_the_price_engines_including_your_observations(tmp_path, c
     assert price.usd == pytest.approx(shown["used"]["price_usd"])
     assert price.observations == shown["used"]["count"] >= 1
     assert price.as_of == shown["used"]["date_to"] and "my local listing" in price.source
+
+
+@pytest.mark.parametrize(
+    ("runtime", "quant"), [(Runtime.LLAMA_CPP, "Q4_K_M"), (Runtime.MLX, "MLX-4bit")]
+)
+def test_a_cluster_plan_is_the_cluster_service_for_its_runtime(
+    plan_file: Path, capsys, runtime: Runtime, quant: str
+) -> None:
+    """The plan's cluster figures are what services.cluster.build_cluster gives for the runtime
+    the plan stores (per-node memory, split and speed), and a runtime's figures are its own."""
+    argv = ["plan", "set-cluster", str(plan_file), "--model", MODEL, "--node", f"{MINI}x2"]
+    run_json(capsys, [*argv, "--quant", quant, "--runtime", str(runtime)])
+    section = read_plan(plan_file).build.cluster
+    assert section.inputs["runtime"] == runtime
+    nodes = (NodeGroup(MINI, 2),)
+    direct = build_cluster(ClusterRequest(MODEL, quant, nodes, runtime=runtime)).to_dict()
+    keys = ("layers", "weights_bytes", "kv_cache_bytes", "compute_bytes", "runtime_bytes",
+            "total_bytes", "gpu_limit_bytes", "verdict")  # fmt: skip
+    assert [{k: n[k] for k in keys} for n in section.result["nodes"]] == [
+        {k: n[k] for k in keys} for n in json.loads(json.dumps(direct["nodes"]))
+    ]
+    assert section.result["decode_tps"] == pytest.approx(direct["decode_tps"])
+    assert section.result["prefill_tps"] == pytest.approx(direct["prefill_tps"])
+    other = Runtime.MLX if runtime is Runtime.LLAMA_CPP else Runtime.LLAMA_CPP
+    other_quant = "MLX-4bit" if other is Runtime.MLX else "Q4_K_M"
+    theirs = build_cluster(ClusterRequest(MODEL, other_quant, nodes, runtime=other)).plan
+    assert section.result["decode_tps"] != pytest.approx(theirs.decode_tps)
+    assert [n["runtime_bytes"] for n in section.result["nodes"]] != [
+        n.runtime_bytes for n in theirs.nodes
+    ]
+
+
+def test_a_cluster_plan_uses_the_runtime_it_stores(plan_file: Path, capsys) -> None:
+    """`plan set-cluster --runtime mlx` used to store mlx and compute llama.cpp's numbers."""
+    base = ["plan", "set-cluster", str(plan_file), "--model", MODEL, "--node", f"{MINI}x2"]
+    run_json(capsys, [*base, "--quant", "MLX-4bit", "--runtime", "mlx"])
+    section = read_plan(plan_file).build.cluster
+    assert section.inputs["runtime"] == "mlx"
+    argv = ["cluster", "--model", MODEL, "--quant", "MLX-4bit", "--node", f"{MINI}x2"]
+    mlx = run_json(capsys, [*argv, "--runtime", "mlx"])
+    assert section.result["decode_tps"] == pytest.approx(mlx["decode_tps"])
+    assert [n["total_bytes"] for n in section.result["nodes"]] == [
+        n["total_bytes"] for n in mlx["nodes"]
+    ]
+    gguf = run_json(capsys, ["cluster", "--model", MODEL, "--quant", "Q4_K_M", "--node",
+                             f"{MINI}x2"])  # fmt: skip
+    assert mlx["decode_tps"] != pytest.approx(gguf["decode_tps"])
+    # A GGUF quantization is not an MLX one: one clear line, the plan left as it was.
+    assert main([*base, "--quant", "Q4_K_M", "--runtime", "mlx"]) == 2
+    assert "runtime mlx loads MLX weights" in capsys.readouterr().err
+    assert read_plan(plan_file).build.cluster == section

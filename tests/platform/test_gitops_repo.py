@@ -14,9 +14,7 @@ import pytest
 import yaml
 
 from forgeplanner.cli.main import main
-from forgeplanner.cli.platform_cmd import build_platform
 from forgeplanner.platform import observability as obs
-from forgeplanner.platform.expectations import mac_expectations
 from forgeplanner.platform.gitops import (
     ENVIRONMENTS,
     read_repository,
@@ -25,6 +23,8 @@ from forgeplanner.platform.gitops import (
 )
 from forgeplanner.platform.manifests import K8S_VERSION
 from forgeplanner.platform.network_policy import CLIENT_LABEL
+from forgeplanner.services.platform import mac_expectations
+from tests.platform.shelf import build
 
 SHELF = [
     "cp=mac-mini-2018-i3-8gb",
@@ -38,7 +38,7 @@ ARGO_KINDS = {"Application", "AppProject"}
 
 @pytest.fixture(scope="module", params=["llama.cpp", "ollama"])
 def repo(request, tmp_path_factory):
-    result = build_platform(SHELF, "llama-3.1-70b", "Q4_K_M", request.param)
+    result = build(SHELF, "llama-3.1-70b", "Q4_K_M", request.param)
     exp = mac_expectations(result.layout)
     files = render_repository(result.layout, result.addresses, exp)
     root = tmp_path_factory.mktemp("gitops")

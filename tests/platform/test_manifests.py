@@ -9,21 +9,26 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from forgeplanner.cli.platform_cmd import build_platform, write_manifests
 from forgeplanner.platform.manifests import K8S_VERSION, all_objects
+from forgeplanner.services.platform import (
+    PlatformRequest,
+    ShelfNode,
+    build_platform,
+    write_manifests,
+)
 
-SHELF = [
-    "cp=mac-mini-2018-i3-8gb",
-    "w1=mac-mini-2018-i7-32gb",
-    "w2=mac-mini-2018-i5-16gb",
-    "w3=mac-mini-2018-i7-16gb",
-    "studio=mac-studio-m2-ultra-76c-192gb",
-]
+SHELF = (
+    ShelfNode("cp", "mac-mini-2018-i3-8gb"),
+    ShelfNode("w1", "mac-mini-2018-i7-32gb"),
+    ShelfNode("w2", "mac-mini-2018-i5-16gb"),
+    ShelfNode("w3", "mac-mini-2018-i7-16gb"),
+    ShelfNode("studio", "mac-studio-m2-ultra-76c-192gb"),
+)
 
 
 @pytest.fixture(scope="module")
 def result():
-    return build_platform(SHELF, "llama-3.1-70b", "Q4_K_M")
+    return build_platform(PlatformRequest(SHELF, "llama-3.1-70b", "Q4_K_M"))
 
 
 def test_k8s_version_has_schemas():

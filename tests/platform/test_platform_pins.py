@@ -6,9 +6,10 @@ from __future__ import annotations
 import pytest
 
 from forgeplanner.cli.main import main
-from forgeplanner.cli.platform_cmd import PlatformError, build_platform
 from forgeplanner.engine.platform_services import GITOPS, REGISTRY, TELEMETRY
 from forgeplanner.platform.pins import PinError, cpu_clock_ghz, parse_node_arg
+from forgeplanner.services.platform import PlatformError
+from tests.platform.shelf import build
 
 SHELF = [
     "cp=mac-mini-2018-i3-8gb",
@@ -26,7 +27,7 @@ def _roles(result) -> dict[str, tuple[str, ...]]:
 @pytest.mark.parametrize("model", [None, ("llama-3.1-70b", "Q4_K_M")])
 def test_five_node_shelf_follows_the_track(model):
     mid, quant = model or (None, None)
-    r = build_platform(SHELF, mid, quant)
+    r = build(SHELF, mid, quant)
     lay = r.layout
     assert lay.unplaced == ()
     roles = _roles(r)
@@ -52,7 +53,7 @@ def test_pins_are_honoured():
         "mini-3=mac-mini-2018-i7-16gb:worker",
         "studio=mac-studio-m2-ultra-76c-192gb:inference",
     ]
-    r = build_platform(pinned)
+    r = build(pinned)
     lay = r.layout
     roles = _roles(r)
     assert roles["cp"] == ("telemetry",)
@@ -66,7 +67,7 @@ def test_pins_are_honoured():
 
 
 def test_a_mac_pinned_to_a_k3s_role_joins_through_a_vm():
-    r = build_platform(
+    r = build(
         ["a=mac-mini-2018-i7-32gb", "b=mac-mini-2018-i5-16gb",
          "studio=mac-studio-m2-ultra-76c-192gb:worker"]
     )  # fmt: skip
@@ -98,7 +99,7 @@ def test_a_mac_pinned_to_a_k3s_role_joins_through_a_vm():
 def test_unplaceable_pins_are_refused_with_the_reason(nodes, model, message):
     mid, quant = model or (None, None)
     with pytest.raises(PlatformError) as exc:
-        build_platform(nodes, mid, quant)
+        build(nodes, mid, quant)
     assert message in str(exc.value)
 
 

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import pytest
-
-pytest.importorskip("PySide6")
-
 import kubernetes_validate
+import pytest
 import yaml
 
 from forgeplanner.platform.manifests import K8S_VERSION

@@ -113,7 +113,7 @@ def test_as_of_changes_what_is_new(capsys):
     assert after["price_usd"] is None and "discontinued by Apple 2026-08-25" in after["detail"]
     bad = main(["recommend", "--model", "llama-3.1-8b", "--context", "2048", "--as-of", "12/07"])
     assert bad == 2
-    assert "--as-of '12/07': expected YYYY-MM-DD" in capsys.readouterr().err
+    assert "--as-of/--today: '12/07' is not a date YYYY-MM-DD" in capsys.readouterr().err
 
 
 def test_prices_show_a_storage_configuration_and_the_model(capsys):

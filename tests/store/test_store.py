@@ -323,7 +323,7 @@ def test_a_killed_writer_never_corrupts_earlier_runs(tmp_path: Path) -> None:
 
 
 def test_a_file_that_is_not_a_database_is_a_clear_error(tmp_path: Path) -> None:
-    # Found by the acceptance audit: this used to end in a sqlite3 traceback.
+    # A regression: this used to end in a sqlite3 traceback.
     bogus = tmp_path / "notes.db"
     bogus.write_bytes(b"these are my notes, not a database\n" * 20)
     with pytest.raises(DatabaseError, match="file is not a database") as exc:
@@ -333,7 +333,7 @@ def test_a_file_that_is_not_a_database_is_a_clear_error(tmp_path: Path) -> None:
 
 
 def test_an_uncreatable_database_folder_is_a_clear_error(tmp_path: Path) -> None:
-    # Found by the acceptance audit: FORGEPLANNER_DB under a missing /proc path gave a traceback.
+    # A regression: FORGEPLANNER_DB under a missing /proc path gave a traceback.
     blocker = tmp_path / "a-file"
     blocker.write_text("x")
     with pytest.raises(DatabaseError, match="cannot create the folder") as exc:

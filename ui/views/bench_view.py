@@ -72,6 +72,7 @@ HISTORY_COLUMNS = [
     Column("error_pct", "error", _fmt("{:+.1f} %"), missing=""),
     Column("prefill_tps", "prefill t/s", _fmt("{:.1f}"), missing=""),
     Column("copy_gbps", "copy GB/s", _fmt("{:.1f}"), missing=""),
+    Column("load", "load"),
     Column("machine", "machine"),
 ]
 SHEET_COLUMNS = [
@@ -86,6 +87,7 @@ def history_frame(runs: list[Any]) -> Any:
     import pandas as pd
 
     from forgeplanner.bench.fingerprint import describe
+    from forgeplanner.measurement.load import load_summary
 
     rows = []
     for r in runs:
@@ -95,7 +97,9 @@ def history_frame(runs: list[Any]) -> Any:
             "status": r.status, "model": (r.model_ref or "").rsplit("/", 1)[-1],
             "decode_tps": m.get("decode_tps"), "estimate_tps": e.get("decode_tps"),
             "error_pct": err.get("decode_tps"), "prefill_tps": m.get("prefill_tps"),
-            "copy_gbps": m.get("copy_gbps"), "machine": describe(r.fingerprint),
+            "copy_gbps": m.get("copy_gbps"),
+            "load": load_summary(r.measured) if r.status == "ok" else "",
+            "machine": describe(r.fingerprint),
         })  # fmt: skip
     return pd.DataFrame(rows, columns=[c.key for c in HISTORY_COLUMNS], dtype=object)
 
@@ -671,7 +675,7 @@ class BenchView(QWidget):
         from datetime import UTC, datetime
         from pathlib import Path
 
-        from forgeplanner.labs.report import export_lab
+        from forgeplanner.export.lab_report import export_lab
 
         fmt = Path(path).suffix.lstrip(".").lower()
         fmt = {"markdown": "md", "htm": "html"}.get(fmt, fmt)
@@ -756,6 +760,17 @@ def _describe_run(s: dict[str, Any]) -> str:
             )
         if e.get("basis"):
             lines.append(f"estimate basis: {e['basis']}")
+        if e.get("bandwidth_basis"):
+            lines.append(f"host bandwidth: {e['bandwidth_basis']}")
+    load = s.get("load") or {}
+    if load:
+        lines.append(
+            f"load during the run: {s.get('load_verdict')}, other processes "
+            f"{100 * load.get('other_cpu_share', 0.0):.0f} % of the CPU time"
+        )
+        lines.extend(f"noisy: {why}" for why in load.get("reasons") or [])
+    else:
+        lines.append("load during the run: not recorded")
     if s.get("message"):
         lines.append(f"note: {s['message']}")
     return "\n".join(lines)

@@ -4,7 +4,7 @@ Node list editor and link type on the left; on the right the layer split drawn p
 stacked memory bars (weights, KV cache, compute + runtime) against each node's GPU limit,
 the cluster's speed and what it means, and the launch commands with copy buttons.
 
-The plan is computed by `forgeplanner.cli.cluster_cmd.build_cluster` (the same code as the
+The plan is computed by `forgeplanner.services.cluster.build_cluster` (the same code as the
 CLI) in a worker thread; edits are debounced.
 """
 
@@ -250,33 +250,36 @@ class ClusterView(QWidget):
     def schedule(self, *_: Any) -> None:
         self._timer.start()
 
-    def request(self) -> dict[str, Any]:
+    def request(self) -> Any:
+        """The cluster the widgets describe (services.cluster.ClusterRequest)."""
+        from forgeplanner.services.cluster import ClusterRequest, NodeGroup
+
         link = self.link_combo.currentText()
-        return {
-            "model_id": self.model_combo.currentText().strip(),
-            "quant": self.quant_combo.currentText().strip(),
-            "node_args": self.node_ids(),
-            "link_id": None if link.startswith("(") else link,
-            "mode": self.mode_combo.currentText(),
-            "split": self.split_combo.currentText(),
-            "context": self.context_spin.value(),
-        }
+        return ClusterRequest(
+            model_id=self.model_combo.currentText().strip(),
+            quant=self.quant_combo.currentText().strip(),
+            nodes=tuple(NodeGroup(config_id) for config_id in self.node_ids()),
+            link_id=None if link.startswith("(") else link,
+            mode=self.mode_combo.currentText(),
+            split=self.split_combo.currentText(),
+            context=self.context_spin.value(),
+        )
 
     def recompute(self) -> None:
         if self._runner.defer_if_busy():
             return
         req = self.request()
-        if not req["node_args"]:
+        if not req.nodes:
             self._show_error("add at least one node")
             return
 
         node_model = self.node_model
 
         def job(token: Any):
-            from forgeplanner.cli.cluster_cmd import build_cluster
+            from forgeplanner.services.cluster import build_cluster
 
             yield "planning"
-            result = build_cluster(**req)
+            result = build_cluster(req)
             # The table's frame is prepared here too: the GUI thread only swaps it in.
             return result, node_model.prepare(_node_frame(result.plan.nodes))
 

@@ -1,7 +1,7 @@
 """Platform (K3s) view: the shelf's nodes with their roles, service placement, power and heat,
 the install commands, and a preview and export of the Kubernetes manifests.
 
-Computed by `forgeplanner.cli.platform_cmd.build_platform` (the CLI's own code) in a worker
+Computed by `forgeplanner.services.platform.build_platform` (what the CLI runs) in a worker
 thread; export writes the files atomically through `write_manifests`.
 """
 
@@ -228,7 +228,7 @@ class PlatformView(QWidget):
     def recompute(self) -> None:
         if self._runner.defer_if_busy():
             return
-        nodes = self.node_args()
+        items = self.node_args()  # NAME=CONFIG_ID each (as add_node and set_nodes write them)
         serve = self.serve_check.isChecked()
         model = self.model_combo.currentText().strip() if serve else None
         quant = self.quant_combo.currentText().strip() if serve else None
@@ -238,10 +238,17 @@ class PlatformView(QWidget):
         node_model, assign_model = self.node_model, self.assign_model
 
         def job(token: Any):
-            from forgeplanner.cli.platform_cmd import build_platform
+            from forgeplanner.services.platform import (
+                PlatformRequest,
+                ShelfNode,
+                build_platform,
+            )
 
+            # Built here, so an impossible request reaches on_error like any other failure.
+            nodes = tuple(ShelfNode.parse(item) for item in items)
+            request = PlatformRequest(nodes, model, quant, runtime, context)
             yield "placing"
-            result = build_platform(nodes, model, quant, runtime, context)
+            result = build_platform(request)
             # Tables and manifests are prepared here: the GUI thread only swaps them in.
             node_frame, assign_frame = _frames(result.layout)
             frames = (node_model.prepare(node_frame), assign_model.prepare(assign_frame))
@@ -299,7 +306,7 @@ class PlatformView(QWidget):
 
     # -- export ---------------------------------------------------------------------------------
     def export_to(self, directory: Path) -> list[Path]:
-        from forgeplanner.cli.platform_cmd import write_manifests
+        from forgeplanner.services.platform import write_manifests
 
         if self.result is None:
             raise RuntimeError("no layout to export yet")

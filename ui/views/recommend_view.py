@@ -6,8 +6,8 @@ the ranked table; rejected configurations with their reasons; price observations
 dates and the CSV import with a preview before anything is written. "Add to plan" puts the
 selected option's machines into the current plan (undoable, through the PlanDocument).
 
-The search runs `forgeplanner.cli.recommend_cmd.build_recommendation` (the CLI's code) in a
-worker thread; the import runs `forgeplanner.prices_import` the same way.
+The search runs `forgeplanner.services.recommend.build_recommendation` (what the CLI runs) in a
+worker thread; the import runs `forgeplanner.services.prices` the same way.
 """
 
 from __future__ import annotations
@@ -299,12 +299,13 @@ class RecommendView(QWidget):
         self.summary_label.setText("searching...")
 
         option_model, rejected_model = self.option_model, self.rejected_model
+        ctx = self.ctx
 
         def job(token: Any):
-            from forgeplanner.cli.recommend_cmd import build_recommendation
+            from forgeplanner.services.recommend import RecommendRequest, build_recommendation
 
             yield "searching"
-            rec = build_recommendation(**req)
+            rec = build_recommendation(RecommendRequest(**req), catalog=ctx.catalog)
             # The tables' cells are prepared here: the GUI thread only swaps them in.
             option_frame, rejected_frame = _result_frames(rec)
             return rec, option_model.prepare(option_frame), rejected_model.prepare(rejected_frame)
@@ -472,14 +473,11 @@ class RecommendView(QWidget):
         self.import_label.setText(f"reading {path} ...")
 
         def job(token: Any):
-            from forgeplanner.prices_import import read_listings
-            from forgeplanner.store.repos import PriceRepo
+            from forgeplanner.services.prices import ListingFormat, read_listings_file
 
             yield "reading"
-            with self.ctx.store().session() as s:
-                existing = {r.dedupe_key: r.id for r in PriceRepo(s).list()}
-            return read_listings(path, fx=fx, decimal=decimal, dayfirst=dayfirst,
-                                 catalog=catalog, existing_keys=existing)  # fmt: skip
+            fmt = ListingFormat(fx=fx, decimal=decimal, dayfirst=dayfirst)
+            return read_listings_file(path, fmt, store=self.ctx.store(), catalog=catalog)
 
         self._import_worker = start_worker(
             self.ctx.pool,
@@ -514,13 +512,11 @@ class RecommendView(QWidget):
         )
 
     def commit_import(self) -> int:
-        from forgeplanner.prices_import import commit
-        from forgeplanner.store.repos import PriceRepo
+        from forgeplanner.services.prices import commit_listings
 
         if self.preview is None:
             return 0
-        with self.ctx.store().session() as s:
-            added = commit(self.preview, PriceRepo(s))
+        added = commit_listings(self.preview, store=self.ctx.store())
         self.import_label.setText(f"Imported {len(added)} row(s) from {self.preview.file}.")
         self.preview = None
         self.commit_button.setEnabled(False)
@@ -552,7 +548,7 @@ def _result_frames(rec: Any) -> tuple[pd.DataFrame, pd.DataFrame]:
 def observations_frame(catalog: Any) -> tuple[pd.DataFrame, str | None]:
     """Shipped and user price observations, newest first, and why the user's could not be
     read (None when they could)."""
-    from forgeplanner.cli.recommend_cmd import user_price_observations
+    from forgeplanner.services.prices import user_price_observations
 
     problem = None
     try:

@@ -156,7 +156,7 @@ def sealed_record(record_id: int, store: Any, now: str) -> dict[str, Any]:
 
 def export_lab(record_id: int, fmt: str, out: str | Path, store: Any, now: str) -> Path:
     from forgeplanner.evidence.record import dumps
-    from forgeplanner.plan.files import atomic_path, atomic_write
+    from forgeplanner.plan.files import atomic_write
 
     if fmt not in FORMATS:
         raise ForgePlannerError(f"unknown lab export format '{fmt}'; valid: {', '.join(FORMATS)}")
@@ -176,10 +176,9 @@ def export_lab(record_id: int, fmt: str, out: str | Path, store: Any, now: str) 
 
         atomic_write(out, blocks_html(blocks, title).encode("utf-8"))
     else:
-        from forgeplanner.labs.record_pdf import write_blocks_pdf
+        from forgeplanner.export.pdf import write_blocks_pdf
 
-        with atomic_path(out) as tmp:
-            write_blocks_pdf(blocks, title, tmp)
+        write_blocks_pdf(blocks, out, title=title, subject="Lab record")
     return out
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from forgeplanner.governance.hook import GovernanceError, git, now_iso
+from forgeplanner.plan.hook import GovernanceError, git, now_iso
 
 PLAN_FILE = "lab.fplan"
 POLICY_FILE = "policy.toml"

@@ -1,10 +1,10 @@
-"""The user's own models: recognising an import file, saving an imported model to the user
-database, listing the saved ones.
+"""Models by id, and the user's own models: finding a model for `--model ID`, recognising and
+reading an import file, saving an imported model to the user database, listing the saved ones.
 
-Shared by `forgeplanner models import|list|show` and the desktop app's Models view, so both
-accept and refuse the same files with the same one-line DataError and save under the same
-rule. (`models_db` cannot hold this: it depends only on the domain, and saving needs the
-store.) Heavy imports stay inside the functions.
+Shared by every command that takes a model id, `forgeplanner models import|list|show` and the
+desktop app's Models view, so all of them accept and refuse the same ids and files with the
+same one-line error and save under the same rule. (`models_db` cannot hold this: it depends
+only on the domain, and saving needs the store.) Heavy imports stay inside the functions.
 """
 
 from __future__ import annotations
@@ -12,12 +12,30 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from forgeplanner.errors import DataError
+from forgeplanner.errors import DataError, NotFoundError
 
 if TYPE_CHECKING:
     from forgeplanner.domain.model import ModelSpec
 
 MAX_JSON_BYTES = 64 * 1024 * 1024  # a config.json or /api/show reply is kilobytes
+
+
+def find_model(model_id: str) -> ModelSpec:
+    """The model with this id, Hugging Face repo id or alias (any case: "Qwen3-Coder-30B-A3B",
+    "llama3.3:70b"): the shipped model database first, then the user's imported models (an
+    import is never saved under a shipped id, see `save_user_model`, so shipped ids win).
+    NotFoundError lists the valid ids, shipped ones first."""
+    from models_db import load_models
+    from models_db.loader import name_key, names_of
+
+    db = load_models()
+    if model_id in db:
+        return db.get(model_id)
+    users = {name_key(n): m for m in list_user_models() for n in names_of(m)}
+    if name_key(model_id) in users:
+        return users[name_key(model_id)]
+    valid = [m.id for m in db.all()] + sorted({m.id for m in users.values()})
+    raise NotFoundError("model", model_id, valid)
 
 
 def detect_kind(path: Path) -> str:
@@ -58,6 +76,22 @@ def detect_kind(path: Path) -> str:
         type(data).__name__,
         "JSON is neither a config.json (model_type) nor an Ollama /api/show reply (model_info)",
     )
+
+
+def read_model_file(
+    path: Path, model_id: str | None = None, kind: str | None = None
+) -> tuple[ModelSpec, str]:
+    """(spec, kind) of a config.json (or a directory holding one), a GGUF file or a saved
+    Ollama /api/show reply; DataError for anything else. Reads headers only, never weights.
+    `kind` is `detect_kind(path)` when the caller already has it."""
+    from models_db.importers import import_gguf, import_hf_config, import_ollama_show
+
+    kind = kind or detect_kind(path)
+    if kind == "gguf":
+        return import_gguf(path, model_id=model_id), kind
+    if kind == "ollama":
+        return import_ollama_show(path, model_id=model_id), kind
+    return import_hf_config(path, model_id=model_id), kind
 
 
 def save_user_model(spec: ModelSpec, replace: bool = False) -> str:
