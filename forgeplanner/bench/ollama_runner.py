@@ -39,6 +39,25 @@ class OllamaError(ForgePlannerError):
     pass
 
 
+def default_url() -> str:
+    """The server to ask when no --url is given: OLLAMA_HOST as Ollama's own CLI and client
+    libraries read it (`host`, `host:port` or a URL; envconfig.Host in Ollama's source:
+    scheme http and port 11434 by default), else http://localhost:11434."""
+    import os
+
+    host = os.environ.get("OLLAMA_HOST", "").strip()
+    if not host:
+        return DEFAULT_URL
+    scheme, sep, rest = host.partition("://")
+    if not sep:
+        scheme, rest = "http", host
+    rest = rest.rstrip("/")
+    hostport = rest.split("/", 1)[0]
+    if ":" not in hostport.rsplit("]", 1)[-1]:
+        rest = rest.replace(hostport, f"{hostport}:11434", 1)
+    return f"{scheme}://{rest}"
+
+
 @dataclass(frozen=True, slots=True)
 class OllamaSpec:
     model: str

@@ -6,10 +6,14 @@
     forgeplanner bench run ollama --model NAME [--url URL] [--json]
     forgeplanner bench run mlx --model REPO [--json]          (macOS on Apple silicon)
     forgeplanner bench rpc-commands --rpc host:port,...       (what to start on each node)
+    forgeplanner bench import prometheus --node NAME [--url URL] [--model ID --quant Q
+                                         --machine CONFIG_ID] [--json]
     forgeplanner bench list [--json]          -> {"runs": [...]}
     forgeplanner bench show ID [--json]
     forgeplanner calibrate [--json]
-    forgeplanner lab list | show L-00N | run L-001|L-002 [--json]
+    forgeplanner lab list | show L-00N [--template] | run L-001|L-002|L-003 [--answers FILE.toml]
+                 [--workdir DIR] | answer RECORD --answers FILE.toml
+                 | export RECORD --format md|html|pdf|json --out PATH | records [--json]
 
 JSON of a run: `id`, `fingerprint`, `measured`, `estimate`, `error_pct` (+ builtin:
 `memory_bandwidth_gbps`, `matmul_gflops`, ...). Progress is drawn on stderr (a bar on a
@@ -93,7 +97,7 @@ def _register_bench(subparsers: argparse._SubParsersAction) -> None:
 
     ol = runners.add_parser("ollama", help="a model served by Ollama (HTTP API)")
     ol.add_argument("--model", required=True, metavar="NAME", help="e.g. llama3.1:8b")
-    ol.add_argument("--url", default=None, help="default http://localhost:11434")
+    ol.add_argument("--url", default=None, help="default $OLLAMA_HOST or http://localhost:11434")
     ol.add_argument("-n", "--n-gen", type=argtypes.tokens, default=128)
     ol.add_argument("-r", "--repetitions", type=argtypes.repetitions, default=3)
     ol.add_argument("--catalog-model", metavar="ID", help="catalog id, for the estimate")
@@ -112,6 +116,26 @@ def _register_bench(subparsers: argparse._SubParsersAction) -> None:
     add_json_flag(mx)
     mx.set_defaults(func=_run_mlx)
     run.set_defaults(func=lambda _a: (run.print_help(), 2)[1])
+
+    imp = sub.add_parser("import", help="import measured runs from elsewhere")
+    sources = imp.add_subparsers(dest="source", metavar="SOURCE")
+    pr = sources.add_parser(
+        "prometheus", help="measured serving metrics of one inference Mac, from Prometheus"
+    )
+    pr.add_argument("--node", required=True, help="the node label of the inference Mac")
+    pr.add_argument("--url", default=None, help="Prometheus (default http://localhost:9090)")
+    pr.add_argument(
+        "--time",
+        type=argtypes.finite_float(0.0, 1e11, what=" (unix seconds)"),
+        help="evaluation time, unix seconds (default now)",
+    )
+    pr.add_argument("--model", metavar="ID", help="catalog model it serves, for the estimate")
+    pr.add_argument("--quant", help="its quantization, for the estimate")
+    pr.add_argument("--machine", metavar="CONFIG_ID", help="the Mac's catalog configuration")
+    pr.add_argument("--runtime", default="llama.cpp", choices=("llama.cpp", "ollama", "mlx"))
+    add_json_flag(pr)
+    pr.set_defaults(func=_import_prometheus)
+    imp.set_defaults(func=lambda _a: (imp.print_help(), 2)[1])
 
     rc = sub.add_parser("rpc-commands", help="the ggml-rpc-server command for each node")
     rc.add_argument("--rpc", required=True, metavar="HOST:PORT,...")
@@ -143,19 +167,33 @@ def _register_calibrate(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _register_lab(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("lab", help="guided lab sessions (L-001, L-002)")
+    p = subparsers.add_parser("lab", help="guided lab sessions (L-001, L-002, L-003)")
     sub = p.add_subparsers(dest="lab_command", metavar="SUBCOMMAND")
     lst = sub.add_parser("list", help="the lab protocols")
     add_json_flag(lst)
     lst.set_defaults(func=_lab_list)
     show = sub.add_parser("show", help="a protocol: steps, recording sheet, prompts")
     show.add_argument("lab_id", metavar="LAB")
+    show.add_argument("--template", action="store_true", help="print an answers file to fill")
     add_json_flag(show)
     show.set_defaults(func=_lab_show)
     run = sub.add_parser("run", help="run what can run here and store the lab record")
-    run.add_argument("lab_id", metavar="LAB", help="L-001 or L-002")
+    run.add_argument("lab_id", metavar="LAB", help="L-001, L-002 or L-003")
+    run.add_argument("--answers", metavar="FILE", help="answers to manual steps and prompts")
+    run.add_argument("--workdir", metavar="DIR", help="L-003: where its repositories go")
     add_json_flag(run)
     run.set_defaults(func=_lab_run)
+    ans = sub.add_parser("answer", help="add answers to a stored lab record")
+    ans.add_argument("record_id", type=argtypes.record_id, metavar="RECORD")
+    ans.add_argument("--answers", required=True, metavar="FILE")
+    add_json_flag(ans)
+    ans.set_defaults(func=_lab_answer)
+    exp = sub.add_parser("export", help="export a lab record (json = the sealed record)")
+    exp.add_argument("record_id", type=argtypes.record_id, metavar="RECORD")
+    exp.add_argument("--format", required=True, choices=("md", "html", "pdf", "json"))
+    exp.add_argument("--out", required=True, metavar="PATH")
+    add_json_flag(exp)
+    exp.set_defaults(func=_lab_export)
     rec = sub.add_parser("records", help="stored lab records")
     add_json_flag(rec)
     rec.set_defaults(func=_lab_records)
@@ -387,12 +425,12 @@ def _run_llamacpp(args: argparse.Namespace) -> int:
 
 
 def _run_ollama(args: argparse.Namespace) -> int:
-    from forgeplanner.bench.ollama_runner import DEFAULT_URL, OllamaSpec
+    from forgeplanner.bench.ollama_runner import OllamaSpec, default_url
     from forgeplanner.bench.session import record_ollama
 
     spec = OllamaSpec(
         model=args.model,
-        url=args.url or DEFAULT_URL,
+        url=args.url or default_url(),
         n_gen=args.n_gen,
         repetitions=args.repetitions,
     )
@@ -416,6 +454,23 @@ def _run_mlx(args: argparse.Namespace) -> int:
             ),
             args,
         )
+        return _output(rec, args)
+
+
+def _import_prometheus(args: argparse.Namespace) -> int:
+    from forgeplanner.bench.prometheus_import import (
+        DEFAULT_URL,
+        PrometheusQuery,
+        record_prometheus,
+    )
+
+    q = PrometheusQuery(args.url or DEFAULT_URL, args.node, args.time)
+    with _store() as store:
+        rec = _drive(
+            record_prometheus(store, q, model_id=args.model, quant=args.quant,
+                              config_id=args.machine, runtime=args.runtime),
+            args,
+        )  # fmt: skip
         return _output(rec, args)
 
 
@@ -538,6 +593,11 @@ def _lab_show(args: argparse.Namespace) -> int:
     from forgeplanner.labs import get_lab
 
     lab = get_lab(args.lab_id)
+    if args.template:
+        from forgeplanner.labs.answers import template
+
+        print(template(lab), end="")
+        return 0
     if args.json:
         print_json({"lab": lab.to_dict()})
         return 0
@@ -548,20 +608,61 @@ def _lab_show(args: argparse.Namespace) -> int:
         print(f"{i}. {s.title}{tag}\n   {s.procedure}")
         if s.command:
             print(f"   $ {s.command}")
+        for c in s.more:
+            print(f"   $ {c.text}" + (f"   # {c.why}" if c.why else ""))
     print("\nrecording sheet:")
     for f in lab.sheet:
-        print(f"  - {f.label}" + (f" [{f.unit}]" if f.unit else ""))
+        print(f"  - {f.label}" + (f" [{f.unit}]" if f.unit else "") + (" (you fill)" if f.manual
+                                                                        else ""))  # fmt: skip
     print("\nobservation prompts:")
     for o in lab.observations:
-        print(f"  - {o}")
+        print(f"  - [{o.key}] {o.prompt}")
+    print("\nanswers file keys (lab run --answers FILE.toml; `--template` prints one):")
+    for k in lab.answer_keys():
+        print(f"  {k['key']} ({k['type']}): {k['about']}")
     return 0
 
 
 def _lab_run(args: argparse.Namespace) -> int:
+    from forgeplanner.labs import get_lab
+    from forgeplanner.labs.answers import load_answers
     from forgeplanner.labs.runner import run_lab
 
+    lab = get_lab(args.lab_id)
+    answers = load_answers(args.answers, lab) if args.answers else None
     with _store() as store:
-        rec = _drive(run_lab(args.lab_id, store), args)
+        rec = _drive(run_lab(lab.id, store, answers=answers, workdir=args.workdir), args)
+    return _lab_report(rec, args)
+
+
+def _lab_answer(args: argparse.Namespace) -> int:
+    from forgeplanner.labs import get_lab
+    from forgeplanner.labs.answers import load_answers
+    from forgeplanner.labs.runner import answer_lab
+    from forgeplanner.store import EvidenceRepo
+
+    with _store() as store:
+        with store.session() as s:
+            ref = EvidenceRepo(s).get(args.record_id).ref or ""
+        answers = load_answers(args.answers, get_lab(ref))
+        rec = answer_lab(args.record_id, answers, store)
+    return _lab_report(rec, args)
+
+
+def _lab_export(args: argparse.Namespace) -> int:
+    from forgeplanner.cli.plan_cmd import now_iso
+    from forgeplanner.export.lab_report import export_lab
+
+    with _store() as store:
+        out = export_lab(args.record_id, args.format, args.out, store, now_iso())
+    if args.json:
+        print_json({"format": args.format, "out": str(out), "bytes": out.stat().st_size})
+    else:
+        print(f"wrote {out} ({args.format}, {out.stat().st_size:,} bytes)")
+    return 0
+
+
+def _lab_report(rec, args: argparse.Namespace) -> int:
     if args.json:
         print_json({"lab_record": rec.to_dict()})
         return 0
@@ -571,14 +672,21 @@ def _lab_run(args: argparse.Namespace) -> int:
         ["step", "status", "note"],
         [(s["title"], s["status"], s.get("note", "")) for s in body["steps"]],
     )
+    from forgeplanner.export.lab_report import sheet_cell, sheet_tables
+
     print("\nrecording sheet:")
     for k, v in body["sheet"].items():
-        if isinstance(v, (dict, list)):
-            v = "see `forgeplanner lab records --json`"
-        print(f"  {k}: {'-' if v is None else v}")
-    print("\nobservation prompts (answer them in your lab notes):")
+        print(f"  {k}: {sheet_cell(v)}")
+    for label, table in sheet_tables(body["sheet"], {}):
+        print(f"\n{label}:")
+        print_table(list(table.headers), list(table.rows))
+    print("\nobservations:")
     for o in body["observations"]:
-        print(f"  - {o['prompt']}")
+        print(f"  - [{o['key']}] {o['prompt']}\n      {o['answer'] or '(not answered)'}")
+    print(f"\nstatus: {body['status']}")
+    if body.get("missing"):
+        print("missing (answers file keys): " + ", ".join(body["missing"]))
+        print(f"add them: forgeplanner lab answer {rec.id} --answers FILE.toml")
     return 0
 
 

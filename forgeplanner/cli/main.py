@@ -34,7 +34,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "bench_cmd",
         "fit this machine's effective bandwidth/compute from its llama.cpp runs",
     ),
-    "lab": ("bench_cmd", "guided lab sessions (L-001, L-002)"),
+    "lab": ("bench_cmd", "guided lab sessions (L-001, L-002, L-003)"),
     "recommend": ("recommend_cmd", "cheapest machines (or small clusters) that run your models"),
     "prices": ("prices_cmd", "used-market and refurbished price observations; CSV import"),
     "cluster": (
@@ -48,6 +48,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "gate": (
         "plan_cmd",
         "evaluate a gate policy against a plan (exit 0 allow, 1 deny, 2 escalate)",
+    ),
+    "governance": (
+        "governance_cmd",
+        "the gate as a pre-commit hook, sign-offs, latency (learning track module 07)",
     ),
     "gui": ("gui_cmd", "start the desktop app"),
 }

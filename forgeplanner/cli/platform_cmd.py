@@ -1,8 +1,10 @@
 """`forgeplanner platform layout`: the K3s shelf's node roles, service placement, power, heat,
 install commands and manifests.
 
-    forgeplanner platform layout --node NAME=CONFIG_ID ... [--model ID --quant Q]
-        [--runtime ollama|mlx] [--context N] [--manifests DIR] [--json]
+    forgeplanner platform layout --node NAME=CONFIG_ID[:ROLE[+ROLE...]] ... [--model ID --quant Q]
+        [--runtime ollama|mlx|llama.cpp] [--context N] [--manifests DIR]
+        [--gitops DIR [--gitops-repo URL] [--registry HOST] [--policy FILE]] [--json]
+    forgeplanner platform promote GITOPS_DIR
 
 The flags become a `forgeplanner.services.platform.PlatformRequest`; `build_platform` and
 `write_manifests` there do the work (the desktop view and plans call them too).
@@ -27,12 +29,7 @@ from forgeplanner.services.platform import (
 
 
 def parse_node(text: str) -> ShelfNode:
-    name, sep, config_id = text.partition("=")
-    if not sep or not name.strip() or not config_id.strip():
-        raise PlatformError(
-            f"--node '{text}': expected NAME=CONFIG_ID (e.g. mini-1=mac-mini-2018-i7-32gb)"
-        )
-    return ShelfNode(name.strip(), config_id.strip())
+    return ShelfNode.parse(text)
 
 
 def register(subparsers: Any) -> None:
@@ -55,8 +52,9 @@ def register(subparsers: Any) -> None:
         "--node",
         action="append",
         required=True,
-        metavar="NAME=CONFIG_ID",
-        help="a machine: its node name and catalog configuration; repeat",
+        metavar="NAME=CONFIG_ID[:ROLE[+ROLE...]]",
+        help="a machine: its node name and catalog configuration, optionally pinned roles "
+        "(control-plane, worker, telemetry, registry, gitops, inference); repeat",
     )
     lay.add_argument("--model", help="model to serve (forgeplanner models list)")
     lay.add_argument("--quant", help="its quantization (with --model)")
@@ -65,8 +63,16 @@ def register(subparsers: Any) -> None:
         "--context", type=argtypes.tokens, default=8192, help="context tokens (default 8192)"
     )
     lay.add_argument("--manifests", metavar="DIR", help="write the Kubernetes manifests here")
+    lay.add_argument("--gitops", metavar="DIR", help="write the GitOps repository here")
+    lay.add_argument("--gitops-repo", metavar="URL", help="its Git URL (for Argo CD)")
+    lay.add_argument("--registry", metavar="HOST", help="Harbor's host name")
+    lay.add_argument("--policy", metavar="FILE", help="gate policy for the admission policies")
     add_json_flag(lay)
     lay.set_defaults(func=run_layout)
+    pro = sub.add_parser("promote", help="promote the lab environment's versions to prod")
+    pro.add_argument("gitops_dir", metavar="DIR")
+    add_json_flag(pro)
+    pro.set_defaults(func=run_promote)
     p.set_defaults(func=lambda args: _usage(p))
 
 
@@ -97,6 +103,13 @@ def run_layout(args: argparse.Namespace) -> int:
             written = write_manifests(result, Path(args.manifests))
         except OSError as exc:
             raise PlatformError(f"cannot write manifests to {args.manifests}: {exc}") from None
+    if args.gitops:
+        from forgeplanner.services.platform import write_gitops
+
+        written += write_gitops(
+            result, args.gitops, context=args.context, policy_path=args.policy,
+            repo_url=args.gitops_repo, registry_host=args.registry,
+        )  # fmt: skip
     if args.json:
         d = result.to_dict()
         d["written"] = [str(p) for p in written]
@@ -139,4 +152,15 @@ def run_layout(args: argparse.Namespace) -> int:
         print(c.command)
     for p in written:
         print(f"wrote {p}")
+    return 0
+
+
+def run_promote(args: argparse.Namespace) -> int:
+    from forgeplanner.platform.gitops import promote_directory
+
+    changed = promote_directory(args.gitops_dir)
+    if args.json:
+        print_json({"changed": changed})
+    else:
+        print("\n".join(f"promoted {p}" for p in changed) or "prod already runs what lab runs")
     return 0

@@ -127,11 +127,20 @@ K3S_RESERVATION_SOURCE = (
 
 OLLAMA_PORT = 11434  # Ollama's default (docs: OLLAMA_HOST default 127.0.0.1:11434)
 MLX_SERVER_PORT = 8080  # mlx_lm.server default port
+# llama.cpp's llama-server default port (tools/server README: --port, default 8080); with
+# --metrics it serves Prometheus metrics at /metrics.
+LLAMACPP_SERVER_PORT = 8080
 
 
 def inference_service(runtime: str, node: str) -> ServiceSpec:
     """The inference server on one Apple Silicon node (runs natively on macOS; see
     platform_layout for why it is not a pod)."""
+    if runtime == "llama.cpp":
+        return ServiceSpec(
+            f"llama-server-{node}", f"llama.cpp server on {node}", "inference", "inference",
+            "External", "llama-server (native on macOS)", LLAMACPP_SERVER_PORT, None, None,
+            "llama.cpp tools/server: default port 8080, Prometheus metrics with --metrics",
+        )  # fmt: skip
     if runtime == "mlx":
         return ServiceSpec(
             f"mlx-server-{node}", f"MLX server on {node}", "inference", "inference", "External",

@@ -235,6 +235,10 @@ def verify_bytes(
 
 
 def verify_record(record: Any, signers: list[Any] | None = None) -> Verification:
+    if isinstance(record, dict) and record.get("format") == "forgeplanner.lab-record":
+        from forgeplanner.evidence.lab_record import verify_lab_record
+
+        return verify_lab_record(record, signers)
     problems = _shape_problems(record)
     if problems:
         return Verification(False, problems)

@@ -4,11 +4,12 @@ text is HTML-escaped."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from html import escape
 
 from forgeplanner.domain.plan import Plan
 from forgeplanner.export.charts import all_charts
-from forgeplanner.export.report import Chart, Code, Heading, Para, Table, report_blocks
+from forgeplanner.export.report import Block, Chart, Code, Heading, Para, Table, report_blocks
 
 CSS = """
 body { font-family: -apple-system, Helvetica, Arial, sans-serif; margin: 2em auto;
@@ -26,16 +27,25 @@ td.ALLOW { background: #d4edda; }
 def render_html(plan: Plan, *, charts: str = "svg") -> str:
     """`charts="svg"` inlines the SVG; `charts="img"` references `chart:<name>` images (the PDF
     writer supplies them as rendered resources, since Qt's rich text has no SVG element)."""
-    svgs = all_charts(plan)
+    return blocks_html(
+        report_blocks(plan), f"{plan.name} - ForgePlanner build plan", all_charts(plan), charts
+    )
+
+
+def blocks_html(
+    blocks: Iterable[Block], title: str, svgs: dict[str, str] | None = None, charts: str = "svg"
+) -> str:
+    """Any report's blocks (a plan's, a lab record's) as one self-contained HTML page."""
+    svgs = svgs or {}
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
         '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; '
         "style-src 'unsafe-inline'; img-src data:\">",
-        f"<title>{escape(plan.name)} - ForgePlanner build plan</title>",
+        f"<title>{escape(title)}</title>",
         f"<style>{CSS}</style></head><body>",
     ]
-    for block in report_blocks(plan):
+    for block in blocks:
         if isinstance(block, Heading):
             parts.append(f"<h{block.level}>{escape(block.text)}</h{block.level}>")
         elif isinstance(block, Para):

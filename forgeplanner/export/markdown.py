@@ -4,9 +4,10 @@ cannot break a table, start a heading or inject HTML into a Markdown viewer."""
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
 from forgeplanner.domain.plan import Plan
-from forgeplanner.export.report import Chart, Code, Heading, Para, Table, report_blocks
+from forgeplanner.export.report import Block, Chart, Code, Heading, Para, Table, report_blocks
 
 _SPECIAL = re.compile(r"([\\`*{}\[\]<>|#])")
 # An underscore inside a word (Q4_K_M, llama_cpp) is literal in CommonMark/GFM; only one at a
@@ -22,8 +23,13 @@ def md_escape(text: str) -> str:
 
 
 def render_markdown(plan: Plan) -> str:
+    return blocks_markdown(report_blocks(plan))
+
+
+def blocks_markdown(blocks: Iterable[Block]) -> str:
+    """Any report's blocks (a plan's, a lab record's) as Markdown."""
     lines: list[str] = []
-    for block in report_blocks(plan):
+    for block in blocks:
         if isinstance(block, Heading):
             lines += ["#" * block.level + " " + md_escape(block.text), ""]
         elif isinstance(block, Para):

@@ -20,7 +20,7 @@ failure.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape
@@ -28,7 +28,7 @@ from xml.sax.saxutils import escape
 from forgeplanner.domain.plan import Plan
 from forgeplanner.errors import ForgePlannerError
 from forgeplanner.export import charts as ch
-from forgeplanner.export.report import Chart, Code, Heading, Para, Table, report_blocks
+from forgeplanner.export.report import Block, Chart, Code, Heading, Para, Table, report_blocks
 
 MAX_CHART_ITEMS = 60  # estimates drawn per chart; the rest are in the Estimates table
 SPEED_LINES_PER_PART = len(ch.LINE_COLOURS)  # one colour per line within a part
@@ -292,11 +292,35 @@ def _page_footer(title: str):
 
 def render_pdf(plan: Plan, path: str | Path, *, warn: Warn | None = None) -> None:
     """Write the report of `plan` as a PDF at `path` (as it is: `write_pdf` is the atomic one)."""
+    render_blocks(
+        report_blocks(plan),
+        path,
+        title=f"{plan.name} - ForgePlanner build plan",
+        subject="Build plan",
+        charts=lambda name, height: chart_figures(plan, name, height),
+        warn=warn,
+    )
+
+
+ChartSource = Callable[[str, float], tuple[list[Any], str]]
+
+
+def render_blocks(
+    blocks: Iterable[Block],
+    path: str | Path,
+    *,
+    title: str,
+    subject: str,
+    charts: ChartSource | None = None,
+    warn: Warn | None = None,
+) -> None:
+    """Write report blocks (forgeplanner.export.report) as a PDF at `path`: the plan's report,
+    or any other report made of the same blocks (a lab record). `charts(name, page_height)`
+    gives a Chart block's figures and note; without it Chart blocks are left out."""
     from reportlab.lib.pagesizes import A4, landscape
     from reportlab.lib.units import mm
     from reportlab.platypus import KeepTogether, Paragraph, SimpleDocTemplate, Spacer
 
-    title = f"{plan.name} - ForgePlanner build plan"
     doc = SimpleDocTemplate(
         str(path),
         pagesize=landscape(A4),
@@ -307,12 +331,12 @@ def render_pdf(plan: Plan, path: str | Path, *, warn: Warn | None = None) -> Non
         title=_CONTROL.sub("", title),
         author="ForgePlanner",
         creator="ForgePlanner",
-        subject="Build plan",
+        subject=subject,
     )
     styles = _styles()
     width, height = doc.width, doc.height
     story: list[Any] = []
-    for block in report_blocks(plan):
+    for block in blocks:
         if isinstance(block, Heading):
             story.append(Paragraph(_text(block.text), styles["heads"][min(block.level, 4)]))
         elif isinstance(block, Para):
@@ -323,8 +347,8 @@ def render_pdf(plan: Plan, path: str | Path, *, warn: Warn | None = None) -> Non
         elif isinstance(block, Code):
             story.append(_code(block, styles, width))
             story.append(Spacer(1, 6))
-        elif isinstance(block, Chart):
-            figs, note = chart_figures(plan, block.name, height)
+        elif isinstance(block, Chart) and charts is not None:
+            figs, note = charts(block.name, height)
             if not figs:  # no data for this chart, as in the HTML export
                 continue
             caption = Paragraph(_text(block.caption), styles["caption"])
@@ -361,5 +385,15 @@ def write_pdf(plan: Plan, out: str | Path, *, warn: Warn | None = None) -> Path:
     # check_pdf names what was wrong; pdf_verifier also refuses a file cut short (no %%EOF).
     with atomic_path(out, verify=pdf_verifier) as tmp:
         render_pdf(plan, tmp, warn=warn)
+        check_pdf(tmp)
+    return Path(out)
+
+
+def write_blocks_pdf(blocks: Iterable[Block], out: str | Path, *, title: str, subject: str) -> Path:
+    """`render_blocks` written as `write_pdf` writes a plan: checked, then atomically."""
+    from forgeplanner.fileio import atomic_path, pdf_verifier
+
+    with atomic_path(out, verify=pdf_verifier) as tmp:
+        render_blocks(blocks, tmp, title=title, subject=subject)
         check_pdf(tmp)
     return Path(out)

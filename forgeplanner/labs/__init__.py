@@ -1,6 +1,13 @@
-"""Lab protocols (L-001, L-002) from the learning track, run as guided sessions that produce
+"""Lab protocols (L-001, L-002, L-003) from the learning track, run as guided sessions that produce
 lab records stored in the user database (see forgeplanner.labs.protocols / .runner)."""
 
-from forgeplanner.labs.protocols import LABS, LabProtocol, LabStep, SheetField, get_lab
+from forgeplanner.labs.protocols import (
+    LABS,
+    LabProtocol,
+    LabStep,
+    Observation,
+    SheetField,
+    get_lab,
+)
 
-__all__ = ["LABS", "LabProtocol", "LabStep", "SheetField", "get_lab"]
+__all__ = ["LABS", "LabProtocol", "LabStep", "Observation", "SheetField", "get_lab"]

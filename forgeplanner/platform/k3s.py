@@ -92,6 +92,8 @@ def install_commands(
         addr = addresses[n.name]
         if layout.runtime == "mlx":
             cmd = f"mlx_lm.server --model {mlx_model} --host {addr} --port 8080"
+        elif layout.runtime == "llama.cpp":
+            cmd = f"llama-server -m MODEL.gguf --host {addr} --port 8080 --metrics"
         else:
             cmd = f"OLLAMA_HOST={addr}:11434 ollama serve"
         out.append(

@@ -136,7 +136,7 @@ def inference_objects(layout: PlatformLayout, addresses: Mapping[str, str]) -> l
     inf = [s for s in layout.services if s.role == "inference" and s.id in layout.assignments]
     if not inf:
         return []
-    name = "mlx-server" if layout.runtime == "mlx" else "ollama"
+    name = {"mlx": "mlx-server", "llama.cpp": "llama-server"}.get(layout.runtime, "ollama")
     port = inf[0].port
     labels = {"app.kubernetes.io/name": name, "app.kubernetes.io/part-of": PART_OF}
     svc = {

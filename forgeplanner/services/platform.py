@@ -20,7 +20,8 @@ from forgeplanner.errors import ForgePlannerError, NotFoundError
 if TYPE_CHECKING:
     from forgeplanner.engine.platform_layout import PlatformLayout
 
-PLATFORM_RUNTIMES: tuple[Runtime, ...] = (Runtime.OLLAMA, Runtime.MLX)
+# llama.cpp's llama-server: the one whose /metrics Prometheus scrapes (tokens/s, queue)
+PLATFORM_RUNTIMES: tuple[Runtime, ...] = (Runtime.OLLAMA, Runtime.MLX, Runtime.LLAMA_CPP)
 
 
 class PlatformError(ForgePlannerError):
@@ -29,16 +30,28 @@ class PlatformError(ForgePlannerError):
 
 @dataclass(frozen=True, slots=True)
 class ShelfNode:
-    """One machine on the shelf: its Kubernetes node name and catalog configuration."""
+    """One machine on the shelf: its Kubernetes node name, catalog configuration and the
+    roles the user pins to it (empty: the layout decides)."""
 
     name: str
     config_id: str
+    roles: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.name.strip() or not self.config_id.strip():
             raise PlatformError(
                 f"node {self.name!r}={self.config_id!r}: a node needs a name and a configuration"
             )
+
+    @classmethod
+    def parse(cls, text: str) -> ShelfNode:
+        """`NAME=CONFIG_ID[:ROLE[+ROLE...]]` (the CLI's --node, the view's node list)."""
+        from forgeplanner.platform.pins import PinError, parse_node_arg
+
+        try:
+            return cls(*parse_node_arg(text))
+        except PinError as exc:
+            raise PlatformError(str(exc)) from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +113,7 @@ def build_platform(request: PlatformRequest, *, catalog: Any = None) -> Platform
     from forgeplanner.host import host_from_config
     from forgeplanner.platform.k3s import install_commands, suggested_addresses
     from forgeplanner.platform.manifests import render_manifests
+    from forgeplanner.platform.pins import cpu_clock_ghz
 
     if catalog is None:
         from catalog import load_catalog
@@ -148,6 +162,8 @@ def build_platform(request: PlatformRequest, *, catalog: Any = None) -> Platform
                 model_verdict=verdict,
                 model_need_bytes=need,
                 model_limit_bytes=limit,
+                cpu_ghz=cpu_clock_ghz(chip.name),  # the control plane's tie-break
+                pinned_roles=node.roles,
             )
         )
     try:
@@ -182,3 +198,74 @@ def write_manifests(result: PlatformResult, directory: Path) -> list[Path]:
         os.replace(tmp, target)
         written.append(target)
     return written
+
+
+def mac_expectations(layout: PlatformLayout, context: int = 8192) -> dict[str, Any]:
+    """What the plan expects of each inference Mac, for the alert rules and dashboards
+    (`forgeplanner.platform.observability.MacExpectation` per node): the GPU wired limit
+    (engine.budget) and, with a model, the estimated decode/prefill tokens/s (engine.estimate)."""
+    from forgeplanner.domain.estimates import RunOptions
+    from forgeplanner.engine.budget import gpu_budget
+    from forgeplanner.engine.estimate import estimate
+    from forgeplanner.host import host_from_config
+    from forgeplanner.platform.observability import MacExpectation
+
+    model = None
+    if layout.model_id is not None:
+        from forgeplanner.services.models import find_model
+
+        model = find_model(layout.model_id)
+    serving = {layout.assignments[s.id] for s in layout.services if s.role == "inference"
+               and s.id in layout.assignments}  # fmt: skip
+    out: dict[str, MacExpectation] = {}
+    for n in layout.nodes:
+        if "inference" not in n.roles:
+            continue
+        host = host_from_config(n.config_id)
+        limit = gpu_budget(host).gpu_limit_bytes
+        decode = prefill = None
+        if model is not None and n.name in serving:
+            try:
+                est = estimate(
+                    model, layout.quant, host, RunOptions(context=context, runtime=layout.runtime)
+                )
+            except ValueError:
+                est = None  # e.g. a GGUF quantization asked of MLX: no estimate, no rule
+            if est is not None and est.speed is not None:
+                decode, prefill = est.speed.decode_tps, est.speed.prefill_tps
+        out[n.name] = MacExpectation(n.name, limit, decode, prefill)
+    return out
+
+
+def write_gitops(
+    result: PlatformResult,
+    directory: str,
+    *,
+    context: int = 8192,
+    policy_path: str | None = None,
+    repo_url: str | None = None,
+    registry_host: str | None = None,
+) -> list[Path]:
+    """`platform layout ... --gitops DIR`: the GitOps repository of a built platform
+    (forgeplanner.platform.gitops), with the gate policy as admission policies, written
+    atomically."""
+    from forgeplanner.platform.admission import admission_objects
+    from forgeplanner.platform.gitops import GitOpsOptions, render_repository, write_repository
+
+    opts = GitOpsOptions()
+    if repo_url:
+        opts = GitOpsOptions(repo_url=repo_url, registry_host=opts.registry_host)
+    if registry_host:
+        opts = GitOpsOptions(repo_url=opts.repo_url, registry_host=registry_host)
+    policy = None
+    if policy_path:
+        from forgeplanner.governance.policy import load_policy
+
+        policy = load_policy(policy_path)
+    exp = mac_expectations(result.layout, context)
+    objs = admission_objects(policy, result.layout, opts.registry_host, exp)
+    files = render_repository(result.layout, result.addresses, exp, opts, objs)
+    try:
+        return write_repository(files, directory)
+    except OSError as exc:
+        raise PlatformError(f"cannot write the GitOps repository to {directory}: {exc}") from None

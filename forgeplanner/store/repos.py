@@ -756,6 +756,28 @@ class EvidenceRepo:
         self.s.flush()
         return self._rec(row)
 
+    def update(
+        self,
+        record_id: int,
+        *,
+        body: dict[str, Any],
+        title: str | None = None,
+        run_ids: list[int] | tuple[int, ...] | None = None,
+    ) -> EvidenceRecordView:
+        """Replace a working record's body (a lab record gaining answers). Sealed exports are
+        files with digests; this is the record they are made from."""
+        row = self.s.get(m.EvidenceRecord, record_id)
+        if row is None:
+            ids = [str(i) for i in self.s.scalars(select(m.EvidenceRecord.id))]
+            raise NotFoundError("evidence record", str(record_id), ids)
+        row.body = json.loads(canonical_json(body))
+        if title is not None:
+            row.title = title
+        if run_ids is not None:
+            row.run_ids = list(run_ids)
+        self.s.flush()
+        return self._rec(row)
+
     def get(self, record_id: int) -> EvidenceRecordView:
         row = self.s.get(m.EvidenceRecord, record_id)
         if row is None:

@@ -34,7 +34,8 @@ def test_every_service_gets_a_node_on_a_five_node_shelf():
     )
     assert lay.unplaced == ()
     roles = {n.name: n.roles for n in lay.nodes}
-    assert roles["cp"] == ("control-plane",)  # smallest Intel node, dedicated (>= 3 K3s nodes)
+    # the strongest Intel node (6 cores, most memory), dedicated (>= 3 K3s nodes)
+    assert roles["m1"] == ("control-plane",)
     assert roles["st"] == ("inference",)
     tele = [n for n in lay.nodes if "telemetry" in n.roles]
     assert len(tele) == 1
@@ -48,11 +49,11 @@ def test_every_service_gets_a_node_on_a_five_node_shelf():
         "effect": "NoSchedule",
     } in t.taints
     for s in REGISTRY + GITOPS:
-        assert lay.assignments[s.id] not in (t.name, "cp", "st")
+        assert lay.assignments[s.id] not in (t.name, "m1", "st")
     assert lay.assignments["ollama-st"] == "st"
     # the Studio is not a K3s node: inference runs natively on macOS
     assert lay.node("st").k3s is None
-    assert lay.node("cp").k3s == "server"
+    assert lay.node("m1").k3s == "server"
 
 
 def test_inference_only_on_apple_silicon_that_holds_the_model():
@@ -63,8 +64,10 @@ def test_inference_only_on_apple_silicon_that_holds_the_model():
     )  # fmt: skip
     assert lay.assignments.get("ollama-big") == "big"
     assert "ollama-small" not in lay.assignments
-    # the Mac that cannot hold the model joins K3s (in a Linux VM), after the Intel nodes
-    assert lay.node("small").k3s == "agent" and lay.node("small").via_vm
+    # the Mac that cannot hold the model stays reserved for inference (smaller models)
+    small = lay.node("small")
+    assert small.k3s is None and small.roles == ("inference",) and not small.via_vm
+    assert any("does not hold llama-3.1-70b Q4_K_M" in note for note in small.notes)
 
 
 def test_unplaceable_inference_explains_the_numbers():
@@ -81,7 +84,7 @@ def test_one_node_cannot_have_a_dedicated_telemetry_node():
     lay = plan_platform([intel("solo", 32)])
     (u,) = lay.unplaced
     assert u.service == "telemetry"
-    assert "needs a K3s node of its own; only 1 K3s node(s) (solo)" in u.reason
+    assert "needs an Intel K3s node of its own; only 1 K3s node(s) (solo)" in u.reason
     # the server takes the workloads when it is alone
     assert lay.node("solo").roles == ("control-plane", "worker", "registry", "gitops")
     assert lay.node("solo").taints == ()

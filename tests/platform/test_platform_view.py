@@ -29,7 +29,7 @@ def test_default_shelf(view: PlatformView):
     roles = {view.node_table.item(r, 0).text(): view.node_table.item(r, 2).text()
              for r in range(5)}  # fmt: skip
     assert roles["studio"] == "inference"
-    assert roles["cp"] == "control-plane"
+    assert roles["mini-1"] == "control-plane"  # the strongest Intel mini (i7, 32 GB)
     assert "telemetry" in roles.values()
     assert "shelf power" in view.summary_label.text()
     assert view.assign_table.rowCount() == len(lay.assignments)

@@ -364,16 +364,26 @@ class BenchView(QWidget):
         self.lab_step_text.setReadOnly(True)
         self.lab_sheet = FrameTable(SHEET_COLUMNS, sortable=False)
         self.lab_sheet_model = self.lab_sheet.source
+        # The answers (manual steps, fields you fill, sign-off, observation prompts) as the
+        # same TOML an answers file holds: edited here, used by Run and Save answers.
         self.lab_prompts = QPlainTextEdit()
-        self.lab_prompts.setReadOnly(True)
+        self.lab_prompts.setToolTip("Your answers: fill the texts, then Run lab or Save answers")
         self.lab_run_button = QPushButton("Run lab (what can run here)")
         self.lab_run_button.clicked.connect(self.start_lab)
+        self.lab_save_button = QPushButton("Save answers")
+        self.lab_save_button.setToolTip("Add these answers to the last lab record")
+        self.lab_save_button.clicked.connect(self.save_lab_answers)
+        self.lab_export_button = QPushButton("Export record...")
+        self.lab_export_button.clicked.connect(self._export_lab_dialog)
+        self.lab_record_id: int | None = None
         self.lab_ladder = QCheckBox("include the llama.cpp ladder (L-002, minutes)")
         self.lab_ladder.setChecked(True)
         top = QHBoxLayout()
         top.addWidget(QLabel("Lab"))
         top.addWidget(self.lab_combo)
         top.addWidget(self.lab_run_button)
+        top.addWidget(self.lab_save_button)
+        top.addWidget(self.lab_export_button)
         top.addWidget(self.lab_ladder)
         top.addStretch(1)
         steps = QSplitter(Qt.Orientation.Vertical)
@@ -510,9 +520,7 @@ class BenchView(QWidget):
         elif kind == "calibrate":
             self._show_calibration(res)
         elif kind == "lab":
-            self.status_label.setText(f"Lab record {res.id} stored.")
-            self._fill_sheet(res.body.get("sheet", {}))
-            self._mark_steps(res.body.get("steps", []))
+            self._show_lab_record(res)
         self.refresh_history()
         status = getattr(self.ctx, "status", None)
         if status is not None:
@@ -697,16 +705,19 @@ class BenchView(QWidget):
             tag = " [automated]" if s.automated else " [manual]"
             self.lab_steps.addItem(f"{i}. {s.title}{tag}")
         self._set_sheet([""] * len(lab.sheet))
+        from forgeplanner.labs.answers import template
+
         self.lab_prompts.setPlainText(
-            "Observation prompts:\n" + "\n".join(f"- {o}" for o in lab.observations)
+            "# Observation prompts and manual steps: answer below (TOML)\n" + template(lab)
         )
+        self.lab_record_id = None
         self.lab_steps.setCurrentRow(0)
 
     def _lab_step_selected(self, row: int) -> None:
         if row < 0 or row >= len(self._lab.steps):
             return
         s = self._lab.steps[row]
-        text = s.procedure + (f"\n\n$ {s.command}" if s.command else "")
+        text = s.procedure + "".join(f"\n\n$ {c.text}" for c in s.commands)
         if s.macos_only:
             text += "\n\n(needs a Mac for the full procedure)"
         self.lab_step_text.setPlainText(text)
@@ -735,6 +746,76 @@ class BenchView(QWidget):
             if item is not None:
                 item.setText(f"{i + 1}. {st['title']} [{st['status']}]")
 
+    def _lab_answers(self):
+        """The answers in the editor, or None (the error is shown) when they do not parse."""
+        from forgeplanner.errors import DataError
+        from forgeplanner.labs.answers import parse_answers
+
+        try:
+            return parse_answers(
+                self.lab_prompts.toPlainText().encode("utf-8"), self._lab, "answers"
+            )
+        except DataError as exc:
+            self.last_error = str(exc)
+            self.status_label.setText(f"Answers: {exc}")
+            return None
+
+    def _show_lab_record(self, rec: Any) -> None:
+        self.lab_record_id = rec.id
+        body = rec.body
+        missing = body.get("missing") or []
+        self.status_label.setText(
+            f"Lab record {rec.id} stored ({body.get('status')})"
+            + (f"; missing: {', '.join(missing)}" if missing else ".")
+        )
+        self._fill_sheet(body.get("sheet", {}))
+        self._mark_steps(body.get("steps", []))
+
+    def save_lab_answers(self) -> None:
+        """Progress saved: the editor's answers go into the last lab record."""
+        if self.lab_record_id is None:
+            self.status_label.setText("Run the lab first; its record keeps the answers.")
+            return
+        answers = self._lab_answers()
+        if answers is None:
+            return
+        from forgeplanner.labs.runner import answer_lab
+
+        record_id = self.lab_record_id
+        store = self.ctx.store()
+        self._start(lambda token: _as_job(lambda: answer_lab(record_id, answers, store)), "lab")
+
+    def export_lab_record(self, path: str) -> Any:
+        from datetime import UTC, datetime
+        from pathlib import Path
+
+        from forgeplanner.export.lab_report import export_lab
+
+        fmt = Path(path).suffix.lstrip(".").lower()
+        fmt = {"markdown": "md", "htm": "html"}.get(fmt, fmt)
+        now = datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+        out = export_lab(self.lab_record_id, fmt, path, self.ctx.store(), now)
+        self.status_label.setText(f"Exported lab record {self.lab_record_id} to {out}.")
+        return out
+
+    def _export_lab_dialog(self) -> None:
+        from PySide6.QtWidgets import QFileDialog
+
+        from forgeplanner.errors import ForgePlannerError
+
+        if self.lab_record_id is None:
+            self.status_label.setText("Run the lab first, then export its record.")
+            return
+        path, _ = QFileDialog.getSaveFileName(
+            self, "Export lab record", f"{self._lab.id}-record.pdf",
+            "PDF (*.pdf);;Markdown (*.md);;HTML (*.html);;Sealed record (*.json)",
+        )  # fmt: skip
+        if path:
+            try:
+                self.export_lab_record(path)
+            except ForgePlannerError as exc:
+                show_error(self, str(exc), "")
+
     def start_lab(self) -> None:
         if self.worker is not None:
             return
@@ -747,7 +828,23 @@ class BenchView(QWidget):
             options.setdefault("builtin_config", self.builtin_config)
         if not self.lab_ladder.isChecked():
             options["ladder"] = ()
-        self._start(lambda token: run_lab(lab_id, store, token, options=options), "lab")
+        answers = self._lab_answers()
+        if answers is None:
+            return
+        workdir = None
+        if lab_id == "L-003":
+            from datetime import UTC, datetime
+
+            from forgeplanner.paths import data_dir
+
+            stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+            workdir = data_dir() / "labs" / f"L-003-{stamp}"
+        self._start(
+            lambda token: run_lab(
+                lab_id, store, token, options=options, answers=answers, workdir=workdir
+            ),
+            "lab",
+        )
 
     def shutdown(self) -> None:
         for w in (self.worker, self._history_worker):
@@ -756,6 +853,14 @@ class BenchView(QWidget):
 
     def busy(self) -> bool:
         return self._first_pending or self._history_worker is not None or self.scatter_plot is None
+
+
+def _as_job(fn):
+    """A plain call as the progress generator the worker drives."""
+    result = fn()
+    if False:  # pragma: no cover - makes this a generator
+        yield None
+    return result
 
 
 def _value(key: str, v: Any) -> str:

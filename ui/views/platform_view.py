@@ -47,10 +47,10 @@ from ui.workers import Recompute
 
 GiB = 1 << 30
 DEFAULT_SHELF = [
-    ("cp", "mac-mini-2018-i3-8gb"),
     ("mini-1", "mac-mini-2018-i7-32gb"),
     ("mini-2", "mac-mini-2018-i5-16gb"),
     ("mini-3", "mac-mini-2018-i7-16gb"),
+    ("mini-4", "mac-mini-2018-i3-8gb"),
     ("studio", "mac-studio-m2-ultra-76c-192gb"),
 ]
 DEBOUNCE_MS = 150
