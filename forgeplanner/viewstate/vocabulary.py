@@ -11,6 +11,7 @@ from typing import Any
 
 from forgeplanner.domain.estimates import VERDICT_FITS, VERDICT_NO, VERDICT_RAISED
 from forgeplanner.domain.runtime import Runtime
+from forgeplanner.export.tables import RUN_METRICS
 
 VERDICT_WORDS: dict[str, str] = {
     VERDICT_FITS: "Fits",
@@ -96,18 +97,9 @@ def machine_choices(catalog: Any) -> list[tuple[str, str]]:
     return out
 
 
-# Benchmark metrics as people read them: label and unit. Keys are the ones the runners store.
-METRICS: dict[str, tuple[str, str]] = {
-    "decode_tps": ("Decode", "tokens/s"),
-    "prefill_tps": ("Prefill", "tokens/s"),
-    "ttft_s": ("Time to first token", "s"),
-    "memory_bandwidth_gbps": ("Memory bandwidth", "GB/s"),
-    "copy_gbps": ("Memory copy bandwidth", "GB/s"),
-    "triad_gbps": ("STREAM triad bandwidth", "GB/s"),
-    "matmul_gflops": ("Matrix-multiply compute", "GFLOP/s"),
-    "decode_sim_tps": ("Simulated decode", "tokens/s"),
-    "decode_sim_gbps": ("Simulated decode bandwidth", "GB/s"),
-}
+# Benchmark metrics as people read them: label and unit (the exports' table; keys are the ones
+# the runners store).
+METRICS: dict[str, tuple[str, str]] = RUN_METRICS
 
 
 def metric_label(key: str, with_unit: bool = True) -> str:
