@@ -25,6 +25,10 @@ from forgeplanner.errors import ForgePlannerError, NotFoundError
 # two 8-wide FMA units = 32. Intel 64 and IA-32 Architectures Optimization Reference Manual
 # (order 248966), tables "Peak FLOPS per cycle" for Sandy Bridge/Haswell/Skylake.
 INTEL_FP32_FLOPS_PER_CYCLE = {2012: 16, 2014: 32, 2018: 32}
+# Their widest vector extensions (Intel ARK, "Instruction Set Extensions": Ivy Bridge AVX;
+# Haswell and Coffee Lake AVX2; none has AVX-512): ggml's CPU kernels are chosen by these, so
+# they pick which measured CPU-backend constants apply (forgeplanner.engine.speed_constants_cpu).
+INTEL_VECTOR_ISA = {2012: "avx", 2014: "avx2", 2018: "avx2"}
 _GHZ = re.compile(r"(\d+(?:\.\d+)?)\s*GHz", re.IGNORECASE)
 
 
@@ -150,6 +154,7 @@ def host_from_chip(
         chip_tier=chip.tier,
         fp32_flops_basis=flops_basis,
         chip_generation=chip.generation,
+        cpu_isa=None if chip.is_apple_silicon else INTEL_VECTOR_ISA.get(chip.year),
     )
 
 
@@ -230,6 +235,35 @@ def _gpu_cores() -> int | None:
     return int(m.group(1)) if m else None
 
 
+def cpu_isa_from_flags(flags: set[str]) -> str | None:
+    """The x86 vector-extension kind that decides ggml's CPU kernels, from CPU feature flags
+    (Linux /proc/cpuinfo `flags`, lower case; macOS machdep.cpu.features + leaf7_features,
+    lowered): "avx512" (AVX-512F), "avx2", "avx", or None (no AVX, or not x86)."""
+    if "avx512f" in flags:
+        return "avx512"
+    if "avx2" in flags:
+        return "avx2"
+    return "avx" if "avx" in flags or "avx1.0" in flags else None
+
+
+def _cpu_flags() -> set[str]:
+    import platform
+
+    if platform.system() == "Darwin":
+        text = " ".join(
+            _sysctl(k) or "" for k in ("machdep.cpu.features", "machdep.cpu.leaf7_features")
+        )
+        return set(text.lower().split())
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            for line in fh:
+                if line.startswith("flags"):
+                    return set(line.partition(":")[2].split())
+    except OSError:
+        pass
+    return set()
+
+
 def probe_this_machine() -> dict[str, Any]:
     """Raw facts about this machine (psutil/platform; on macOS sysctl)."""
     import platform
@@ -245,6 +279,7 @@ def probe_this_machine() -> dict[str, Any]:
         "cpu_brand": platform.processor() or platform.machine(),
         "macos_version": None,
         "wired_limit_mb": None,
+        "cpu_isa": cpu_isa_from_flags(_cpu_flags()),
     }
     if facts["system"] == "Darwin":
         facts["macos_version"] = platform.mac_ver()[0] or None
@@ -388,6 +423,7 @@ def host_this_machine(
         chip_tier=tier,
         fp32_flops_basis=flops_basis,
         chip_generation=generation,
+        cpu_isa=None if is_apple else facts.get("cpu_isa"),
     )
 
 

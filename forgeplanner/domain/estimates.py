@@ -95,6 +95,7 @@ class HostSpec:
     fp32_flops_basis: str = ""  # "catalog: <source>" | "derived: cores x per-core ..." | "unknown"
     chip_generation: str | None = None  # "M1".."M5" | "intel"
     passive_cooling: bool = False  # fanless (MacBook Air): sustained GPU work throttles
+    cpu_isa: str | None = None  # x86 vector extensions: "avx512" | "avx2" | "avx" | None unknown
 
 
 @dataclass(frozen=True, slots=True)

@@ -68,14 +68,16 @@ def runtime_constants(
     basis = f"calibrated constants {key} (fit {constants.fit_date}, {constants.basis}); {era_text}"
     if not host.is_apple_silicon and constants.host_calibration is None:
         # CPU host (Intel Mac mini, any non-Apple machine): llama.cpp's CPU-backend decode
-        # constants (speed_constants_cpu.py, measured on one x86-64 host) with llama.cpp's
-        # default thread count, the physical cores.
-        from forgeplanner.engine.speed_constants_cpu import CPU_BACKEND
+        # constants of the host's CPU kind (speed_constants_cpu.py, one measured x86-64 host
+        # per kind) with llama.cpp's default thread count, the physical cores.
+        from forgeplanner.engine.speed import cpu_backend_for
+        from forgeplanner.engine.speed_constants_cpu import CPU_BACKENDS
 
+        backend, chosen = cpu_backend_for(CPU_BACKENDS, host.cpu_isa)
         threads = host.cpu_cores or 1
-        c = cpu_constants(c, CPU_BACKEND, threads)
+        c = cpu_constants(c, backend, threads)
         basis = (
-            f"CPU inference, uncalibrated for this machine: {CPU_BACKEND.basis()} "
+            f"CPU inference, uncalibrated for this machine: {backend.basis()} ({chosen}) "
             f"({threads} thread{'s' if threads != 1 else ''}; prefill: the Apple GPU fit's "
             f"compute efficiencies, fit {constants.fit_date})"
         )

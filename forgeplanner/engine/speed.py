@@ -498,8 +498,9 @@ def host_speed_inputs(host) -> HostSpeedInputs | None:
 
 @dataclass(frozen=True, slots=True)
 class CpuBackendConstants:
-    """llama.cpp's CPU-backend decode constants, fitted by scripts/calibrate_cpu_backend.py on
-    real llama-bench runs of one x86-64 host (generated into speed_constants_cpu.py):
+    """llama.cpp's CPU-backend decode constants of one CPU kind (vector extensions: "avx512",
+    "avx2"), fitted by forgeplanner.calibration.cpu_backend on real llama-bench runs of one
+    x86-64 host of that kind (generated into speed_constants_cpu.py):
 
         t_decode = R x a_bw / BW + N x d_q / F + L x (tau_layer + tau_sync x (threads - 1))
 
@@ -512,6 +513,7 @@ class CpuBackendConstants:
     matmul throughput); every op ends at a thread barrier (ggml_graph_compute's
     ggml_barrier), a fixed cost per layer that grows with the number of threads (tau_*)."""
 
+    kind: str  # CPU kind the runs came from: "avx512" | "avx2"
     a_bw: float
     dequant: Mapping[str, float]  # per measured quant class
     tau_layer_s: float  # per layer per token, one thread
@@ -536,6 +538,24 @@ class CpuBackendConstants:
             f"llama.cpp CPU-backend constants measured on {self.measured_on}, {self.fit_date}; "
             "your own `forgeplanner calibrate` replaces them"
         )
+
+
+def cpu_backend_for(
+    backends: Mapping[str, CpuBackendConstants], isa: str | None
+) -> tuple[CpuBackendConstants, str]:
+    """The constants for a CPU whose vector extensions are `isa` ("avx512", "avx2", "avx" or
+    None when not known), and why. Its own kind when measured; otherwise the AVX2 constants:
+    every CPU without AVX-512 (the Intel Mac minis: AVX2 from 2014, AVX in 2012) runs ggml's
+    AVX2/AVX kernels, nearer the AVX2 host than the AVX-512 one."""
+    if isa in backends:
+        return backends[isa], f"this CPU's kind ({isa})"
+    fallback = backends.get("avx2") or next(iter(backends.values()))
+    why = (
+        f"no runs of this CPU's kind ({isa}); the {fallback.kind} constants"
+        if isa
+        else f"this CPU's vector extensions are not known here; the {fallback.kind} constants"
+    )
+    return fallback, why
 
 
 def cpu_constants(

@@ -220,9 +220,11 @@ def test_estimate_with_measured_bandwidth_is_within_20pct_of_real_decode_on_a_0_
 
     1. uncalibrated: the engine's estimate with this machine's bandwidth and compute measured
        by the built-in runner (decode simulation sized like the model, float32 matmul) and the
-       llama.cpp CPU-backend constants (speed_constants_cpu.py, fitted by
-       scripts/calibrate_cpu_backend.py on other shapes: this shape was not in the fit). It is
-       the estimate `bench run llama.cpp` stores before the run;
+       llama.cpp CPU-backend constants of this CPU's kind (speed_constants_cpu.py, fitted by
+       forgeplanner.calibration.cpu_backend per kind, AVX-512 and AVX2, on other shapes: this
+       shape was not in the fit). It is the estimate `bench run llama.cpp` stores before the
+       run. A CPU kind never measured is off by far more (docs/cpu-backend.md gives the
+       cross-kind errors): that host's estimate is labelled so and its calibration is item 2;
     2. calibrated: with this machine's effective bandwidth measured from its own llama.cpp
        runs of a *different* model (held out: half the layers), i.e. the host calibration.
 
@@ -233,7 +235,8 @@ def test_estimate_with_measured_bandwidth_is_within_20pct_of_real_decode_on_a_0_
     medians are compared. Q8_0, the usual 8-bit quantization: with F16 the uncalibrated margin
     was thin (+17..+21.5 % in four runs on 2026-11-26: the F16 CPU constants over-estimate this
     shape by ~11 % in the calibration data, and the shared machine's decode speed drifts ~5 %);
-    Q8_0 measured -7.6 % (1 thread) and +6.9 % (2 threads) in docs/cpu-backend.md.
+    Q8_0 measured -7.6 % (1 thread) and +6.9 % (2 threads) on the AVX-512 host, +4.7 % and
+    +8.5 % on the AVX2 host, in docs/cpu-backend.md.
 
     The load of every run is recorded (forgeplanner.measurement.load): only quiet built-in runs may
     become the host bandwidth and only quiet llama.cpp runs are compared with their estimate
