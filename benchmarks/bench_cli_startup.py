@@ -26,10 +26,11 @@ import resource
 import statistics
 import subprocess
 import sys
-import tarfile
 import tempfile
 import time
 from pathlib import Path
+
+from baseline_tree import checkout
 
 ROOT = Path(__file__).resolve().parents[1]
 COMMAND = [
@@ -100,16 +101,6 @@ def importtime(source: Path | None, top: int = 15) -> list[tuple[int, str]]:
         if m and len(m.group(2)) <= 2:  # top-level and first-level imports
             rows.append((int(m.group(1)), m.group(3)))
     return sorted(rows, reverse=True)[:top]
-
-
-def checkout(ref: str, into: Path) -> Path:
-    """The tree of `ref` in `into` (git archive), to import instead of the working tree."""
-    archive = into / "ref.tar"
-    with archive.open("wb") as fh:
-        subprocess.run(["git", "archive", ref], cwd=ROOT, stdout=fh, check=True)
-    with tarfile.open(archive) as tar:
-        tar.extractall(into / "tree", filter="data")
-    return into / "tree"
 
 
 def main() -> int:

@@ -22,9 +22,10 @@ import json
 import os
 import subprocess
 import sys
-import tarfile
 import tempfile
 from pathlib import Path
+
+from baseline_tree import checkout
 
 ROOT = Path(__file__).resolve().parents[1]
 BASE = ["recommend", "--context", "8192", "--quant-min", "Q4_K_M", "--today", "2026-11-26"]
@@ -83,15 +84,6 @@ def run(source: Path | None, reps: int) -> dict[str, list[float]]:
             timeout=3600,
         )
     return json.loads(done.stdout.strip().splitlines()[-1])
-
-
-def checkout(ref: str, into: Path) -> Path:
-    archive = into / "ref.tar"
-    with archive.open("wb") as fh:
-        subprocess.run(["git", "archive", ref], cwd=ROOT, stdout=fh, check=True)
-    with tarfile.open(archive) as tar:
-        tar.extractall(into / "tree", filter="data")
-    return into / "tree"
 
 
 def main() -> int:

@@ -24,18 +24,17 @@ from __future__ import annotations
 
 from typing import Any
 
-import rfc8785
-
 from forgeplanner.evidence.record import (
     ALGORITHM,
     CANONICALIZATION,
     OPTIONAL,
     Verification,
-    _check_signatures,
+    _without_digests,
     canonical,
     raw_digest,
     sha256_hex,
     tool_versions,
+    verify_sealed,
 )
 from forgeplanner.store.repos import _iso
 
@@ -107,10 +106,6 @@ def build_lab_record(
     return out
 
 
-def _without_digests(record: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in record.items() if k != "digests" and k not in OPTIONAL}
-
-
 def sections(record: dict[str, Any]) -> dict[str, bytes]:
     lab = record["lab"]
     out: dict[str, bytes] = {
@@ -134,48 +129,12 @@ def sections(record: dict[str, Any]) -> dict[str, bytes]:
 
 
 def verify_lab_record(record: Any, signers: list[Any] | None = None) -> Verification:
-    """As the plan's record: every digest, the seal, every signature present (signatures sit
-    outside the seal, as in forgeplanner.evidence.record); with `signers`, one of them must
-    have signed."""
+    """As the plan's record (forgeplanner.evidence.record.verify_sealed): every digest, the
+    seal, every signature present; with `signers`, one of them must have signed."""
     problems = _shape_problems(record)
     if problems:
         return Verification(False, problems)
-    digests = record["digests"]
-    recorded = digests["sections"]
-    try:
-        computed = {name: sha256_hex(data) for name, data in sections(record).items()}
-        seal = sha256_hex(canonical(_without_digests(record)))
-    except (KeyError, TypeError, AttributeError, rfc8785.CanonicalizationError) as exc:
-        return Verification(False, [f"record structure altered: {exc!r}"])
-    seal_ok = seal == digests["seal"]
-    for name in sorted(set(recorded) - set(computed)):
-        problems.append(f"digest for '{name}' has no matching content (a section was removed)")
-    for name in sorted(set(computed) - set(recorded)):
-        problems.append(f"'{name}' has no recorded digest (content was added)")
-    for name in sorted(set(computed) & set(recorded)):
-        if computed[name] == recorded[name]:
-            continue
-        if seal_ok:
-            problems.append(
-                f"recorded digest of '{name}' was altered (content still matches the seal)"
-            )
-        else:
-            problems.append(
-                f"'{name}' changed: recorded sha256 {str(recorded[name])[:16]}..., "
-                f"content now {computed[name][:16]}..."
-            )
-    for run in record["runs"]:
-        if run.get("raw_sha256") != raw_digest(run["raw_output"]):
-            problems.append(
-                f"run {run['run_id']}: raw output does not match its tool-output digest "
-                f"raw_sha256 {str(run.get('raw_sha256'))[:16]}..."
-            )
-    if not seal_ok and not problems:
-        problems.append("the seal was altered (all sections match their digests)")
-    elif not seal_ok and all("was altered" in p for p in problems):
-        problems.append("the seal does not match the content")
-    signed_by = _check_signatures(record, seal, signers, problems)
-    return Verification(not problems, problems, checked=len(computed) + 1, signed_by=signed_by)
+    return verify_sealed(record, sections, signers)
 
 
 def _shape_problems(record: Any) -> list[str]:

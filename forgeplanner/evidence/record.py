@@ -49,6 +49,7 @@ import copy
 import hashlib
 import json
 import platform
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -242,10 +243,32 @@ def verify_record(record: Any, signers: list[Any] | None = None) -> Verification
     problems = _shape_problems(record)
     if problems:
         return Verification(False, problems)
+    return verify_sealed(record, sections, signers, _estimates_problems)
+
+
+def _estimates_problems(record: dict[str, Any], problems: list[str]) -> None:
+    try:
+        if canonical(estimates_of(record["plan"])) != canonical(record["estimates"]):
+            problems.append("'estimates' no longer match the plan's own estimates")
+    except (KeyError, TypeError, AttributeError) as exc:
+        problems.append(f"plan structure altered: {exc!r}")
+
+
+def verify_sealed(
+    record: dict[str, Any],
+    sections_of: Callable[[dict[str, Any]], dict[str, bytes]],
+    signers: list[Any] | None = None,
+    more_checks: Callable[[dict[str, Any], list[str]], None] | None = None,
+) -> Verification:
+    """The checks every sealed record shares (plan records here, lab records in
+    forgeplanner.evidence.lab_record), on a record whose shape was checked: each section
+    against its digest, the seal, each run's raw output against its digest, `more_checks`,
+    then every signature present (signatures sit outside the seal)."""
+    problems: list[str] = []
     digests = record["digests"]
     recorded: dict[str, Any] = digests["sections"]
     try:
-        computed = {name: sha256_hex(data) for name, data in sections(record).items()}
+        computed = {name: sha256_hex(data) for name, data in sections_of(record).items()}
         seal = sha256_hex(canonical(_without_digests(record)))
     except (KeyError, TypeError, AttributeError, rfc8785.CanonicalizationError) as exc:
         return Verification(False, [f"record structure altered: {exc!r}"])
@@ -267,17 +290,13 @@ def verify_record(record: Any, signers: list[Any] | None = None) -> Verification
                 f"content now {computed[name][:16]}..."
             )
     for run in record["runs"]:
-        actual = raw_digest(run["raw_output"])
-        if run.get("raw_sha256") != actual:
+        if run.get("raw_sha256") != raw_digest(run["raw_output"]):
             problems.append(
                 f"run {run['run_id']}: raw output does not match its tool-output digest "
                 f"raw_sha256 {str(run.get('raw_sha256'))[:16]}..."
             )
-    try:
-        if canonical(estimates_of(record["plan"])) != canonical(record["estimates"]):
-            problems.append("'estimates' no longer match the plan's own estimates")
-    except (KeyError, TypeError, AttributeError) as exc:
-        problems.append(f"plan structure altered: {exc!r}")
+    if more_checks is not None:
+        more_checks(record, problems)
     if not seal_ok and not problems:
         problems.append("the seal was altered (all sections match their digests)")
     elif not seal_ok and all("was altered" in p for p in problems):

@@ -56,6 +56,13 @@ def runtime_choices() -> list[tuple[str, str]]:
     return [(runtime_label(r), r.value) for r in Runtime]
 
 
+def use_choices() -> list[tuple[str, str | None]]:
+    """(label, value) for the use filter: any, then every use the models service knows."""
+    from forgeplanner.services.models_fit import USES
+
+    return [("Any use", None), *((u.capitalize(), u) for u in USES)]
+
+
 def _chip_part(cfg: Any, chip: Any) -> str:
     if chip is None:
         return ""

@@ -327,12 +327,7 @@ def import_hf_config(path: str | Path, model_id: str | None = None) -> ModelSpec
     if mtype == "gemma4_text":
         return _import_gemma4(f, top, path, raw, model_id)
     extra: dict[str, object] = {}
-    n_layers = f.int_("num_hidden_layers", maximum=MAX_LAYERS)
-    hidden = f.int_("hidden_size")
-    n_heads = f.int_("num_attention_heads")
-    n_kv = f.int_("num_key_value_heads", n_heads)
-    if n_kv > n_heads or n_heads % n_kv:
-        raise f.fail("num_key_value_heads", n_kv, f"must divide num_attention_heads ({n_heads})")
+    n_layers, hidden, n_heads, n_kv = _trunk(f)
     attention = _attention(f, mtype, n_layers, extra)
     if attention.kind == "mla":
         head_dim = (attention.mla_qk_nope_head_dim or 0) + (attention.mla_qk_rope_head_dim or 0)
@@ -438,6 +433,18 @@ def import_hf_config(path: str | Path, model_id: str | None = None) -> ModelSpec
     )
 
 
+def _trunk(f: Fields) -> tuple[int, int, int, int]:
+    """(layers, hidden size, attention heads, KV heads) every decoder config gives; KV heads
+    default to the attention heads (no GQA) and must divide them."""
+    n_layers = f.int_("num_hidden_layers", maximum=MAX_LAYERS)
+    hidden = f.int_("hidden_size")
+    n_heads = f.int_("num_attention_heads")
+    n_kv = f.int_("num_key_value_heads", n_heads)
+    if n_kv > n_heads or n_heads % n_kv:
+        raise f.fail("num_key_value_heads", n_kv, f"must divide num_attention_heads ({n_heads})")
+    return n_layers, hidden, n_heads, n_kv
+
+
 def _import_gemma4(
     f: Fields, top: Fields, path: Path, raw: bytes, model_id: str | None
 ) -> ModelSpec:
@@ -452,12 +459,7 @@ def _import_gemma4(
     `num_experts` experts (`top_k_experts`, `moe_intermediate_size`) beside its dense MLP.
     """
     extra: dict[str, object] = {}
-    n_layers = f.int_("num_hidden_layers", maximum=MAX_LAYERS)
-    hidden = f.int_("hidden_size")
-    n_heads = f.int_("num_attention_heads")
-    n_kv = f.int_("num_key_value_heads", n_heads)
-    if n_kv > n_heads or n_heads % n_kv:
-        raise f.fail("num_key_value_heads", n_kv, f"must divide num_attention_heads ({n_heads})")
+    n_layers, hidden, n_heads, n_kv = _trunk(f)
     types = _layer_types(f, n_layers)
     if types is None:
         raise f.fail("layer_types", None, "Gemma 4 lists the type of every layer")

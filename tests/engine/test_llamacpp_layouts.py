@@ -20,13 +20,11 @@ from forgeplanner.domain.estimates import RunOptions
 from forgeplanner.engine.compute_buffer import compute_bytes
 from forgeplanner.engine.kv_cache import kv_cache_breakdown
 from forgeplanner.engine.weights import weights_breakdown
+from tests.engine.llamacpp_layouts_harness import LAYOUTS, Layout, spec_of, write_gguf
+from tests.engine.llamacpp_memory_harness import load, quantize
+from tests.engine.test_llamacpp_memory import COMPUTE_TOL
 
-pytest.importorskip("llama_cpp")
 pytestmark = pytest.mark.slow
-
-from tests.engine.llamacpp_layouts_harness import LAYOUTS, Layout, spec_of, write_gguf  # noqa: E402
-from tests.engine.llamacpp_memory_harness import load, quantize  # noqa: E402
-from tests.engine.test_llamacpp_memory import COMPUTE_TOL  # noqa: E402
 
 _LAYOUTS: dict[str, Layout] = {}
 _FILES: dict[tuple[str, str], Path] = {}

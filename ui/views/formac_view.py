@@ -33,6 +33,7 @@ from forgeplanner.viewstate.vocabulary import (
     machine_choices,
     runtime_choices,
     tokens,
+    use_choices,
     verdict_word,
 )
 from ui import persist, theme
@@ -45,7 +46,6 @@ from ui.workers import Recompute, WorkerError
 
 DEFAULT_MACHINE = "mac-mini-m4-pro-20c-64gb"
 DEFAULT_CONTEXT = 16384
-USES = [("Any use", None), ("Chat", "chat"), ("Code", "code"), ("Reasoning", "reasoning")]
 SIZES = [  # (label, "low-high" in billions of parameters)
     ("Any size", None),
     ("Up to 10 B", "0-10"),
@@ -149,7 +149,7 @@ class ForMacView(QWidget):
         self.licence_combo = QComboBox()
         self.licence_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
         self.use_combo = QComboBox()
-        for label, value in USES:
+        for label, value in use_choices():
             self.use_combo.addItem(label, value)
         self.fits_only = QCheckBox("Only models that fit")
         self.fits_only.setChecked(True)

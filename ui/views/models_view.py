@@ -36,6 +36,7 @@ from forgeplanner.viewstate.vocabulary import (
     THIS_MACHINE,
     THIS_MACHINE_NAME,
     machine_choices,
+    use_choices,
     verdict_word,
 )
 from ui import persist, theme
@@ -57,7 +58,6 @@ from ui.workers import Recompute, WorkerError, start_worker
 
 DEFAULT_MACHINE = "mac-mini-m4-pro-20c-64gb"
 DEFAULT_CONTEXT = 8192
-USES = [("Any use", None), ("Chat", "chat"), ("Code", "code"), ("Reasoning", "reasoning")]
 
 
 def _fit_background(row: dict[str, Any], key: str) -> Any:
@@ -125,7 +125,7 @@ class ModelsView(QWidget):
         self.open_only = QCheckBox("Open licence only")
         self.open_only.setToolTip("Apache-2.0 or MIT")
         self.use_combo = QComboBox()
-        for label, value in USES:
+        for label, value in use_choices():
             self.use_combo.addItem(label, value)
         self.fit_machine = MachinePicker()
         self.fit_machine.set_machines(
